@@ -1,0 +1,184 @@
+"""The ``corolla`` command.
+
+Exit status: 0 on success, 1 when a step fails (a test, a build, a missing tool), 2 on bad
+input (configuration, arguments). Every verb that prints figures also takes ``--json``, which
+prints one JSON document on stdout and keeps progress messages on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .config import ConfigError, builtin_configs, load_config
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+
+# Design class -> the cocotb bench that verifies it.
+_BENCHES = {
+    "corolla.hw.arith.mac.Mac": "corolla.sim.benches.mac",
+}
+
+
+class CliError(Exception):
+    """A failure to report in one line with an exit status."""
+
+    def __init__(self, message: str, status: int = EXIT_FAILURE):
+        super().__init__(message)
+        self.status = status
+
+
+def _console_err() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def _add_config_arg(parser):
+    names = ", ".join(sorted(builtin_configs()))
+    parser.add_argument("--config", default="default", metavar="NAME|FILE",
+                        help=f"built-in configuration ({names}) or a TOML file "
+                             "(default: %(default)s)")
+
+
+def _cmd_generate(args) -> int:
+    from .generate import generate
+
+    config = load_config(args.config)
+    err = _console_err()
+    with err.status(f"Generating Verilog for configuration '{config.name}'"):
+        manifest = generate(config, Path(args.out))
+    if args.json:
+        print(json.dumps(manifest, indent=2))
+        return EXIT_OK
+    out = Path(args.out)
+    console = Console(highlight=False)
+    console.print(f"[bold]{config.name}[/]: {manifest['design']['class']} "
+                  f"{manifest['design']['parameters']}")
+    table = Table("port", "direction", "width", "signed", box=None)
+    for port in manifest["ports"]:
+        table.add_row(port["name"], port["direction"], str(port["width"]),
+                      "yes" if port["signed"] else "")
+    console.print(table)
+    console.print(f"wrote {out / manifest['verilog']} and {out / 'manifest.json'} "
+                  f"in {manifest['generate_s']:.2f} s")
+    return EXIT_OK
+
+
+def _cmd_sim(args) -> int:
+    from .generate import TOPLEVEL, build_design
+    from .sim import runner
+
+    config = load_config(args.config)
+    design = build_design(config)
+    cls = f"{type(design).__module__}.{type(design).__qualname__}"
+    bench = _BENCHES.get(cls)
+    if bench is None:
+        raise CliError(f"no cocotb bench is registered for design {cls}")
+    env = {}
+    if args.cycles is not None:
+        if args.cycles < 1:
+            raise CliError(f"--cycles must be a positive integer, not {args.cycles}",
+                           EXIT_BAD_INPUT)
+        env["COROLLA_CYCLES"] = str(args.cycles)
+    err = _console_err()
+    t0 = time.perf_counter()
+    try:
+        with err.status(f"Building and simulating {TOPLEVEL} ({cls}) with {args.simulator}"):
+            result = runner.run(design, test_module=bench, name=TOPLEVEL,
+                                simulator=args.simulator, waves=args.waves or None, env=env,
+                                seed=args.seed, check=False)
+    except runner.SimulatorUnavailable as exc:
+        raise CliError(str(exc)) from None
+    except runner.SimulationFailure as exc:
+        raise CliError(str(exc)) from None
+    summary = result.summary()
+    summary["config"] = config.name
+    summary["wall_s"] = round(time.perf_counter() - t0, 3)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        console = Console(highlight=False)
+        table = Table("test", "result", "cycles", "seconds", box=None)
+        for t in result.tests:
+            status = "skipped" if t.skipped else ("[green]pass[/]" if t.passed else "[red]FAIL[/]")
+            table.add_row(t.name, status, str(int(t.sim_time_ns // runner.CLOCK_PERIOD_NS)),
+                          f"{t.real_time_s:.2f}")
+        console.print(table)
+        for t in result.tests:
+            if not t.passed:
+                console.print(f"[red]{t.name}[/]: {t.message}")
+        cached = " (cached)" if result.build_cached else ""
+        console.print(f"{result.simulator}: {result.cycles} cycles in {result.test_s:.2f} s = "
+                      f"{result.cycles_per_second:,.0f} cycles/s; build {result.build_s:.1f} s"
+                      f"{cached}")
+        if result.wave_file:
+            console.print(f"waveforms: {result.wave_file}")
+    return EXIT_OK if result.passed else EXIT_FAILURE
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``corolla`` command."""
+    parser = _Parser(
+        prog="corolla",
+        description="Generate, simulate and build FPGA inference accelerators for compressed "
+                    "and low-precision neural networks.")
+    parser.add_argument("--version", action="version", version=f"corolla {__version__}")
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=_Parser)
+
+    p = sub.add_parser("generate", help="write the Verilog and a JSON manifest of a design",
+                       description="Write the Verilog of the configured design and a JSON "
+                                   "manifest (ports, parameters, configuration, version).")
+    _add_config_arg(p)
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    p.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser("sim", help="run the cocotb bench of a design against its golden model",
+                       description="Build the configured design for a simulator and run its "
+                                   "cocotb bench against the numpy golden model.")
+    _add_config_arg(p)
+    p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator",
+                   help="simulator (default: %(default)s)")
+    p.add_argument("--waves", action="store_true",
+                   help="dump waveforms (VCD with Verilator, FST with Icarus)")
+    p.add_argument("--seed", type=int, help="random seed (default: chosen by cocotb, printed)")
+    p.add_argument("--cycles", type=int, help="length of the random streams in cycles")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.set_defaults(func=_cmd_sim)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``corolla`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"corolla: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except CliError as exc:
+        print(f"corolla: error: {exc}", file=sys.stderr)
+        return exc.status
+    except KeyboardInterrupt:
+        print("corolla: interrupted", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,273 @@
+"""Accelerator configurations: TOML files, validated before anything is built.
+
+A configuration names the PE array (size, PE kind, dataflow), the number widths, the sparse
+(EIE) engine and the LNS format. Every key is optional and takes the value of the built-in
+``default`` configuration; unknown keys, wrong types and out-of-range values are rejected with
+a :class:`ConfigError` that names the key, the value and what was expected.
+
+Built-in configurations live in ``corolla/configs/NAME.toml``; ``--config`` accepts either
+such a name or a path to a TOML file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import ClassVar
+
+__all__ = [
+    "PE_KINDS",
+    "ArrayConfig",
+    "Config",
+    "ConfigError",
+    "LnsConfig",
+    "SparseConfig",
+    "WidthsConfig",
+    "builtin_configs",
+    "load_config",
+    "parse_config",
+]
+
+PE_KINDS = ("int8", "ternary", "binary", "lns")
+DATAFLOWS = ("output-stationary", "weight-stationary")
+
+
+class ConfigError(ValueError):
+    """A configuration is malformed. The message names the key, the value and the expectation."""
+
+    def __init__(self, message: str, *, key: str | None = None, source: str | None = None):
+        self.key = key
+        self.source = source
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}{message}")
+
+
+@dataclass(frozen=True)
+class _Int:
+    lo: int
+    hi: int
+
+    def check(self, key, value):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(
+                f"key '{key}' = {value!r} has type {type(value).__name__}; expected an integer "
+                f"from {self.lo} to {self.hi}", key=key)
+        if not self.lo <= value <= self.hi:
+            raise ConfigError(
+                f"key '{key}' = {value} is out of range; expected an integer from {self.lo} "
+                f"to {self.hi}", key=key)
+        return value
+
+
+@dataclass(frozen=True)
+class _Float:
+    lo: float
+    hi: float
+
+    def check(self, key, value):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(
+                f"key '{key}' = {value!r} has type {type(value).__name__}; expected a number "
+                f"from {self.lo} to {self.hi}", key=key)
+        if not self.lo <= value <= self.hi:
+            raise ConfigError(
+                f"key '{key}' = {value} is out of range; expected a number from {self.lo} "
+                f"to {self.hi}", key=key)
+        return float(value)
+
+
+@dataclass(frozen=True)
+class _Choice:
+    choices: tuple
+
+    def check(self, key, value):
+        if value not in self.choices:
+            raise ConfigError(
+                f"key '{key}' = {value!r} is not allowed; expected one of "
+                f"{', '.join(repr(c) for c in self.choices)}", key=key)
+        return value
+
+
+@dataclass(frozen=True)
+class _Bool:
+    def check(self, key, value):
+        if not isinstance(value, bool):
+            raise ConfigError(
+                f"key '{key}' = {value!r} has type {type(value).__name__}; expected true or "
+                f"false", key=key)
+        return value
+
+
+@dataclass(frozen=True)
+class _Str:
+    max_len: int = 64
+
+    def check(self, key, value):
+        if not isinstance(value, str) or not value or len(value) > self.max_len:
+            raise ConfigError(
+                f"key '{key}' = {value!r} is not allowed; expected a non-empty string of at "
+                f"most {self.max_len} characters", key=key)
+        return value
+
+
+@dataclass(frozen=True)
+class ArrayConfig:
+    """The dense PE array: ``rows`` × ``cols`` PEs of one kind."""
+
+    rows: int = 4
+    cols: int = 4
+    pe: str = "int8"
+    dataflow: str = "output-stationary"
+
+    _schema: ClassVar[dict] = {"rows": _Int(1, 64), "cols": _Int(1, 64), "pe": _Choice(PE_KINDS),
+               "dataflow": _Choice(DATAFLOWS)}
+
+
+@dataclass(frozen=True)
+class WidthsConfig:
+    """Number widths in bits (activations and dense weights are int8 in the reference design)."""
+
+    activation: int = 8
+    weight: int = 8
+    accumulator: int = 32
+
+    _schema: ClassVar[dict] = {"activation": _Int(2, 16), "weight": _Int(2, 16),
+                               "accumulator": _Int(16, 48)}
+
+
+@dataclass(frozen=True)
+class SparseConfig:
+    """The EIE compressed-weight engine."""
+
+    enabled: bool = True
+    pes: int = 4
+    index_bits: int = 4
+    codebook_bits: int = 4
+    codebook_width: int = 8
+
+    _schema: ClassVar[dict] = {"enabled": _Bool(), "pes": _Int(1, 64), "index_bits": _Int(2, 8),
+               "codebook_bits": _Int(1, 8), "codebook_width": _Int(2, 16)}
+
+
+@dataclass(frozen=True)
+class LnsConfig:
+    """Logarithmic number format: signed fixed-point log2 magnitude with I.F bits."""
+
+    int_bits: int = 4
+    frac_bits: int = 3
+
+    _schema: ClassVar[dict] = {"int_bits": _Int(1, 8), "frac_bits": _Int(0, 12)}
+
+
+_SECTIONS = {"array": ArrayConfig, "widths": WidthsConfig, "sparse": SparseConfig,
+             "lns": LnsConfig}
+_TOP = {"name": _Str(), "description": _Str(200), "clock_mhz": _Float(1.0, 500.0)}
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated accelerator configuration."""
+
+    name: str = "default"
+    description: str = "Corolla accelerator"
+    clock_mhz: float = 50.0
+    array: ArrayConfig = field(default_factory=ArrayConfig)
+    widths: WidthsConfig = field(default_factory=WidthsConfig)
+    sparse: SparseConfig = field(default_factory=SparseConfig)
+    lns: LnsConfig = field(default_factory=LnsConfig)
+
+    def to_dict(self) -> dict:
+        """Plain-data form (what goes into manifests and reports)."""
+        return asdict(self)
+
+
+def _expected_keys(keys):
+    return ", ".join(sorted(keys))
+
+
+def parse_config(data: dict, *, source: str | None = None) -> Config:
+    """Validate a configuration given as nested dicts (parsed TOML).
+
+    Raises
+    ------
+    ConfigError
+        On the first unknown key, wrong type or out-of-range value.
+    """
+    try:
+        if not isinstance(data, dict):
+            raise ConfigError(f"configuration must be a table, not {type(data).__name__}")
+        top = {}
+        sections = {}
+        for key, value in data.items():
+            if key in _TOP:
+                top[key] = _TOP[key].check(key, value)
+            elif key in _SECTIONS:
+                if not isinstance(value, dict):
+                    raise ConfigError(
+                        f"key '{key}' = {value!r} is not a table; expected a [{key}] section",
+                        key=key)
+                cls = _SECTIONS[key]
+                values = {}
+                for sub, subvalue in value.items():
+                    full = f"{key}.{sub}"
+                    if sub not in cls._schema:
+                        raise ConfigError(
+                            f"unknown key '{full}'; expected one of: "
+                            f"{_expected_keys(cls._schema)}", key=full)
+                    values[sub] = cls._schema[sub].check(full, subvalue)
+                sections[key] = cls(**values)
+            else:
+                raise ConfigError(
+                    f"unknown key '{key}'; expected one of: "
+                    f"{_expected_keys([*_TOP, *_SECTIONS])}", key=key)
+        config = Config(**top, **sections)
+        _check_consistency(config)
+        return config
+    except ConfigError as exc:
+        if source and exc.source is None:
+            raise ConfigError(str(exc), key=exc.key, source=source) from None
+        raise
+
+
+def _check_consistency(config: Config):
+    w = config.widths
+    if w.accumulator < w.activation + w.weight:
+        raise ConfigError(
+            f"key 'widths.accumulator' = {w.accumulator} is too narrow; expected at least "
+            f"widths.activation + widths.weight = {w.activation + w.weight}",
+            key="widths.accumulator")
+
+
+def builtin_configs() -> dict[str, Path]:
+    """Names and paths of the configurations shipped with Corolla."""
+    folder = resources.files("corolla") / "configs"
+    return {Path(p.name).stem: Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml")}
+
+
+def load_config(name_or_path: str | Path) -> Config:
+    """Load a built-in configuration by name, or a TOML file by path.
+
+    Raises
+    ------
+    ConfigError
+        If the name is unknown, the file is unreadable or not TOML, or validation fails.
+    """
+    builtins = builtin_configs()
+    text_name = str(name_or_path)
+    if text_name in builtins:
+        path = builtins[text_name]
+    else:
+        path = Path(name_or_path)
+        if not path.exists():
+            raise ConfigError(
+                f"--config {text_name!r} is neither a built-in configuration "
+                f"({', '.join(sorted(builtins))}) nor an existing file", key="config")
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}", key="config") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}", key="config") from None
+    return parse_config(data, source=str(path))

@@ -1,0 +1,1 @@
+"""What the accelerator is loaded with and who loads it: encoders, quantizers, compiler, runtime."""

@@ -1,0 +1,1 @@
+"""Corolla gateware: Amaranth components only, no host or board code."""

@@ -1,0 +1,1 @@
+"""Golden models, cocotb benches and the simulation runner."""

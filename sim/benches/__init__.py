@@ -1,0 +1,1 @@
+"""cocotb benches, one module per hardware unit, run through :mod:`corolla.sim.runner`."""
