@@ -16,6 +16,7 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
+
 from corolla.sim.runner import CLOCK_PERIOD_NS
 
 __all__ = ["TB", "golden", "pack", "params", "rng", "to_signed"]

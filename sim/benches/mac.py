@@ -10,6 +10,7 @@ import os
 
 import cocotb
 import numpy as np
+
 from corolla.sim.benches.common import TB, golden, pack, params, record_stats, rng, to_signed
 from corolla.sim.models.mac import mac_reference
 

