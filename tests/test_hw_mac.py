@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The int8 MAC PE: cocotb bench against the golden model, mutation check, DSP mapping."""
 
 import pytest
@@ -30,7 +31,6 @@ def test_bench_fails_on_a_wrong_model(mutant):
     assert "inputs [" in str(info.value)
 
 
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 @pytest.mark.parametrize("kwargs,message", [
     ({"width": 1}, "Operand width must be an integer from 2 to 18, not 1"),
     ({"width": 8, "acc_width": 15}, "Accumulator width must be an integer from 16"),
