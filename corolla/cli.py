@@ -178,6 +178,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("corolla: interrupted", file=sys.stderr)
         return EXIT_FAILURE
+    except BrokenPipeError:
+        # The reader of our output went away (e.g. `| head`); not an error of ours.
+        sys.stdout = None
+        return EXIT_OK
 
 
 if __name__ == "__main__":
