@@ -13,8 +13,15 @@ import numpy as np
 __all__ = [
     "ACCUMULATOR",
     "ACTIVATION",
+    "TERNARY_CODES",
+    "TERNARY_INVALID",
     "WEIGHT",
     "IntFormat",
+    "binary_decode",
+    "binary_encode",
+    "requantize",
+    "ternary_decode",
+    "ternary_encode",
     "wrap_signed",
 ]
 
@@ -88,3 +95,86 @@ ACTIVATION = IntFormat(8)
 WEIGHT = IntFormat(8)
 #: Default accumulator: int32 (the width is a parameter of every accumulating unit).
 ACCUMULATOR = IntFormat(32)
+
+
+# --- Requantization -------------------------------------------------------------------------
+
+def requantize(acc, shift, *, relu: bool = False, out: IntFormat = ACTIVATION) -> np.ndarray:
+    """Scale accumulators back to activations: ``sat((acc + 2**(shift-1)) >> shift)``.
+
+    The shift rounds half up (towards +inf on ties); ``shift = 0`` passes ``acc`` through.
+    With ``relu`` negative results become 0. The result saturates to ``out``.
+
+    Parameters
+    ----------
+    acc : array_like of int
+        Accumulator values.
+    shift : int or array_like of int
+        Right shift, 0 or more (per layer, or per value).
+    relu : bool
+        Apply ReLU before saturation.
+    out : IntFormat
+        Output format (int8 by default).
+    """
+    acc = np.asarray(acc, dtype=np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    if np.any(shift < 0) or np.any(shift > 62):
+        raise ValueError(f"Shift must be from 0 to 62, not {shift!r}")
+    bias = np.where(shift > 0, np.left_shift(np.int64(1), np.maximum(shift - 1, 0)), 0)
+    y = np.right_shift(acc + bias, shift)
+    if relu:
+        y = np.maximum(y, 0)
+    return out.saturate(y)
+
+
+# --- Ternary weights ------------------------------------------------------------------------
+
+#: 2-bit codes of the ternary weights: 00 = 0, 01 = +1, 11 = -1.
+TERNARY_CODES = {0: 0b00, 1: 0b01, -1: 0b11}
+#: The fourth code, 10, is invalid: hardware flags it and treats the weight as 0.
+TERNARY_INVALID = 0b10
+
+
+def ternary_encode(values) -> np.ndarray:
+    """Encode ternary values {-1, 0, +1} as 2-bit codes (uint8)."""
+    v = np.asarray(values)
+    if not np.all(np.isin(v, (-1, 0, 1))):
+        bad = v[~np.isin(v, (-1, 0, 1))].flat[0]
+        raise ValueError(f"Ternary values must be -1, 0 or +1, not {bad!r}")
+    return np.where(v == 1, 0b01, np.where(v == -1, 0b11, 0b00)).astype(np.uint8)
+
+
+def ternary_decode(codes):
+    """Decode 2-bit ternary codes.
+
+    Returns
+    -------
+    values : numpy.ndarray of int8
+        -1, 0 or +1; the invalid code decodes to 0, as in hardware.
+    invalid : numpy.ndarray of bool
+        Where the invalid code 10 appeared.
+    """
+    c = np.asarray(codes, dtype=np.int64)
+    if np.any((c < 0) | (c > 3)):
+        raise ValueError("Ternary codes must be 2-bit values from 0 to 3")
+    values = np.where(c == 0b01, 1, np.where(c == 0b11, -1, 0)).astype(np.int8)
+    return values, c == TERNARY_INVALID
+
+
+# --- Binary weights and activations ---------------------------------------------------------
+
+def binary_encode(values) -> np.ndarray:
+    """Encode signs as bits: +1 -> 1, -1 -> 0 (uint8). Zero is not binary and is rejected."""
+    v = np.asarray(values)
+    if not np.all(np.isin(v, (-1, 1))):
+        bad = v[~np.isin(v, (-1, 1))].flat[0]
+        raise ValueError(f"Binary values must be -1 or +1, not {bad!r}")
+    return (v == 1).astype(np.uint8)
+
+
+def binary_decode(bits) -> np.ndarray:
+    """Decode bits to signs: 1 -> +1, 0 -> -1 (int8)."""
+    b = np.asarray(bits)
+    if not np.all(np.isin(b, (0, 1))):
+        raise ValueError("Binary bits must be 0 or 1")
+    return np.where(b == 1, 1, -1).astype(np.int8)

@@ -16,3 +16,14 @@ def mac_off_by_one(a, b, valid, clear, *, width, acc_width):
     out = mac_reference(a, b, valid, clear, width=width, acc_width=acc_width).copy()
     out[-1] += 1
     return out
+
+
+def requant_rounds_down(acc, shift, relu, *, acc_width, out_width):
+    """The requantizer model with truncation instead of round-half-up."""
+    import numpy as np
+
+    y = np.right_shift(np.asarray(acc, dtype=np.int64), shift)
+    if relu:
+        y = np.maximum(y, 0)
+    lo, hi = -(1 << (out_width - 1)), (1 << (out_width - 1)) - 1
+    return np.clip(y, lo, hi)

@@ -106,3 +106,69 @@ def record_stats(**stats):
     current.update(stats)
     with open(path, "w") as f:
         json.dump(current, f)
+
+
+class StreamTimeout(AssertionError):
+    """A stream transfer did not complete within its cycle budget."""
+
+
+async def run_streams(dut, tb, *, source: str, items, sink: str, expected_count: int,
+                      gen: np.random.Generator, valid_prob: float = 1.0,
+                      ready_prob: float = 1.0, sink_has_ready: bool = True,
+                      payload_width: int = 0, max_cycles: int | None = None,
+                      stall_cycles=()):
+    """Push ``items`` (packed payload integers) into a stream and collect another stream.
+
+    The source holds each payload stable until it is accepted and inserts idle cycles with
+    probability ``1 - valid_prob`` (junk payloads on idle cycles); the sink drops ``ready``
+    with probability ``1 - ready_prob`` (back-pressure). Returns the received payload integers
+    in order. Values are written on the falling edge and handshakes judged at ``ReadOnly``.
+    """
+    from cocotb.triggers import ReadOnly
+
+    items = list(items)
+    received = []
+    pending = None
+    index = 0
+    budget = max_cycles or 50 * (len(items) + expected_count) + 1000
+    src_valid = getattr(dut, f"{source}__valid")
+    src_ready = getattr(dut, f"{source}__ready", None)
+    src_payload = getattr(dut, f"{source}__payload")
+    snk_valid = getattr(dut, f"{sink}__valid")
+    snk_payload = getattr(dut, f"{sink}__payload")
+    snk_ready = getattr(dut, f"{sink}__ready") if sink_has_ready else None
+    stall_cycles = set(stall_cycles)
+    for cycle in range(budget):
+        if pending is None and index < len(items) and gen.random() < valid_prob \
+                and cycle not in stall_cycles:
+            pending = items[index]
+            index += 1
+        src_valid.value = int(pending is not None)
+        if pending is not None:
+            src_payload.value = pending
+        elif payload_width:
+            src_payload.value = int(gen.integers(0, 1 << min(payload_width, 62)))
+        if snk_ready is not None:
+            snk_ready.value = int(gen.random() < ready_prob)
+        await ReadOnly()
+        if pending is not None and (src_ready is None or int(src_ready.value)):
+            pending = None
+        if int(snk_valid.value) and (snk_ready is None or int(snk_ready.value)):
+            received.append(int(snk_payload.value))
+        if index == len(items) and pending is None and len(received) >= expected_count:
+            await tb.tick()
+            return received
+        await tb.tick()
+    raise StreamTimeout(
+        f"timed out after {budget} cycles: sent {index - (pending is not None)} of "
+        f"{len(items)} items, received {len(received)} of {expected_count} results")
+
+
+def first_mismatch(got, want, describe) -> str | None:
+    """Message for the first index where ``got`` and ``want`` differ, or ``None``."""
+    for k, (g, w) in enumerate(zip(got, want, strict=False)):
+        if g != w:
+            return f"first mismatch at result {k}: expected {w}, got {g}; {describe(k)}"
+    if len(got) != len(want):
+        return f"expected {len(want)} results, got {len(got)}"
+    return None
