@@ -27,3 +27,10 @@ def requant_rounds_down(acc, shift, relu, *, acc_width, out_width):
         y = np.maximum(y, 0)
     lo, hi = -(1 << (out_width - 1)), (1 << (out_width - 1)) - 1
     return np.clip(y, lo, hi)
+
+
+def ternary_swapped_scales(a, codes, wp, wn, *, act_width, acc_width):
+    """The ternary model with the positive and negative scales swapped."""
+    from corolla.sim.models.ternary import ternary_dot
+
+    return ternary_dot(a, codes, wn, wp, act_width=act_width, acc_width=acc_width)
