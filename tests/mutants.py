@@ -34,3 +34,10 @@ def ternary_swapped_scales(a, codes, wp, wn, *, act_width, acc_width):
     from corolla.sim.models.ternary import ternary_dot
 
     return ternary_dot(a, codes, wn, wp, act_width=act_width, acc_width=acc_width)
+
+
+def binary_forgets_bias(a_bits, w_bits, alpha, bias, *, acc_width):
+    """The binary model with the bias left out."""
+    from corolla.sim.models.binary import binary_dot
+
+    return binary_dot(a_bits, w_bits, alpha, 0, acc_width=acc_width)

@@ -1,5 +1,8 @@
 """Arithmetic processing elements, one number format per module."""
 
-from .mac import Mac, mac_operand_layout
+from .binary import BinaryDot
+from .mac import Mac
+from .requant import Requant
+from .ternary import TernaryMac
 
-__all__ = ["Mac", "mac_operand_layout"]
+__all__ = ["BinaryDot", "Mac", "Requant", "TernaryMac"]
