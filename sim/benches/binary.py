@@ -11,12 +11,11 @@ import cocotb
 import numpy as np
 
 from corolla.sim.benches.common import (
-    TB,
     first_mismatch,
     golden,
     params,
-    rng,
     run_streams,
+    start,
     to_signed,
 )
 from corolla.sim.models.binary import binary_dot
@@ -57,10 +56,7 @@ async def random_packets(dut):
     """Random words, 1 to 24 beats per packet, several alpha and bias values."""
     p = params()
     n = p["n"]
-    gen = rng(6)
-    tb = TB(dut)
-    await tb.reset()
-    dut.result__ready.value = 0
+    tb, gen = await start(dut, 6)
     full = (1 << n) - 1
     amax = (1 << p["alpha_width"]) - 1
     bmax = (1 << (p["bias_width"] - 1)) - 1
@@ -83,10 +79,7 @@ async def random_packets(dut):
 @cocotb.test(skip=params().get("n", 32) != 8)
 async def exhaustive_words(dut):
     """Every pair of 8-bit words as a one-beat packet."""
-    gen = rng(7)
-    tb = TB(dut)
-    await tb.reset()
-    dut.result__ready.value = 0
+    tb, gen = await start(dut, 7)
     words = np.arange(256)
     packets = [[(int(a), int(w))] for a in words for w in words]
     await _check(dut, tb, packets, 1, 0, gen, "exhaustive words", 1.0, 0.9)

@@ -172,3 +172,12 @@ def first_mismatch(got, want, describe) -> str | None:
     if len(got) != len(want):
         return f"expected {len(want)} results, got {len(got)}"
     return None
+
+
+async def start(dut, salt: int, *, sinks=("result",)):
+    """Start a stream bench: clock, reset, sinks not ready; returns ``(tb, generator)``."""
+    tb = TB(dut)
+    await tb.reset()
+    for sink in sinks:
+        getattr(dut, f"{sink}__ready").value = 0
+    return tb, rng(salt)

@@ -11,12 +11,11 @@ import cocotb
 import numpy as np
 
 from corolla.sim.benches.common import (
-    TB,
     first_mismatch,
     golden,
     params,
-    rng,
     run_streams,
+    start,
     to_signed,
 )
 from corolla.sim.models.requant import requant_reference
@@ -39,10 +38,7 @@ async def all_shifts(dut):
     p = params()
     acc_width, out_width = p["acc_width"], p["out_width"]
     model = golden(requant_reference)
-    gen = rng(2)
-    tb = TB(dut)
-    await tb.reset()
-    dut.output__ready.value = 0
+    tb, gen = await start(dut, 2, sinks=("output",))
     for relu in (0, 1):
         for shift in range(acc_width):
             acc = _accumulators(acc_width, shift, gen)

@@ -13,12 +13,11 @@ import cocotb
 import numpy as np
 
 from corolla.sim.benches.common import (
-    TB,
     first_mismatch,
     golden,
     params,
-    rng,
     run_streams,
+    start,
     to_signed,
 )
 from corolla.sim.models.ternary import ternary_dot
@@ -77,10 +76,7 @@ def _random_packets(gen, count, lanes, act_width, max_beats, invalid=False):
 async def random_packets(dut):
     """Random activations and codes, packets of 1 to 40 beats, several scale pairs."""
     p = params()
-    gen = rng(3)
-    tb = TB(dut)
-    await tb.reset()
-    dut.result__ready.value = 0
+    tb, gen = await start(dut, 3)
     smax = (1 << p["scale_width"]) - 1
     for wp, wn in [(1, 1), (smax, smax), (smax, 1), (0, smax), (int(gen.integers(0, smax + 1)),
                                                                 int(gen.integers(0, smax + 1)))]:
@@ -94,10 +90,7 @@ async def exhaustive_pairs(dut):
     """Every (activation, code) pair alone, then all of them in one long packet."""
     p = params()
     lanes, act_width = p["lanes"], p["act_width"]
-    gen = rng(4)
-    tb = TB(dut)
-    await tb.reset()
-    dut.result__ready.value = 0
+    tb, gen = await start(dut, 4)
     values = np.arange(-(1 << (act_width - 1)), 1 << (act_width - 1))
     pairs = [(int(a), c) for a in values for c in (0, 1, 3)]
     packets = []
@@ -118,10 +111,7 @@ async def exhaustive_pairs(dut):
 async def invalid_codes(dut):
     """Code 10 counts as zero and raises the sticky error flag, which stays set."""
     p = params()
-    gen = rng(5)
-    tb = TB(dut)
-    await tb.reset()
-    dut.result__ready.value = 0
+    tb, gen = await start(dut, 5)
     packets = _random_packets(gen, 10, p["lanes"], p["act_width"], 5)
     await _check_packets(dut, tb, packets, 2, 3, gen, "before invalid codes")
     assert int(dut.error.value) == 0, "error flag set before any invalid code"
