@@ -13,10 +13,9 @@ from dataclasses import dataclass
 
 from amaranth import Cat, Elaboratable, Module, Signal
 from amaranth.back import verilog
-from amaranth.hdl import Const, Value, ValueCastable
 from amaranth.lib import wiring
 
-from .sim.runner import to_verilog
+from .sim.runner import signal_ports, to_verilog
 from .toolchain import place_and_route, synthesize
 
 __all__ = ["PinHarness", "UnitFigures", "bench_units", "unit_catalogue"]
@@ -34,12 +33,8 @@ class PinHarness(Elaboratable):
         m = Module()
         m.submodules.unit = self.unit
         inputs, outputs = [], []
-        for _path, member, value in self.unit.signature.flatten(self.unit):
-            if isinstance(value, ValueCastable):
-                value = value.as_value()
-            if not isinstance(value, Value) or isinstance(value, Const):
-                continue
-            (inputs if member.flow == wiring.In else outputs).append(value)
+        for _name, flow, value in signal_ports(self.unit):
+            (inputs if flow == wiring.In else outputs).append(value)
         width_in = sum(len(v) for v in inputs)
         chain = Signal(max(width_in, 1))
         m.d.sync += chain.eq(Cat(self.din, chain[:-1]))

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from . import __version__
 from .config import ConfigError, builtin_configs, load_config
+from .toolchain import DEVICES
 
 __all__ = ["main"]
 
@@ -95,9 +96,7 @@ def _cmd_sim(args) -> int:
             result = runner.run(design, test_module=bench, name=TOPLEVEL,
                                 simulator=args.simulator, waves=args.waves or None, env=env,
                                 seed=args.seed, check=False)
-    except runner.SimulatorUnavailable as exc:
-        raise CliError(str(exc)) from None
-    except runner.SimulationFailure as exc:
+    except (runner.SimulatorUnavailable, runner.SimulationFailure) as exc:
         raise CliError(str(exc)) from None
     summary = result.summary()
     summary["config"] = config.name
@@ -197,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Synthesize each arithmetic unit with Yosys, place it with "
                                    "nextpnr, and print LUTs, FFs, DSPs, Fmax and cost per MAC.")
     p.add_argument("what", choices=("units",), help="what to benchmark")
-    p.add_argument("--device", choices=("ice40up5k", "ecp5-85f"), default="ice40up5k",
+    p.add_argument("--device", choices=tuple(DEVICES), default="ice40up5k",
                    help="target device (default: %(default)s)")
     p.add_argument("--no-pnr", action="store_true",
                    help="synthesis only: skip place-and-route (no Fmax)")

@@ -13,11 +13,12 @@ import json
 import time
 from pathlib import Path
 
-from amaranth.hdl import Const, Shape, Value, ValueCastable
+from amaranth.hdl import Shape
 from amaranth.lib import wiring
 
 from . import __version__
 from .config import Config
+from .sim.runner import signal_ports, to_verilog
 
 __all__ = ["TOPLEVEL", "build_design", "generate", "port_list"]
 
@@ -43,15 +44,11 @@ def port_list(component: wiring.Component) -> list[dict]:
         {"name": "clk", "direction": "input", "width": 1, "signed": False},
         {"name": "rst", "direction": "input", "width": 1, "signed": False},
     ]
-    for path, member, value in component.signature.flatten(component):
-        if isinstance(value, ValueCastable):
-            value = value.as_value()
-        if not isinstance(value, Value) or isinstance(value, Const):
-            continue
+    for name, flow, value in signal_ports(component):
         shape = Shape.cast(value.shape())
         ports.append({
-            "name": "__".join(map(str, path)),
-            "direction": "input" if member.flow == wiring.In else "output",
+            "name": name,
+            "direction": "input" if flow == wiring.In else "output",
             "width": shape.width,
             "signed": shape.signed,
         })
@@ -66,8 +63,6 @@ def generate(config: Config, out_dir: Path) -> dict:
     dict
         The manifest (also written to ``out_dir/manifest.json``).
     """
-    from corolla.sim.runner import to_verilog
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

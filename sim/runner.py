@@ -49,6 +49,7 @@ __all__ = [
     "TestOutcome",
     "available_simulators",
     "run",
+    "signal_ports",
     "to_verilog",
 ]
 
@@ -156,6 +157,20 @@ class SimResult:
         }
 
 
+def signal_ports(component):
+    """The component's ports as ``(name, flow, value)``, named as the Verilog names them.
+
+    Like Amaranth's own port discovery, but constant members (the ``ready`` of an
+    ``always_ready`` stream) are not ports. ``flow`` is ``wiring.In`` or ``wiring.Out`` as seen
+    from the component; ``clk`` and ``rst`` of the ``sync`` domain are not included.
+    """
+    for path, member, value in component.signature.flatten(component):
+        if isinstance(value, ValueCastable):
+            value = value.as_value()
+        if isinstance(value, Value) and not isinstance(value, Const):
+            yield "__".join(map(str, path)), member.flow, value
+
+
 def to_verilog(component, *, name: str) -> str:
     """Convert an Amaranth component to Verilog.
 
@@ -167,14 +182,7 @@ def to_verilog(component, *, name: str) -> str:
     name : str
         Verilog module name of the top level.
     """
-    # Like Amaranth's own port discovery, but constant members (the ``ready`` of an
-    # ``always_ready`` stream) are not ports.
-    ports = []
-    for path, _member, value in component.signature.flatten(component):
-        if isinstance(value, ValueCastable):
-            value = value.as_value()
-        if isinstance(value, Value) and not isinstance(value, Const):
-            ports.append(("__".join(map(str, path)), value, None))
+    ports = [(port, value, None) for port, _flow, value in signal_ports(component)]
     return verilog.convert(component, name=name, ports=ports, emit_src=False)
 
 
@@ -432,9 +440,6 @@ def run(component, *, test_module: str, name: str | None = None, simulator: str 
         "COROLLA_STATS_FILE": str(stats_file),
         **(env or {}),
     }
-    if simulator == "verilator":
-        # The runner's own check for the verilator binary happens at build time only.
-        sim.hdl_toplevel = name
     plusargs = []
     if waves_mode and simulator == "icarus":
         plusargs.append(f"+dumpfile_path={test_dir / (name + '.fst')}")
