@@ -13,12 +13,15 @@ import numpy as np
 __all__ = [
     "ACCUMULATOR",
     "ACTIVATION",
+    "CODEBOOK_ZERO",
     "TERNARY_CODES",
     "TERNARY_INVALID",
     "WEIGHT",
     "IntFormat",
     "binary_decode",
     "binary_encode",
+    "eie_entry_pack",
+    "eie_entry_unpack",
     "requantize",
     "ternary_decode",
     "ternary_encode",
@@ -178,3 +181,29 @@ def binary_decode(bits) -> np.ndarray:
     if not np.all(np.isin(b, (0, 1))):
         raise ValueError("Binary bits must be 0 or 1")
     return np.where(b == 1, 1, -1).astype(np.int8)
+
+
+# --- Codebook weights and the EIE sparse encoding -------------------------------------------
+
+#: Codebook entry 0 is exact zero. Pruned weights and EIE padding entries use it.
+CODEBOOK_ZERO = 0
+
+
+def eie_entry_pack(z, v, *, z_bits: int = 4, v_bits: int = 4) -> np.ndarray:
+    """Pack EIE entries into words: relative row index ``z`` in the low ``z_bits``, codebook
+    index ``v`` above it (``word = v << z_bits | z``), as the entry memories hold them."""
+    z = np.asarray(z, dtype=np.int64)
+    v = np.asarray(v, dtype=np.int64)
+    if np.any((z < 0) | (z >= 1 << z_bits)):
+        raise ValueError(f"Relative index z must be from 0 to {(1 << z_bits) - 1}")
+    if np.any((v < 0) | (v >= 1 << v_bits)):
+        raise ValueError(f"Codebook index v must be from 0 to {(1 << v_bits) - 1}")
+    return (v << z_bits) | z
+
+
+def eie_entry_unpack(words, *, z_bits: int = 4, v_bits: int = 4):
+    """Split entry words into ``(z, v)`` (the inverse of :func:`eie_entry_pack`)."""
+    w = np.asarray(words, dtype=np.int64)
+    if np.any((w < 0) | (w >= 1 << (z_bits + v_bits))):
+        raise ValueError(f"Entry words must be from 0 to {(1 << (z_bits + v_bits)) - 1}")
+    return w & ((1 << z_bits) - 1), w >> z_bits

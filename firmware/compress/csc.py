@@ -1,0 +1,93 @@
+"""EIE interleaved CSC encoder and decoder (Han et al., ISCA'16).
+
+:func:`eie_encode` turns a matrix of codebook indices (0 = pruned) into the layout described in
+:mod:`corolla.sim.models.sparse`, which also holds the golden SpMV that runs on that layout
+(:func:`~corolla.sim.models.sparse.eie_spmv`, re-exported here). :func:`eie_decode` rebuilds
+the index matrix.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from corolla.sim.models.sparse import EieEncodingError, EieMatrix, eie_spmv
+
+__all__ = ["EieEncodingError", "EieMatrix", "eie_decode", "eie_encode", "eie_spmv"]
+
+
+def eie_encode(index, pes: int, *, z_bits: int = 4, v_bits: int = 4) -> EieMatrix:
+    """Encode a matrix of codebook indices for ``pes`` processing elements.
+
+    Parameters
+    ----------
+    index : numpy.ndarray of int, shape (M, N)
+        Codebook index per weight; 0 means the weight is zero (pruned) and is not stored.
+    pes : int
+        P, the number of processing elements (row ``i`` goes to PE ``i mod P``).
+    z_bits, v_bits : int
+        Widths of the relative row index and of the codebook index.
+    """
+    index = np.asarray(index)
+    if index.ndim != 2 or 0 in index.shape:
+        raise ValueError(f"index must be a non-empty 2-D matrix, not shape {index.shape}")
+    if not np.issubdtype(index.dtype, np.integer):
+        raise TypeError(f"index must hold integers, not {index.dtype}")
+    if np.any((index < 0) | (index >= 1 << v_bits)):
+        bad = index[(index < 0) | (index >= 1 << v_bits)].flat[0]
+        raise ValueError(f"index value {bad} does not fit the {v_bits}-bit codebook index "
+                         f"(0 to {(1 << v_bits) - 1})")
+    if isinstance(pes, bool) or not isinstance(pes, int) or pes < 1:
+        raise ValueError(f"pes must be a positive integer, not {pes!r}")
+    if not 1 <= z_bits <= 16:
+        raise ValueError(f"z_bits must be from 1 to 16, not {z_bits}")
+    rows, cols = index.shape
+    max_gap = (1 << z_bits) - 1
+    zs, vs, ptr = [], [], np.zeros((pes, cols + 1), dtype=np.int64)
+    for p in range(pes):
+        local = index[p::pes].astype(np.int64)          # (local rows, N)
+        z_out, v_out = [], []
+        for j in range(cols):
+            ptr[p, j] = len(z_out)
+            prev = -1
+            for r in np.flatnonzero(local[:, j]):
+                gap = int(r) - prev - 1
+                while gap > max_gap:
+                    z_out.append(max_gap)
+                    v_out.append(0)
+                    gap -= max_gap + 1
+                z_out.append(gap)
+                v_out.append(int(local[r, j]))
+                prev = int(r)
+        ptr[p, cols] = len(z_out)
+        zs.append(np.array(z_out, dtype=np.uint8 if z_bits <= 8 else np.uint16))
+        vs.append(np.array(v_out, dtype=np.uint8))
+    return EieMatrix(rows=rows, cols=cols, pes=pes, z=tuple(zs), v=tuple(vs), ptr=ptr,
+                     z_bits=z_bits, v_bits=v_bits)
+
+
+def eie_decode(matrix: EieMatrix) -> np.ndarray:
+    """Rebuild the (M, N) index matrix from its encoding.
+
+    Raises
+    ------
+    EieEncodingError
+        Pointers outside the entry memory or decreasing, or an entry past the PE's last row.
+    """
+    out = np.zeros((matrix.rows, matrix.cols), dtype=np.int64)
+    for p in range(matrix.pes):
+        z, v = np.asarray(matrix.z[p], np.int64), np.asarray(matrix.v[p], np.int64)
+        n_local = matrix.local_rows(p)
+        for j in range(matrix.cols):
+            start, end = int(matrix.ptr[p, j]), int(matrix.ptr[p, j + 1])
+            if not 0 <= start <= end <= len(z):
+                raise EieEncodingError(f"PE {p} column {j}: pointers {start}..{end} are not "
+                                       f"an increasing range inside the {len(z)}-entry memory")
+            if start == end:
+                continue
+            addr = np.cumsum(z[start:end] + 1) - 1
+            if addr[-1] >= n_local:
+                raise EieEncodingError(f"PE {p} column {j}: entries reach local row "
+                                       f"{addr[-1]}, past the PE's {n_local} rows")
+            keep = v[start:end] != 0
+            out[p + matrix.pes * addr[keep], j] = v[start:end][keep]
+    return out

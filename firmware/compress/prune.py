@@ -1,0 +1,74 @@
+"""Magnitude pruning with retraining (Deep Compression, stage 1).
+
+Each layer keeps its largest-magnitude weights; the others are set to zero and stay zero while
+the network is retrained with masked gradients. The target sparsity is reached in a few steps
+(``s · t / steps`` for ``t = 1 .. steps``), retraining after each, which loses less accuracy
+than pruning at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..model import Mlp, TrainConfig, train
+
+__all__ = ["check_sparsity", "magnitude_masks", "prune_and_retrain"]
+
+
+def check_sparsity(sparsity, n_layers: int) -> list[float]:
+    """Validate per-layer sparsities (a number or one per layer, each in [0, 1))."""
+    values = list(sparsity) if isinstance(sparsity, list | tuple) else [sparsity] * n_layers
+    if len(values) != n_layers:
+        raise ValueError(f"sparsity: {len(values)} values given for {n_layers} layers; expected "
+                         f"one value or one per layer")
+    out = []
+    for i, s in enumerate(values):
+        if isinstance(s, bool) or not isinstance(s, int | float) or not 0.0 <= s < 1.0:
+            raise ValueError(f"sparsity of layer {i} = {s!r}; expected a fraction in [0, 1)")
+        out.append(float(s))
+    return out
+
+
+def magnitude_masks(model: Mlp, sparsity) -> list[np.ndarray]:
+    """Per layer, a mask keeping the ``1 − sparsity`` largest-magnitude weights.
+
+    Ties at the threshold are broken by position so that exactly
+    ``round(sparsity · size)`` weights are removed.
+    """
+    masks = []
+    for layer, s in zip(model.layers, check_sparsity(sparsity, len(model.layers)), strict=True):
+        w = layer.weight
+        n_prune = round(s * w.size)
+        mask = np.ones(w.size, dtype=bool)
+        if n_prune:
+            order = np.argsort(np.abs(w).ravel(), kind="stable")
+            mask[order[:n_prune]] = False
+        masks.append(mask.reshape(w.shape))
+    return masks
+
+
+def prune_and_retrain(model: Mlp, x, y, sparsity, *, steps: int = 3,
+                      retrain: TrainConfig | None = None,
+                      progress=None) -> tuple[Mlp, list[np.ndarray]]:
+    """Prune ``model`` (a copy) to ``sparsity`` per layer, retraining after each step.
+
+    Returns
+    -------
+    model : Mlp
+        The pruned, retrained copy; pruned weights are exactly zero.
+    masks : list of numpy.ndarray of bool
+    """
+    retrain = retrain or TrainConfig(epochs=15, lr=5e-4)
+    targets = check_sparsity(sparsity, len(model.layers))
+    model = model.copy()
+    masks = None
+    for step in range(1, steps + 1):
+        masks = magnitude_masks(model, [s * step / steps for s in targets])
+        for layer, mask in zip(model.layers, masks, strict=True):
+            layer.weight *= mask
+        cfg = TrainConfig(epochs=retrain.epochs, batch=retrain.batch, lr=retrain.lr,
+                          weight_decay=retrain.weight_decay, seed=retrain.seed + step)
+        train(model, x, y, cfg, masks=masks,
+              progress=None if progress is None else
+              (lambda e, loss, step=step: progress(step, e, loss)))
+    return model, masks

@@ -1,0 +1,184 @@
+"""Golden model of the EIE sparse engine: the interleaved CSC layout and its SpMV.
+
+An M×N weight matrix is split over P processing elements: row ``i`` belongs to PE ``i mod P``
+and is that PE's local row ``i // P``. For each PE and column ``j`` the PE stores the column's
+non-zero weights of its local rows as entries ``(z, v)``: ``v`` is the codebook index
+(entry 0 of the codebook is exact zero) and ``z`` is how many zero local rows lie between the
+previous entry of the column (or the column's first local row) and this one. A gap longer
+than ``2**z_bits − 1`` is bridged by a padding entry ``(z = 2**z_bits − 1, v = 0)``. The
+entries of column ``j`` on PE ``p`` are ``ptr[p, j] .. ptr[p, j + 1] − 1``.
+
+The SpMV walks this layout exactly as the hardware does: only non-zero activations are
+broadcast; for each, every PE walks its entries of that column, advancing its local row
+address by ``z + 1`` per entry and adding ``codebook[v] · a_j`` to that row's accumulator
+(which wraps at the accumulator width). Bias, requantization and ReLU follow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from corolla.formats import ACTIVATION, IntFormat, requantize, wrap_signed
+
+__all__ = ["EieEncodingError", "EieMatrix", "SpmvResult", "eie_spmv"]
+
+
+class EieEncodingError(ValueError):
+    """An encoded matrix is inconsistent; the message names the PE, column and entry."""
+
+
+@dataclass(frozen=True)
+class EieMatrix:
+    """A matrix in EIE's interleaved CSC layout.
+
+    Attributes
+    ----------
+    rows, cols : int
+        M and N of the dense matrix.
+    pes : int
+        P, the number of processing elements.
+    z : tuple of numpy.ndarray
+        Per PE, the relative row index of each entry.
+    v : tuple of numpy.ndarray
+        Per PE, the codebook index of each entry (0 for padding).
+    ptr : numpy.ndarray of int64, shape (P, N + 1)
+        Column pointers per PE.
+    z_bits, v_bits : int
+        Field widths of an entry.
+    """
+
+    rows: int
+    cols: int
+    pes: int
+    z: tuple
+    v: tuple
+    ptr: np.ndarray
+    z_bits: int = 4
+    v_bits: int = 4
+
+    def local_rows(self, pe: int) -> int:
+        """How many rows PE ``pe`` owns: ``ceil((M − pe) / P)``."""
+        return max(0, -(-(self.rows - pe) // self.pes))
+
+    @property
+    def entries_per_pe(self) -> np.ndarray:
+        """Number of entries (padding included) stored by each PE."""
+        return np.array([len(z) for z in self.z], dtype=np.int64)
+
+    @property
+    def entries(self) -> int:
+        """Total number of entries, padding included."""
+        return int(self.entries_per_pe.sum())
+
+    @property
+    def padding(self) -> int:
+        """Number of padding entries (``v = 0``)."""
+        return int(sum(int(np.count_nonzero(v == 0)) for v in self.v))
+
+    @property
+    def nnz(self) -> int:
+        """Number of non-zero-index entries (the matrix's stored weights)."""
+        return self.entries - self.padding
+
+
+@dataclass(frozen=True)
+class SpmvResult:
+    """What the engine produces for one activation vector.
+
+    Attributes
+    ----------
+    acc : numpy.ndarray of int64, shape (M,)
+        Accumulators after the bias, wrapped to the accumulator width.
+    out : numpy.ndarray of int64, shape (M,)
+        Requantized (and ReLU'd) outputs, in row order.
+    work : numpy.ndarray of int64, shape (P,)
+        Entries each PE processed (non-zero activations only): the load-balance figure.
+    broadcasts : int
+        Number of non-zero activations broadcast.
+    """
+
+    acc: np.ndarray
+    out: np.ndarray
+    work: np.ndarray
+    broadcasts: int
+
+
+def eie_spmv(matrix: EieMatrix, codebook, activations, *, bias=None, shift: int = 0,
+             relu: bool = False, acc_width: int = 32,
+             out: IntFormat = ACTIVATION) -> SpmvResult:
+    """Sparse matrix × sparse vector on the encoded form, with the hardware's integer arithmetic.
+
+    Parameters
+    ----------
+    matrix : EieMatrix
+    codebook : array_like of int
+        Signed fixed-point weight values, ``2**v_bits`` entries at most; entry 0 must be 0.
+    activations : array_like of int, shape (N,)
+        Input activations (int8 codes).
+    bias : array_like of int, shape (M,), optional
+        Added to the accumulators before requantization (same scale as the products).
+    shift, relu, out
+        Requantization of :func:`corolla.formats.requantize`.
+    acc_width : int
+        Accumulator width; sums wrap at it.
+
+    Raises
+    ------
+    EieEncodingError
+        A column pointer is outside the entry memory or decreasing, an entry addresses a row
+        past the PE's last local row, or an index is outside the codebook. The hardware flags
+        the same conditions.
+    """
+    a = np.asarray(activations, dtype=np.int64)
+    if a.shape != (matrix.cols,):
+        raise ValueError(f"activations must have shape ({matrix.cols},), not {a.shape}")
+    cb = np.asarray(codebook, dtype=np.int64)
+    if cb.ndim != 1 or not 1 <= len(cb) <= 1 << matrix.v_bits:
+        raise ValueError(f"codebook must have 1 to {1 << matrix.v_bits} entries, not {cb.shape}")
+    if cb[0] != 0:
+        raise ValueError(f"codebook entry 0 must be exact zero, not {cb[0]}")
+    ptr = np.asarray(matrix.ptr, dtype=np.int64)
+    if ptr.shape != (matrix.pes, matrix.cols + 1):
+        raise EieEncodingError(f"ptr has shape {ptr.shape}; expected "
+                               f"({matrix.pes}, {matrix.cols + 1})")
+    local = [np.zeros(matrix.local_rows(p), dtype=np.int64) for p in range(matrix.pes)]
+    work = np.zeros(matrix.pes, dtype=np.int64)
+    nonzero = np.flatnonzero(a)
+    for p in range(matrix.pes):
+        z, v = np.asarray(matrix.z[p], dtype=np.int64), np.asarray(matrix.v[p], dtype=np.int64)
+        size = len(z)
+        for j in nonzero:
+            start, end = int(ptr[p, j]), int(ptr[p, j + 1])
+            if not 0 <= start <= size or not 0 <= end <= size:
+                raise EieEncodingError(f"PE {p} column {j}: pointers {start}..{end} outside "
+                                       f"the {size}-entry memory")
+            if end < start:
+                raise EieEncodingError(f"PE {p} column {j}: end pointer {end} < start {start}")
+            if start == end:
+                continue
+            addr = np.cumsum(z[start:end] + 1) - 1
+            if addr[-1] >= len(local[p]):
+                k = int(np.argmax(addr >= len(local[p])))
+                raise EieEncodingError(f"PE {p} column {j}: entry {start + k} reaches local "
+                                       f"row {addr[k]}, past the PE's {len(local[p])} rows")
+            idx = v[start:end]
+            if np.any(idx >= len(cb)) or np.any(idx < 0):
+                k = int(np.argmax((idx >= len(cb)) | (idx < 0)))
+                raise EieEncodingError(f"PE {p} column {j}: entry {start + k} has codebook "
+                                       f"index {idx[k]}; the codebook has {len(cb)} entries")
+            np.add.at(local[p], addr, cb[idx] * a[j])
+            local[p] = wrap_signed(local[p], acc_width)
+            work[p] += end - start
+    acc = np.zeros(matrix.rows, dtype=np.int64)
+    for p in range(matrix.pes):
+        acc[p::matrix.pes] = local[p]
+    if bias is not None:
+        b = np.asarray(bias, dtype=np.int64)
+        if b.shape != (matrix.rows,):
+            raise ValueError(f"bias must have shape ({matrix.rows},), not {b.shape}")
+        acc = acc + b
+    acc = wrap_signed(acc, acc_width)
+    return SpmvResult(acc=acc, out=requantize(acc, shift, relu=relu, out=out), work=work,
+                      broadcasts=len(nonzero))
