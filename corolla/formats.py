@@ -18,6 +18,7 @@ __all__ = [
     "TERNARY_INVALID",
     "WEIGHT",
     "IntFormat",
+    "LnsFormat",
     "binary_decode",
     "binary_encode",
     "eie_entry_pack",
@@ -207,3 +208,225 @@ def eie_entry_unpack(words, *, z_bits: int = 4, v_bits: int = 4):
     if np.any((w < 0) | (w >= 1 << (z_bits + v_bits))):
         raise ValueError(f"Entry words must be from 0 to {(1 << (z_bits + v_bits)) - 1}")
     return w & ((1 << z_bits) - 1), w >> z_bits
+
+
+# --- Logarithmic number system ---------------------------------------------------------------
+
+def _round_half_up(x) -> np.ndarray:
+    return np.floor(np.asarray(x, dtype=np.float64) + 0.5).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class LnsFormat:
+    """A logarithmic number format: sign and a signed fixed-point log2 of the magnitude.
+
+    A word is ``1 + I + F`` bits: the sign in the top bit (1 = negative) and below it the log2
+    of the magnitude as an ``(I + F)``-bit two's complement number with ``F`` fraction bits
+    (``I`` integer bits, the log's sign included). The most negative log code is reserved for
+    zero; the canonical zero word is that code with sign 0, and any word holding it reads as
+    zero. Representable magnitudes are ``2**(L / 2**F)`` for ``L`` in ``[log_min, log_max]``.
+
+    The Gaussian-log tables that addition needs, ``s(d) = log2(1 + 2**-d)`` and
+    ``d(d) = log2(1 − 2**-d)``, are sampled every ``2**-T`` (``T = table_frac_bits``, at most
+    ``F``) and stored in units of ``2**-F``, rounded half up. They end where the rounded
+    value becomes 0 for good; beyond, the correction is 0. With ``T < F`` a difference between
+    samples is either truncated to the sample below or, with ``interpolate``, linearly
+    interpolated (rounded half up). Entry 0 of the difference table holds ``d(2**-F)`` (the
+    smallest non-zero distance); a distance of exactly 0 between opposite signs is an exact
+    cancellation and gives zero without a table.
+
+    Parameters
+    ----------
+    int_bits : int
+        I, 1 to 12.
+    frac_bits : int
+        F, 0 to 12.
+    table_frac_bits : int, optional
+        T, the resolution of the Gaussian-log tables; ``F`` by default (exact lookups).
+    interpolate : bool
+        Interpolate between table samples (only meaningful when ``T < F``).
+    """
+
+    int_bits: int = 4
+    frac_bits: int = 3
+    table_frac_bits: int | None = None
+    interpolate: bool = False
+
+    def __post_init__(self):
+        if not isinstance(self.int_bits, int) or not 1 <= self.int_bits <= 12:
+            raise ValueError(f"LNS int_bits must be an integer from 1 to 12, not "
+                             f"{self.int_bits!r}")
+        if not isinstance(self.frac_bits, int) or not 0 <= self.frac_bits <= 12:
+            raise ValueError(f"LNS frac_bits must be an integer from 0 to 12, not "
+                             f"{self.frac_bits!r}")
+        if self.int_bits + self.frac_bits < 2:
+            raise ValueError("LNS int_bits + frac_bits must be at least 2")
+        t = self.table_frac_bits
+        if t is not None and (not isinstance(t, int) or not 0 <= t <= self.frac_bits):
+            raise ValueError(f"LNS table_frac_bits must be an integer from 0 to frac_bits = "
+                             f"{self.frac_bits}, not {t!r}")
+
+    # Layout -----------------------------------------------------------------------------------
+
+    @property
+    def log_width(self) -> int:
+        """Bits of the log field, ``I + F``."""
+        return self.int_bits + self.frac_bits
+
+    @property
+    def width(self) -> int:
+        """Bits of a word, ``1 + I + F``."""
+        return 1 + self.log_width
+
+    @property
+    def zero_log(self) -> int:
+        """The reserved log code of zero (the most negative one)."""
+        return -(1 << (self.log_width - 1))
+
+    @property
+    def log_min(self) -> int:
+        return self.zero_log + 1
+
+    @property
+    def log_max(self) -> int:
+        return (1 << (self.log_width - 1)) - 1
+
+    @property
+    def zero(self) -> int:
+        """The canonical zero word."""
+        return int(self.pack(0, self.zero_log))
+
+    @property
+    def table_step_bits(self) -> int:
+        """``F − T``: how many low bits of a distance fall between table samples."""
+        return self.frac_bits - (self.frac_bits if self.table_frac_bits is None
+                                 else self.table_frac_bits)
+
+    def pack(self, sign, log) -> np.ndarray:
+        """Words from signs (0/1) and log codes (zero is ``log = zero_log``)."""
+        sign = np.asarray(sign, dtype=np.int64)
+        log = np.asarray(log, dtype=np.int64)
+        if np.any((log < self.zero_log) | (log > self.log_max)):
+            raise ValueError(f"LNS log codes must be from {self.zero_log} to {self.log_max}")
+        zero = log == self.zero_log
+        mask = (1 << self.log_width) - 1
+        return np.where(zero, 0, sign << self.log_width) | (log & mask)
+
+    def unpack(self, words):
+        """Split words into ``(sign, log, is_zero)``; zero words get sign 0."""
+        w = np.asarray(words, dtype=np.int64)
+        if np.any((w < 0) | (w >= 1 << self.width)):
+            raise ValueError(f"LNS words must be {self.width}-bit unsigned values")
+        log = wrap_signed(w & ((1 << self.log_width) - 1), self.log_width)
+        zero = log == self.zero_log
+        sign = np.where(zero, 0, w >> self.log_width)
+        return sign, log, zero
+
+    # Conversion (the encoder's definition) ---------------------------------------------------
+
+    def encode(self, values) -> np.ndarray:
+        """Nearest words to real ``values`` (log rounded half up, saturated; tiny → zero).
+
+        A magnitude whose rounded log is below ``log_min`` becomes zero; above ``log_max`` it
+        saturates to the largest magnitude.
+        """
+        v = np.asarray(values, dtype=np.float64)
+        if not np.all(np.isfinite(v)):
+            raise ValueError("LNS encode needs finite values")
+        mag = np.abs(v)
+        with np.errstate(divide="ignore"):
+            log = _round_half_up(np.where(mag > 0, np.log2(np.where(mag > 0, mag, 1.0))
+                                          * (1 << self.frac_bits), -np.inf)
+                                 .clip(-(2.0 ** 62), 2.0 ** 62))
+        under = (mag == 0) | (log < self.log_min)
+        log = np.where(under, self.zero_log, np.minimum(log, self.log_max))
+        return self.pack(np.where(under, 0, v < 0).astype(np.int64), log)
+
+    def decode(self, words) -> np.ndarray:
+        """Real values of ``words``."""
+        sign, log, zero = self.unpack(words)
+        mag = np.where(zero, 0.0, np.exp2(log / (1 << self.frac_bits)))
+        return np.where(sign == 1, -mag, mag)
+
+    # Tables (computed once, shared by gateware and golden model) -----------------------------
+
+    def _gauss_table(self, kind: str) -> np.ndarray:
+        t = self.frac_bits - self.table_step_bits
+        scale = float(1 << self.frac_bits)
+        k = 0
+        values = []
+        while True:
+            d = k / float(1 << t)
+            if kind == "sb":
+                v = int(_round_half_up(np.log2(1.0 + 2.0 ** -d) * scale))
+            else:
+                d = max(d, 1.0 / scale)
+                v = int(_round_half_up(np.log2(1.0 - 2.0 ** -d) * scale))
+            if v == 0:
+                break
+            values.append(v)
+            k += 1
+        return np.array([*values, 0], dtype=np.int64)   # one trailing 0 for interpolation
+
+    @property
+    def sb_table(self) -> np.ndarray:
+        """``s(k·2**-T)`` in units of ``2**-F``, then one 0 (non-negative, decreasing)."""
+        return _lns_table(self, "sb")
+
+    @property
+    def db_table(self) -> np.ndarray:
+        """``d(k·2**-T)`` in units of ``2**-F`` (entry 0: ``d(2**-F)``), then one 0."""
+        return _lns_table(self, "db")
+
+    def gauss(self, distance, same_sign) -> np.ndarray:
+        """The table lookup of the adder: correction for a distance (units of ``2**-F``).
+
+        Returns ``s`` for equal signs and ``d`` for opposite signs, as the hardware looks
+        them up (truncated or interpolated between samples; 0 past the table). The caller
+        handles a distance of 0 between opposite signs (exact cancellation).
+        """
+        dist = np.asarray(distance, dtype=np.int64)
+        q = self.table_step_bits
+        k = dist >> q
+        r = dist & ((1 << q) - 1)
+        out = np.zeros(np.broadcast(dist, same_sign).shape, dtype=np.int64)
+        for table, sel in ((self.sb_table, np.asarray(same_sign, bool)),
+                           (self.db_table, ~np.asarray(same_sign, bool))):
+            n = len(table) - 1                       # samples before the trailing 0
+            inside = k < n
+            kk = np.minimum(k, n - 1) if n else np.zeros_like(k)
+            if n == 0:
+                continue
+            lo = table[kk]
+            if self.interpolate and q:
+                hi = table[kk + 1]
+                val = lo + (((hi - lo) * r + (1 << (q - 1))) >> q)
+            else:
+                val = lo
+            out = np.where(sel & inside, val, out)
+        return out
+
+    def int_table(self, in_frac: int = 0) -> np.ndarray:
+        """Log codes of the integer magnitudes 1..128 (int8 → LNS), before saturation.
+
+        ``entry[m − 1] = round(log2(m) · 2**F) − in_frac · 2**F``: the input is an int8 code
+        with ``in_frac`` fraction bits.
+        """
+        m = np.arange(1, 129)
+        return _round_half_up(np.log2(m) * (1 << self.frac_bits)) - (in_frac << self.frac_bits)
+
+    def antilog_table(self, antilog_bits: int) -> np.ndarray:
+        """``round(2**(f / 2**F) · 2**A)`` for the ``2**F`` fraction codes ``f`` (LNS → linear)."""
+        f = np.arange(1 << self.frac_bits)
+        return _round_half_up(np.exp2(f / (1 << self.frac_bits)) * (1 << antilog_bits))
+
+
+_LNS_TABLES: dict = {}
+
+
+def _lns_table(fmt: LnsFormat, kind: str) -> np.ndarray:
+    key = (fmt, kind)
+    if key not in _LNS_TABLES:
+        _LNS_TABLES[key] = fmt._gauss_table(kind)
+        _LNS_TABLES[key].setflags(write=False)
+    return _LNS_TABLES[key]
