@@ -41,3 +41,24 @@ def binary_forgets_bias(a_bits, w_bits, alpha, bias, *, acc_width):
     from corolla.sim.models.binary import binary_dot
 
     return binary_dot(a_bits, w_bits, alpha, 0, acc_width=acc_width)
+
+
+def lns_add_truncates(fmt, a, b):
+    """The LNS adder model with the Gaussian-log correction dropped for equal signs."""
+    import numpy as np
+
+    from corolla.sim.models.lns import lns_add
+
+    out = lns_add(fmt, a, b)
+    sa, la, za = fmt.unpack(a)
+    sb, lb, zb = fmt.unpack(b)
+    plain = fmt.pack(sa, np.maximum(la, lb))
+    return np.where((sa == sb) & ~za & ~zb & (np.abs(la - lb) > 3), plain, out)
+
+
+def lns_dot_without_compensation(fmt, a, w, *, mode, acc_width, acc_frac, antilog_bits):
+    """The LNS MAC model summing plainly when asked for Kahan compensation."""
+    from corolla.sim.models.lns import lns_dot
+
+    return lns_dot(fmt, a, w, mode="log" if mode == "kahan" else mode, acc_width=acc_width,
+                   acc_frac=acc_frac, antilog_bits=antilog_bits)

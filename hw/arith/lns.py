@@ -396,22 +396,24 @@ class LnsMac(wiring.Component):
         y, t, u = Signal(fmt.width), Signal(fmt.width), Signal(fmt.width)
         last = Signal()
         step = Signal(range(4))
+        # The adder's operands per step (y = p − c; t = s + y; u = t − s; c = u − y), built
+        # from multiplexers rather than a combinational process.
         x_a, x_b = Signal(fmt.width), Signal(fmt.width)
-        sub = Signal()
-        total = lns_add_comb(m, fmt, x_a, Mux(sub, lns_neg_comb(fmt, x_b), x_b))
+        m.d.comb += [
+            x_a.eq(Mux(step == 0, p1, Mux(step == 1, acc, Mux(step == 2, t, u)))),
+            x_b.eq(Mux(step == 0, comp, Mux(step == 2, acc, y))),
+            take1.eq((step == 0) & valid1),
+        ]
+        total = lns_add_comb(m, fmt, x_a, Mux(step == 1, x_b, lns_neg_comb(fmt, x_b)))
         with m.Switch(step):
-            with m.Case(0):                       # y = p − c
-                m.d.comb += [x_a.eq(p1), x_b.eq(comp), sub.eq(1), take1.eq(valid1)]
+            with m.Case(0):
                 with m.If(valid1):
                     m.d.sync += [y.eq(total), last.eq(last1), step.eq(1)]
-            with m.Case(1):                       # t = s + y
-                m.d.comb += [x_a.eq(acc), x_b.eq(y), sub.eq(0)]
+            with m.Case(1):
                 m.d.sync += [t.eq(total), step.eq(2)]
-            with m.Case(2):                       # u = t − s
-                m.d.comb += [x_a.eq(t), x_b.eq(acc), sub.eq(1)]
+            with m.Case(2):
                 m.d.sync += [u.eq(total), step.eq(3)]
-            with m.Case(3):                       # c = u − y; s = t
-                m.d.comb += [x_a.eq(u), x_b.eq(y), sub.eq(1)]
+            with m.Case(3):
                 with m.If(~last):
                     m.d.sync += [comp.eq(total), acc.eq(t), step.eq(0)]
                 with m.Elif(out_free):
