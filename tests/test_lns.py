@@ -27,7 +27,7 @@ FMT8 = LnsFormat(4, 3)
 def test_layout_and_zero():
     assert (FMT8.width, FMT8.zero_log, FMT8.log_min, FMT8.log_max) == (8, -64, -63, 63)
     assert FMT8.zero == 0b0100_0000
-    sign, log, zero = FMT8.unpack(np.arange(256))
+    sign, _, zero = FMT8.unpack(np.arange(256))
     assert zero.sum() == 2 and sign[zero].tolist() == [0, 0]     # both signs of the zero code
     assert FMT8.decode(FMT8.zero) == 0
     assert FMT8.decode(FMT8.pack(1, 8)) == -2.0

@@ -406,9 +406,8 @@ class LnsMac(wiring.Component):
         ]
         total = lns_add_comb(m, fmt, x_a, Mux(step == 1, x_b, lns_neg_comb(fmt, x_b)))
         with m.Switch(step):
-            with m.Case(0):
-                with m.If(valid1):
-                    m.d.sync += [y.eq(total), last.eq(last1), step.eq(1)]
+            with m.Case(0), m.If(valid1):
+                m.d.sync += [y.eq(total), last.eq(last1), step.eq(1)]
             with m.Case(1):
                 m.d.sync += [t.eq(total), step.eq(2)]
             with m.Case(2):
