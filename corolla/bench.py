@@ -11,14 +11,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth import Cat, Elaboratable, Module, Signal
+import numpy as np
+from amaranth import Cat, Elaboratable, Module, Signal, signed
 from amaranth.back import verilog
 from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 
 from .sim.runner import signal_ports, to_verilog
 from .toolchain import place_and_route, synthesize
 
-__all__ = ["PinHarness", "UnitFigures", "bench_units", "unit_catalogue"]
+__all__ = [
+    "IntMul",
+    "PinHarness",
+    "UnitFigures",
+    "bench_units",
+    "lns_catalogue",
+    "lns_error_table",
+    "unit_catalogue",
+]
 
 
 class PinHarness(Elaboratable):
@@ -90,11 +100,118 @@ def unit_catalogue():
     ]
 
 
-def bench_units(device: str, *, pnr: bool = True, target_mhz: float = 100.0,
-                progress=None) -> list[UnitFigures]:
-    """Synthesize (and place) every unit of :func:`unit_catalogue` for ``device``."""
+class IntMul(wiring.Component):
+    """A registered signed integer multiplier: the reference the LNS multiplier is compared
+    with (``width`` bits span about the same dynamic range as an LNS format with
+    ``2**(I-1)`` octaves each side of 1)."""
+
+    def __init__(self, width: int):
+        self.width = width
+        super().__init__({"a": In(signed(width)), "b": In(signed(width)),
+                          "p": Out(signed(2 * width))})
+
+    def elaborate(self, platform):
+        m = Module()
+        a, b = Signal.like(self.a), Signal.like(self.b)
+        m.d.sync += [a.eq(self.a), b.eq(self.b), self.p.eq(a * b)]
+        return m
+
+
+def lns_catalogue():
+    """LNS units next to integer multipliers of similar dynamic range (same row format as
+    :func:`unit_catalogue`)."""
+    from corolla.formats import LnsFormat
+    from corolla.hw.arith.lns import IntToLns, LnsAdd, LnsMac, LnsMul, LnsToFixed
+
+    f8, f12 = LnsFormat(4, 3), LnsFormat(5, 6)
+    return [
+        ("LNS mul", "8-bit (I4.F3)", lambda: LnsMul(f8), 1, False),
+        ("LNS add", "8-bit (I4.F3)", lambda: LnsAdd(f8), 0, False),
+        ("int mul", "17-bit (2^16 range), LUT only", lambda: IntMul(17), 1, False),
+        ("int mul", "17-bit (2^16 range), DSP", lambda: IntMul(17), 1, True),
+        ("LNS mul", "12-bit (I5.F6)", lambda: LnsMul(f12), 1, False),
+        ("LNS add", "12-bit (I5.F6)", lambda: LnsAdd(f12), 0, False),
+        ("int mul", "32-bit (2^32 range), DSP", lambda: IntMul(32), 1, True),
+        ("int8 -> LNS", "8-bit", lambda: IntToLns(f8), 0, False),
+        ("LNS -> fixed", "8-bit -> int32", lambda: LnsToFixed(f8), 0, False),
+        ("LNS MAC", "8-bit, linear int32", lambda: LnsMac(f8, mode="linear"), 1, False),
+        ("LNS MAC", "8-bit, log", lambda: LnsMac(f8, mode="log"), 1, False),
+        ("LNS MAC", "8-bit, Kahan (1 MAC / 4 cycles)", lambda: LnsMac(f8, mode="kahan"), 1,
+         False),
+    ]
+
+
+def _relative(got, ref, scale):
+    err = np.abs(np.asarray(got, float) - np.asarray(ref, float)) / np.asarray(scale, float)
+    return {"mean": float(np.mean(err)), "max": float(np.max(err))}
+
+
+def lns_error_table(formats=None, *, samples: int = 4000, dots: int = 100,
+                    seed: int = 0) -> list[dict]:
+    """Error of LNS arithmetic against float64, per format and operation.
+
+    Inputs are drawn as floats (activations uniform in [0, 1), weights normal with σ = 0.5)
+    and encoded to LNS; the float64 reference is computed on the *encoded* values, so the
+    figures isolate the arithmetic's own error. Multiply and add errors are relative to the
+    exact result (products outside the format's range, which flush to zero or saturate, are
+    counted apart as ``out_of_range``); dot-product errors are relative to ``Σ|a_i·w_i|`` (the exact dot can be
+    near zero). Linear mode uses ``F + 4`` fraction bits in its int32 accumulator.
+    """
+    from corolla.formats import LnsFormat
+    from corolla.sim.models.lns import lns_add, lns_dot, lns_mul
+
+    if formats is None:
+        formats = [LnsFormat(4, 3), LnsFormat(5, 6), LnsFormat(6, 10, table_frac_bits=6,
+                                                               interpolate=True)]
+    gen = np.random.default_rng(seed)
     rows = []
-    for name, text, factory, macs, dsp in unit_catalogue():
+    for fmt in formats:
+        name = (f"I{fmt.int_bits}.F{fmt.frac_bits}" + (
+            f" T{fmt.table_frac_bits}{' interp' if fmt.interpolate else ''}"
+            if fmt.table_frac_bits is not None else ""))
+        a = fmt.encode(gen.uniform(0.0, 1.0, samples))
+        w = fmt.encode(gen.normal(0.0, 0.5, samples))
+        av, wv = fmt.decode(a), fmt.decode(w)
+        keep = (av != 0) & (wv != 0)
+        prod = fmt.decode(lns_mul(fmt, a, w))
+        exact = np.abs(av * wv)
+        smallest = 2.0 ** (fmt.log_min / (1 << fmt.frac_bits))
+        largest = 2.0 ** (fmt.log_max / (1 << fmt.frac_bits))
+        inside = keep & (exact >= smallest) & (exact <= largest)
+        rows.append({"format": name, "bits": fmt.width, "operation": "multiply",
+                     **_relative(prod[inside], (av * wv)[inside], exact[inside]),
+                     "out_of_range": float(np.mean(~inside[keep]))})
+        s = fmt.decode(lns_add(fmt, a, w))
+        ref = av + wv
+        keep = ref != 0
+        rows.append({"format": name, "bits": fmt.width, "operation": "add",
+                     **_relative(s[keep], ref[keep], np.abs(ref[keep]))})
+        for length in (64, 256):
+            got = {mode: [] for mode in ("linear", "log", "kahan")}
+            refs, scales = [], []
+            for _ in range(dots):
+                x = fmt.encode(gen.uniform(0.0, 1.0, length))
+                y = fmt.encode(gen.normal(0.0, 0.5, length))
+                xv, yv = fmt.decode(x), fmt.decode(y)
+                refs.append(float(np.dot(xv, yv)))
+                scales.append(float(np.sum(np.abs(xv * yv))))
+                acc_frac = fmt.frac_bits + 4
+                got["linear"].append(lns_dot(fmt, x, y, mode="linear", acc_frac=acc_frac,
+                                             antilog_bits=acc_frac) / 2.0 ** acc_frac)
+                for mode in ("log", "kahan"):
+                    got[mode].append(float(fmt.decode(lns_dot(fmt, x, y, mode=mode))))
+            for mode, values in got.items():
+                rows.append({"format": name, "bits": fmt.width,
+                             "operation": f"dot {length}, {mode}",
+                             **_relative(values, refs, scales)})
+    return rows
+
+
+def bench_units(device: str, *, pnr: bool = True, target_mhz: float = 100.0,
+                progress=None, catalogue=None) -> list[UnitFigures]:
+    """Synthesize (and place) every unit of ``catalogue`` (default :func:`unit_catalogue`)."""
+    rows = []
+    for name, text, factory, macs, dsp in (catalogue or unit_catalogue)():
         if progress:
             progress(f"{name} ({text}) on {device}")
         unit = factory()

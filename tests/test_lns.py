@@ -212,3 +212,15 @@ def test_bad_parameters():
         LnsMul((4, 3))
     with pytest.raises(ValueError, match="width must be an integer from 8 to 48"):
         LnsToFixed(FMT8, width=4)
+
+
+def test_error_table_figures():
+    from corolla.bench import lns_error_table
+
+    rows = lns_error_table([LnsFormat(4, 3)], samples=500, dots=5)
+    by_op = {r["operation"]: r for r in rows}
+    assert set(by_op) == {"multiply", "add", "dot 64, linear", "dot 64, log", "dot 64, kahan",
+                          "dot 256, linear", "dot 256, log", "dot 256, kahan"}
+    # An 8-bit LNS multiply is within half a step of 2**(1/8) of the exact product.
+    assert by_op["multiply"]["max"] <= 2 ** (1 / 16) - 1 + 1e-12
+    assert 0 < by_op["dot 256, linear"]["mean"] < by_op["dot 256, log"]["mean"]
