@@ -155,7 +155,8 @@ def lns_error_table(formats=None, *, samples: int = 4000, dots: int = 100,
     figures isolate the arithmetic's own error. Multiply and add errors are relative to the
     exact result (products outside the format's range, which flush to zero or saturate, are
     counted apart as ``out_of_range``); dot-product errors are relative to ``Σ|a_i·w_i|``
-    (the exact dot can be near zero). Linear mode uses ``F + 4`` fraction bits in its int32 accumulator.
+    (the exact dot can be near zero). Linear mode uses ``F + 4`` fraction bits in its int32
+    accumulator.
     """
     from corolla.formats import LnsFormat
     from corolla.sim.models.lns import lns_add, lns_dot, lns_mul
