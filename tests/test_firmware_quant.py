@@ -110,3 +110,21 @@ def test_xnor_needs_a_matrix():
         twn(np.ones(5), threshold_factor=0.0)
     with pytest.raises(ValueError, match="non-empty 1-D array"):
         pack_words(np.array([0, 2]), 8, pad_bit=0)
+
+
+def test_lns_quantizer_scales_by_powers_of_two():
+    from corolla.firmware.quant import quantize_lns
+    from corolla.formats import LnsFormat
+
+    fmt = LnsFormat(4, 3)
+    gen = np.random.default_rng(0)
+    x = gen.normal(0, 40.0, 500)
+    q = quantize_lns(x, fmt)
+    # No saturation at the top, and every value within half an LNS step (2**(1/16)).
+    assert np.max(np.abs(x)) <= fmt.decode(fmt.pack(0, fmt.log_max)) * 2.0 ** q.scale_log2
+    big = np.abs(x) > 2.0 ** (q.scale_log2 - 6)
+    ratio = q.dequantize()[big] / x[big]
+    assert np.all((ratio > 2 ** (-1 / 16) - 1e-9) & (ratio < 2 ** (1 / 16) + 1e-9))
+    assert quantize_lns(x, fmt, scale_log2=3).scale_log2 == 3
+    with pytest.raises(TypeError, match="LnsFormat"):
+        quantize_lns(x, (4, 3))
