@@ -151,14 +151,30 @@ class SparseConfig:
                "codebook_bits": _Int(1, 8), "codebook_width": _Int(2, 16)}
 
 
+LNS_MODES = ("linear", "log", "kahan")
+
+
 @dataclass(frozen=True)
 class LnsConfig:
-    """Logarithmic number format: signed fixed-point log2 magnitude with I.F bits."""
+    """Logarithmic number format (signed fixed-point log2 magnitude with I.F bits), its
+    Gaussian-log tables (sampled every 2**-table_frac_bits, optionally interpolated) and the
+    LNS PEs' accumulation mode."""
 
     int_bits: int = 4
     frac_bits: int = 3
+    table_frac_bits: int = 3
+    interpolate: bool = False
+    accumulate: str = "linear"
 
-    _schema: ClassVar[dict] = {"int_bits": _Int(1, 8), "frac_bits": _Int(0, 12)}
+    _schema: ClassVar[dict] = {"int_bits": _Int(1, 8), "frac_bits": _Int(0, 12),
+                               "table_frac_bits": _Int(0, 12), "interpolate": _Bool(),
+                               "accumulate": _Choice(LNS_MODES)}
+
+    def format(self):
+        """The :class:`corolla.formats.LnsFormat` these keys describe."""
+        from .formats import LnsFormat
+
+        return LnsFormat(self.int_bits, self.frac_bits, self.table_frac_bits, self.interpolate)
 
 
 _SECTIONS = {"array": ArrayConfig, "widths": WidthsConfig, "sparse": SparseConfig,
@@ -217,6 +233,9 @@ def parse_config(data: dict, *, source: str | None = None) -> Config:
                             f"unknown key '{full}'; expected one of: "
                             f"{_expected_keys(cls._schema)}", key=full)
                     values[sub] = cls._schema[sub].check(full, subvalue)
+                if key == "lns" and "frac_bits" in values:
+                    # Exact tables unless a coarser resolution is asked for.
+                    values.setdefault("table_frac_bits", values["frac_bits"])
                 sections[key] = cls(**values)
             else:
                 raise ConfigError(
@@ -232,6 +251,11 @@ def parse_config(data: dict, *, source: str | None = None) -> Config:
 
 
 def _check_consistency(config: Config):
+    lns = config.lns
+    if lns.table_frac_bits > lns.frac_bits:
+        raise ConfigError(
+            f"key 'lns.table_frac_bits' = {lns.table_frac_bits} is too fine; expected at most "
+            f"lns.frac_bits = {lns.frac_bits}", key="lns.table_frac_bits")
     w = config.widths
     if w.accumulator < w.activation + w.weight:
         raise ConfigError(

@@ -54,3 +54,17 @@ def test_file_errors(tmp_path):
     wrong.write_text("[widths]\naccumulator = 8\n")
     with pytest.raises(ConfigError, match=r"wrong\.toml: key 'widths\.accumulator' = 8"):
         load_config(wrong)
+
+
+def test_lns_keys_and_format():
+    from corolla.config import parse_config
+    from corolla.formats import LnsFormat
+
+    config = parse_config({"lns": {"frac_bits": 6, "table_frac_bits": 3, "interpolate": True,
+                                   "accumulate": "kahan"}})
+    assert config.lns.format() == LnsFormat(4, 6, 3, True)
+    assert parse_config({"lns": {"frac_bits": 1}}).lns.table_frac_bits == 1
+    with pytest.raises(ConfigError, match="'lns.table_frac_bits' = 5 is too fine"):
+        parse_config({"lns": {"frac_bits": 3, "table_frac_bits": 5}})
+    with pytest.raises(ConfigError, match="'lns.accumulate' = 'fast' is not allowed"):
+        parse_config({"lns": {"accumulate": "fast"}})
