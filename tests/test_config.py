@@ -64,7 +64,7 @@ def test_lns_keys_and_format():
                                    "accumulate": "kahan"}})
     assert config.lns.format() == LnsFormat(4, 6, 3, True)
     assert parse_config({"lns": {"frac_bits": 1}}).lns.table_frac_bits == 1
-    with pytest.raises(ConfigError, match="'lns.table_frac_bits' = 5 is too fine"):
+    with pytest.raises(ConfigError, match=r"'lns\.table_frac_bits' = 5 is too fine"):
         parse_config({"lns": {"frac_bits": 3, "table_frac_bits": 5}})
-    with pytest.raises(ConfigError, match="'lns.accumulate' = 'fast' is not allowed"):
+    with pytest.raises(ConfigError, match=r"'lns\.accumulate' = 'fast' is not allowed"):
         parse_config({"lns": {"accumulate": "fast"}})
