@@ -83,8 +83,20 @@ def _lookup(m, name, fmt, table, dist):
     return lo + step
 
 
-def lns_add_comb(m, fmt, a, b, *, name="add"):
-    """Combinational LNS sum of words ``a`` and ``b`` (see :func:`corolla.sim.models.lns_add`)."""
+def _corr_width(fmt):
+    return max(_signed_width(fmt.sb_table), _signed_width(fmt.db_table)) + 1
+
+
+def _add_layout(fmt):
+    """What the adder's table stage hands to its final stage."""
+    return data.StructLayout({
+        "a": fmt.width, "b": fmt.width, "big": signed(fmt.log_width),
+        "corr": signed(_corr_width(fmt)), "sign": 1, "cancel": 1, "za": 1, "zb": 1,
+    })
+
+
+def _lns_add_front(m, fmt, a, b, name):
+    """Adder, first half: compare, distance and table lookup."""
     sa, la, za = _unpack(fmt, a)
     sb, lb, zb = _unpack(fmt, b)
     a_big = Signal()
@@ -98,12 +110,29 @@ def lns_add_comb(m, fmt, a, b, *, name="add"):
     same = sa == sb
     corr_s = _lookup(m, f"{name}_sb", fmt, fmt.sb_table, dist)
     corr_d = _lookup(m, f"{name}_db", fmt, fmt.db_table, dist)
-    total = Signal(signed(fmt.log_width + 2 + max(fmt.log_width, 1)))
-    m.d.comb += total.eq(big + Mux(same, corr_s, corr_d))
-    res = _pack(fmt, Mux(a_big, sa, sb), total, ~same & (dist == 0))
+    front = Signal(_add_layout(fmt))
+    m.d.comb += [
+        front.a.eq(a), front.b.eq(b), front.big.eq(big),
+        front.corr.eq(Mux(same, corr_s, corr_d)), front.sign.eq(Mux(a_big, sa, sb)),
+        front.cancel.eq(~same & (dist == 0)), front.za.eq(za), front.zb.eq(zb),
+    ]
+    return front
+
+
+def _lns_add_back(m, fmt, front):
+    """Adder, second half: ``max + correction``, saturation, zero handling."""
+    total = Signal(signed(max(fmt.log_width, _corr_width(fmt)) + 2))
+    m.d.comb += total.eq(front.big + front.corr)
+    res = _pack(fmt, front.sign, total, front.cancel)
     out = Signal(fmt.width)
-    m.d.comb += out.eq(Mux(za, Mux(zb, fmt.zero, b), Mux(zb, a, res)))
+    m.d.comb += out.eq(Mux(front.za, Mux(front.zb, fmt.zero, front.b),
+                           Mux(front.zb, front.a, res)))
     return out
+
+
+def lns_add_comb(m, fmt, a, b, *, name="add"):
+    """Combinational LNS sum of words ``a`` and ``b`` (see :func:`corolla.sim.models.lns_add`)."""
+    return _lns_add_back(m, fmt, _lns_add_front(m, fmt, a, b, name))
 
 
 def lns_neg_comb(fmt, a):
@@ -190,28 +219,51 @@ class LnsMul(_Pipe2):
         return lns_mul_comb(m, self.fmt, p.a, p.b)
 
 
-class LnsAdd(_Pipe2):
+class LnsAdd(wiring.Component):
     """LNS adder/subtractor: ``max + s(d)`` or ``max + d(d)`` from the format's tables.
+
+    Three stages, advancing together whenever the output register can take a value: input
+    register; compare, distance and table lookup; ``max + correction`` with saturation and
+    zero handling.
 
     Members
     -------
     operands : In(stream.Signature({"a": width, "b": width, "sub": 1}))
         ``sub`` computes ``a − b``.
     result : Out(stream.Signature(width))
+        The sum, three cycles after the operands.
     """
 
     def __init__(self, fmt: LnsFormat = DEFAULT_LNS):
         self.fmt = _check_format(fmt)
-        super().__init__(data.StructLayout({"a": fmt.width, "b": fmt.width, "sub": 1}),
-                         fmt.width)
+        super().__init__({
+            "operands": In(stream.Signature(data.StructLayout(
+                {"a": fmt.width, "b": fmt.width, "sub": 1}))),
+            "result": Out(stream.Signature(fmt.width)),
+        })
 
     @property
     def parameters(self):
         return {**_fmt_params(self.fmt), "op": "add"}
 
-    def compute(self, m, p):
-        b = Mux(p.sub, lns_neg_comb(self.fmt, p.b), p.b)
-        return lns_add_comb(m, self.fmt, p.a, b)
+    def elaborate(self, platform):
+        m = Module()
+        fmt = self.fmt
+        advance = Signal()
+        m.d.comb += [advance.eq(~self.result.valid | self.result.ready),
+                     self.operands.ready.eq(advance)]
+        held = Signal.like(self.operands.payload)
+        held_valid = Signal()
+        front = _lns_add_front(m, fmt, held.a,
+                               Mux(held.sub, lns_neg_comb(fmt, held.b), held.b), "add")
+        mid = Signal(_add_layout(fmt))
+        mid_valid = Signal()
+        value = _lns_add_back(m, fmt, mid)
+        with m.If(advance):
+            m.d.sync += [held.eq(self.operands.payload), held_valid.eq(self.operands.valid),
+                         mid.eq(front), mid_valid.eq(held_valid),
+                         self.result.valid.eq(mid_valid), self.result.payload.eq(value)]
+        return m
 
 
 class IntToLns(_Pipe2):
