@@ -176,20 +176,13 @@ def _cmd_bench(args) -> int:
     return EXIT_OK
 
 
-def _float_list(text: str, option: str) -> float | tuple[float, ...]:
+def _per_layer(text: str, option: str, kind: type):
+    """One value for every layer, or comma-separated values, one per layer."""
     try:
-        values = tuple(float(v) for v in text.split(","))
+        values = tuple(kind(v) for v in text.split(","))
     except ValueError:
-        raise CliError(f"{option} = {text!r}; expected a number or comma-separated numbers "
-                       f"(one per layer)", EXIT_BAD_INPUT) from None
-    return values[0] if len(values) == 1 else values
-
-
-def _int_list(text: str, option: str) -> int | tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise CliError(f"{option} = {text!r}; expected an integer or comma-separated integers "
+        noun = "number" if kind is float else "integer"
+        raise CliError(f"{option} = {text!r}; expected a {noun} or comma-separated {noun}s "
                        f"(one per layer)", EXIT_BAD_INPUT) from None
     return values[0] if len(values) == 1 else values
 
@@ -203,8 +196,8 @@ def _cmd_compress(args) -> int:
     defaults = CompressOptions()
     options = CompressOptions(
         sparsity=defaults.sparsity if args.sparsity is None
-        else _float_list(args.sparsity, "--sparsity"),
-        bits=defaults.bits if args.bits is None else _int_list(args.bits, "--bits"),
+        else _per_layer(args.sparsity, "--sparsity", float),
+        bits=defaults.bits if args.bits is None else _per_layer(args.bits, "--bits", int),
         pes=config.sparse.pes if args.pes is None else args.pes,
         codebook_width=config.sparse.codebook_width, z_bits=config.sparse.index_bits,
         acc_width=config.widths.accumulator, seed=args.seed)
@@ -232,10 +225,8 @@ def _cmd_compress(args) -> int:
                           data.pixels_test, input_frac=INPUT_FRAC_BITS, options=options,
                           progress=status.update)
         status.update(f"Writing {args.out}")
-        summary = write_outputs(report, args.out)
-    summary["seconds"]["total"] = round(time.perf_counter() - t0, 2)
-    summary["model"] = args.model
-    (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        summary = write_outputs(report, args.out, model=args.model,
+                                total_s=time.perf_counter() - t0)
     too_wide = [i for i, b in enumerate(options.bits) if b > config.sparse.codebook_bits]
     if too_wide:
         err.print(f"[yellow]warning:[/] layers {too_wide} use more index bits than the "

@@ -6,6 +6,8 @@ between ``corolla.hw``, ``corolla.sim.models`` and ``corolla.firmware`` is defin
 
 from __future__ import annotations
 
+import functools
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -350,33 +352,15 @@ class LnsFormat:
 
     # Tables (computed once, shared by gateware and golden model) -----------------------------
 
-    def _gauss_table(self, kind: str) -> np.ndarray:
-        t = self.frac_bits - self.table_step_bits
-        scale = float(1 << self.frac_bits)
-        k = 0
-        values = []
-        while True:
-            d = k / float(1 << t)
-            if kind == "sb":
-                v = int(_round_half_up(np.log2(1.0 + 2.0 ** -d) * scale))
-            else:
-                d = max(d, 1.0 / scale)
-                v = int(_round_half_up(np.log2(1.0 - 2.0 ** -d) * scale))
-            if v == 0:
-                break
-            values.append(v)
-            k += 1
-        return np.array([*values, 0], dtype=np.int64)   # one trailing 0 for interpolation
-
     @property
     def sb_table(self) -> np.ndarray:
         """``s(k·2**-T)`` in units of ``2**-F``, then one 0 (non-negative, decreasing)."""
-        return _lns_table(self, "sb")
+        return _gauss_table(self, "sb")
 
     @property
     def db_table(self) -> np.ndarray:
         """``d(k·2**-T)`` in units of ``2**-F`` (entry 0: ``d(2**-F)``), then one 0."""
-        return _lns_table(self, "db")
+        return _gauss_table(self, "db")
 
     def gauss(self, distance, same_sign) -> np.ndarray:
         """The table lookup of the adder: correction for a distance (units of ``2**-F``).
@@ -392,11 +376,9 @@ class LnsFormat:
         out = np.zeros(np.broadcast(dist, same_sign).shape, dtype=np.int64)
         for table, sel in ((self.sb_table, np.asarray(same_sign, bool)),
                            (self.db_table, ~np.asarray(same_sign, bool))):
-            n = len(table) - 1                       # samples before the trailing 0
+            n = len(table) - 1          # samples before the trailing 0 (at least 1: s(0) = 1)
             inside = k < n
-            kk = np.minimum(k, n - 1) if n else np.zeros_like(k)
-            if n == 0:
-                continue
+            kk = np.minimum(k, n - 1)
             lo = table[kk]
             if self.interpolate and q:
                 hi = table[kk + 1]
@@ -421,12 +403,22 @@ class LnsFormat:
         return _round_half_up(np.exp2(f / (1 << self.frac_bits)) * (1 << antilog_bits))
 
 
-_LNS_TABLES: dict = {}
-
-
-def _lns_table(fmt: LnsFormat, kind: str) -> np.ndarray:
-    key = (fmt, kind)
-    if key not in _LNS_TABLES:
-        _LNS_TABLES[key] = fmt._gauss_table(kind)
-        _LNS_TABLES[key].setflags(write=False)
-    return _LNS_TABLES[key]
+@functools.cache
+def _gauss_table(fmt: LnsFormat, kind: str) -> np.ndarray:
+    """Gaussian-log table ``kind`` ("sb" or "db") of ``fmt``, computed once (read-only)."""
+    t = fmt.frac_bits - fmt.table_step_bits
+    scale = float(1 << fmt.frac_bits)
+    values = []
+    for k in itertools.count():
+        d = k / float(1 << t)
+        if kind == "sb":
+            v = int(_round_half_up(np.log2(1.0 + 2.0 ** -d) * scale))
+        else:
+            d = max(d, 1.0 / scale)
+            v = int(_round_half_up(np.log2(1.0 - 2.0 ** -d) * scale))
+        if v == 0:
+            break
+        values.append(v)
+    table = np.array([*values, 0], dtype=np.int64)    # one trailing 0 for interpolation
+    table.setflags(write=False)
+    return table

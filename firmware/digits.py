@@ -48,10 +48,6 @@ class DigitsData:
         """Test inputs as the accelerator's int8 codes (4 fraction bits)."""
         return np.rint(self.x_test * 16).astype(np.int64)
 
-    @property
-    def pixels_train(self) -> np.ndarray:
-        return np.rint(self.x_train * 16).astype(np.int64)
-
 
 def load_digits_data() -> DigitsData:
     """The digits data set with Corolla's fixed stratified split."""

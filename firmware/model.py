@@ -35,6 +35,8 @@ __all__ = [
     "gradients",
     "init_mlp",
     "load_model",
+    "minibatches",
+    "open_npz",
     "save_model",
     "train",
 ]
@@ -180,6 +182,28 @@ def _scalar(data, key, kind, source):
     return kind(a[()])
 
 
+def open_npz(path, what: str):
+    """Open an ``.npz`` file without pickles, or raise :class:`ModelError` naming the path.
+
+    Returns the path as text (for messages) and the open ``NpzFile``.
+    """
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise ModelError(f"{source}: no such {what} file")
+    try:
+        return source, np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{source}: not a readable .npz {what} ({exc})") from None
+
+
+def minibatches(n: int, batch: int, rng: np.random.Generator):
+    """Index arrays of one shuffled epoch over ``n`` samples, ``batch`` at a time."""
+    order = rng.permutation(n)
+    for start in range(0, n, batch):
+        yield order[start:start + batch]
+
+
 def load_model(path) -> Mlp:
     """Read and validate a model written by :func:`save_model`.
 
@@ -189,14 +213,7 @@ def load_model(path) -> Mlp:
         The file is missing, not an ``.npz``, or a key is missing or has the wrong shape or
         dtype; the message names the key.
     """
-    path = Path(path)
-    source = str(path)
-    if not path.is_file():
-        raise ModelError(f"{source}: no such model file")
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{source}: not a readable .npz model ({exc})") from None
+    source, data = open_npz(path, "model")
     with data:
         fmt = _scalar(data, "format", str, source)
         if fmt != FORMAT:
@@ -318,10 +335,8 @@ def train(model: Mlp, x: np.ndarray, y: np.ndarray, config: TrainConfig = TrainC
     opt = Adam(params, config.lr)
     n = x.shape[0]
     for epoch in range(config.epochs):
-        order = rng.permutation(n)
         total = 0.0
-        for start in range(0, n, config.batch):
-            idx = order[start:start + config.batch]
+        for idx in minibatches(n, config.batch, rng):
             loss, gw, gb = gradients(model, x[idx], y[idx])
             total += loss * len(idx)
             grads = []

@@ -75,19 +75,8 @@ def eie_decode(matrix: EieMatrix) -> np.ndarray:
     """
     out = np.zeros((matrix.rows, matrix.cols), dtype=np.int64)
     for p in range(matrix.pes):
-        z, v = np.asarray(matrix.z[p], np.int64), np.asarray(matrix.v[p], np.int64)
-        n_local = matrix.local_rows(p)
         for j in range(matrix.cols):
-            start, end = int(matrix.ptr[p, j]), int(matrix.ptr[p, j + 1])
-            if not 0 <= start <= end <= len(z):
-                raise EieEncodingError(f"PE {p} column {j}: pointers {start}..{end} are not "
-                                       f"an increasing range inside the {len(z)}-entry memory")
-            if start == end:
-                continue
-            addr = np.cumsum(z[start:end] + 1) - 1
-            if addr[-1] >= n_local:
-                raise EieEncodingError(f"PE {p} column {j}: entries reach local row "
-                                       f"{addr[-1]}, past the PE's {n_local} rows")
-            keep = v[start:end] != 0
-            out[p + matrix.pes * addr[keep], j] = v[start:end][keep]
+            _, addr, v = matrix.column(p, j)
+            keep = v != 0
+            out[p + matrix.pes * addr[keep], j] = v[keep]
     return out

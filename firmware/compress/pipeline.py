@@ -176,7 +176,7 @@ class CompressionReport:
             "huffman_bytes": self.huffman_bits / 8,
             "options": asdict(self.options),
             "layers": [layer.to_dict() for layer in self.layers],
-            "seconds": self.seconds,
+            "seconds": dict(self.seconds),
         }
 
 
@@ -302,8 +302,13 @@ def save_encodings(encodings: list[EieMatrix], path) -> Path:
     return Path(path)
 
 
-def write_outputs(report: CompressionReport, out_dir) -> dict:
-    """Write the models, the encodings, ``summary.json`` and ``summary.md`` into ``out_dir``."""
+def write_outputs(report: CompressionReport, out_dir, *, model: str | None = None,
+                  total_s: float | None = None) -> dict:
+    """Write the models, the encodings, ``summary.json`` and ``summary.md`` into ``out_dir``.
+
+    ``model`` (the model's name) and ``total_s`` (the whole run's seconds) go into the summary
+    when given.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_model(report.float_model, out / "model_float.npz")
@@ -311,6 +316,10 @@ def write_outputs(report: CompressionReport, out_dir) -> dict:
     save_compressed(report.compressed, out / "model_compressed.npz")
     save_encodings(report.encodings, out / f"eie_p{report.options.pes}.npz")
     summary = report.summary()
+    if model is not None:
+        summary["model"] = model
+    if total_s is not None:
+        summary["seconds"]["total"] = round(total_s, 2)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "summary.md").write_text(markdown_table(report) + "\n")
     return summary

@@ -8,6 +8,8 @@ than pruning at once.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..model import Mlp, TrainConfig, train
@@ -66,9 +68,7 @@ def prune_and_retrain(model: Mlp, x, y, sparsity, *, steps: int = 3,
         masks = magnitude_masks(model, [s * step / steps for s in targets])
         for layer, mask in zip(model.layers, masks, strict=True):
             layer.weight *= mask
-        cfg = TrainConfig(epochs=retrain.epochs, batch=retrain.batch, lr=retrain.lr,
-                          weight_decay=retrain.weight_decay, seed=retrain.seed + step)
-        train(model, x, y, cfg, masks=masks,
+        train(model, x, y, replace(retrain, seed=retrain.seed + step), masks=masks,
               progress=None if progress is None else
               (lambda e, loss, step=step: progress(step, e, loss)))
     return model, masks

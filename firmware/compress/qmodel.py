@@ -36,7 +36,7 @@ import numpy as np
 
 from corolla.formats import ACTIVATION, IntFormat, requantize, wrap_signed
 
-from ..model import Mlp, ModelError
+from ..model import Mlp, ModelError, open_npz
 from ..quant.dfp import choose_frac_bits
 from .share import SharedWeights
 
@@ -198,14 +198,7 @@ def load_compressed(path) -> CompressedMlp:
     ModelError
         Naming the missing or malformed key.
     """
-    path = Path(path)
-    source = str(path)
-    if not path.is_file():
-        raise ModelError(f"{source}: no such compressed model file")
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{source}: not a readable .npz file ({exc})") from None
+    source, data = open_npz(path, "compressed model")
 
     def get(key, *, scalar=False):
         if key not in data:

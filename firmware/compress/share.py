@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..model import Adam, Mlp, TrainConfig, gradients
+from ..model import Adam, Mlp, TrainConfig, gradients, minibatches
 
 __all__ = ["SharedWeights", "check_bits", "finetune_centroids", "kmeans_share"]
 
@@ -113,10 +113,8 @@ def finetune_centroids(model: Mlp, shared: list[SharedWeights], x, y,
     opt = Adam(params, config.lr)
     n = x.shape[0]
     for epoch in range(config.epochs):
-        order = rng.permutation(n)
         total = 0.0
-        for start in range(0, n, config.batch):
-            idx = order[start:start + config.batch]
+        for idx in minibatches(n, config.batch, rng):
             weights = [c[s.index] for c, s in zip(cents, shared, strict=True)]
             loss, gw, gb = gradients(model, x[idx], y[idx], weights=weights)
             total += loss * len(idx)

@@ -82,6 +82,39 @@ class EieMatrix:
         """Number of non-zero-index entries (the matrix's stored weights)."""
         return self.entries - self.padding
 
+    def column(self, pe: int, col: int):
+        """Walk PE ``pe``'s entries of column ``col`` as the hardware does.
+
+        Returns
+        -------
+        start : int
+            Index of the column's first entry in the PE's entry memory.
+        rows : numpy.ndarray of int64
+            Local row address of each entry (``z + 1`` per entry from −1).
+        v : numpy.ndarray of int64
+            Codebook index of each entry.
+
+        Raises
+        ------
+        EieEncodingError
+            The pointers are outside the entry memory or decreasing, or an entry reaches past
+            the PE's last local row.
+        """
+        size = len(self.z[pe])
+        start, end = int(self.ptr[pe, col]), int(self.ptr[pe, col + 1])
+        if not 0 <= start <= size or not 0 <= end <= size:
+            raise EieEncodingError(f"PE {pe} column {col}: pointers {start}..{end} outside "
+                                   f"the {size}-entry memory")
+        if end < start:
+            raise EieEncodingError(f"PE {pe} column {col}: end pointer {end} < start {start}")
+        rows = np.cumsum(np.asarray(self.z[pe][start:end], dtype=np.int64) + 1) - 1
+        n_local = self.local_rows(pe)
+        if rows.size and rows[-1] >= n_local:
+            k = int(np.argmax(rows >= n_local))
+            raise EieEncodingError(f"PE {pe} column {col}: entry {start + k} reaches local "
+                                   f"row {rows[k]}, past the PE's {n_local} rows")
+        return start, rows, np.asarray(self.v[pe][start:end], dtype=np.int64)
+
 
 @dataclass(frozen=True)
 class SpmvResult:
@@ -147,30 +180,17 @@ def eie_spmv(matrix: EieMatrix, codebook, activations, *, bias=None, shift: int 
     work = np.zeros(matrix.pes, dtype=np.int64)
     nonzero = np.flatnonzero(a)
     for p in range(matrix.pes):
-        z, v = np.asarray(matrix.z[p], dtype=np.int64), np.asarray(matrix.v[p], dtype=np.int64)
-        size = len(z)
         for j in nonzero:
-            start, end = int(ptr[p, j]), int(ptr[p, j + 1])
-            if not 0 <= start <= size or not 0 <= end <= size:
-                raise EieEncodingError(f"PE {p} column {j}: pointers {start}..{end} outside "
-                                       f"the {size}-entry memory")
-            if end < start:
-                raise EieEncodingError(f"PE {p} column {j}: end pointer {end} < start {start}")
-            if start == end:
+            start, addr, idx = matrix.column(p, j)
+            if not idx.size:
                 continue
-            addr = np.cumsum(z[start:end] + 1) - 1
-            if addr[-1] >= len(local[p]):
-                k = int(np.argmax(addr >= len(local[p])))
-                raise EieEncodingError(f"PE {p} column {j}: entry {start + k} reaches local "
-                                       f"row {addr[k]}, past the PE's {len(local[p])} rows")
-            idx = v[start:end]
             if np.any(idx >= len(cb)) or np.any(idx < 0):
                 k = int(np.argmax((idx >= len(cb)) | (idx < 0)))
                 raise EieEncodingError(f"PE {p} column {j}: entry {start + k} has codebook "
                                        f"index {idx[k]}; the codebook has {len(cb)} entries")
             np.add.at(local[p], addr, cb[idx] * a[j])
             local[p] = wrap_signed(local[p], acc_width)
-            work[p] += end - start
+            work[p] += idx.size
     acc = np.zeros(matrix.rows, dtype=np.int64)
     for p in range(matrix.pes):
         acc[p::matrix.pes] = local[p]
