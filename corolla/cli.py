@@ -200,7 +200,7 @@ def _cmd_compress(args) -> int:
         bits=defaults.bits if args.bits is None else _per_layer(args.bits, "--bits", int),
         pes=config.sparse.pes if args.pes is None else args.pes,
         codebook_width=config.sparse.codebook_width, z_bits=config.sparse.index_bits,
-        acc_width=config.widths.accumulator, seed=args.seed)
+        acc_width=config.widths.accumulator, balance=not args.no_balance, seed=args.seed)
     err = _console_err()
     t0 = time.perf_counter()
     with err.status("Loading the digits data set") as status:
@@ -315,6 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
                         f"(default: {CompressOptionsDefaults.bits})")
     p.add_argument("--pes", type=int, help="EIE processing elements to encode for "
                                            "(default: sparse.pes of the configuration)")
+    p.add_argument("--no-balance", action="store_true",
+                   help="prune each layer as a whole instead of each PE's rows to the same "
+                        "sparsity (load-balance-aware pruning is the default)")
     _add_config_arg(p)
     p.add_argument("--seed", type=int, default=0, help="training seed (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")

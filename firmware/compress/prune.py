@@ -4,6 +4,10 @@ Each layer keeps its largest-magnitude weights; the others are set to zero and s
 the network is retrained with masked gradients. The target sparsity is reached in a few steps
 (``s · t / steps`` for ``t = 1 .. steps``), retraining after each, which loses less accuracy
 than pruning at once.
+
+With ``balance_pes = P`` the pruning is load-balance aware (Han et al., ESE, FPGA'17): the rows
+of each EIE PE (rows ``p, p + P, …``) are pruned as a group to the same sparsity, so every PE
+keeps about the same number of weights and none of them ends a layer long after the others.
 """
 
 from __future__ import annotations
@@ -31,28 +35,49 @@ def check_sparsity(sparsity, n_layers: int) -> list[float]:
     return out
 
 
-def magnitude_masks(model: Mlp, sparsity) -> list[np.ndarray]:
+def _keep_largest(w: np.ndarray, s: float) -> np.ndarray:
+    n_prune = round(s * w.size)
+    mask = np.ones(w.size, dtype=bool)
+    if n_prune:
+        order = np.argsort(np.abs(w).ravel(), kind="stable")
+        mask[order[:n_prune]] = False
+    return mask.reshape(w.shape)
+
+
+def magnitude_masks(model: Mlp, sparsity, *, balance_pes: int | None = None) -> list[np.ndarray]:
     """Per layer, a mask keeping the ``1 − sparsity`` largest-magnitude weights.
 
     Ties at the threshold are broken by position so that exactly
-    ``round(sparsity · size)`` weights are removed.
+    ``round(sparsity · size)`` weights are removed (per PE row group with ``balance_pes``).
+
+    Parameters
+    ----------
+    balance_pes : int, optional
+        Prune the rows of each of this many EIE PEs (row ``i`` on PE ``i mod P``) separately,
+        each group to the layer's sparsity.
     """
+    if balance_pes is not None and (isinstance(balance_pes, bool)
+                                    or not isinstance(balance_pes, int) or balance_pes < 1):
+        raise ValueError(f"balance_pes = {balance_pes!r}; expected a positive integer")
     masks = []
     for layer, s in zip(model.layers, check_sparsity(sparsity, len(model.layers)), strict=True):
         w = layer.weight
-        n_prune = round(s * w.size)
-        mask = np.ones(w.size, dtype=bool)
-        if n_prune:
-            order = np.argsort(np.abs(w).ravel(), kind="stable")
-            mask[order[:n_prune]] = False
-        masks.append(mask.reshape(w.shape))
+        if balance_pes is None:
+            masks.append(_keep_largest(w, s))
+            continue
+        mask = np.ones(w.shape, dtype=bool)
+        for p in range(min(balance_pes, w.shape[0])):
+            mask[p::balance_pes] = _keep_largest(w[p::balance_pes], s)
+        masks.append(mask)
     return masks
 
 
 def prune_and_retrain(model: Mlp, x, y, sparsity, *, steps: int = 3,
-                      retrain: TrainConfig | None = None,
+                      retrain: TrainConfig | None = None, balance_pes: int | None = None,
                       progress=None) -> tuple[Mlp, list[np.ndarray]]:
     """Prune ``model`` (a copy) to ``sparsity`` per layer, retraining after each step.
+
+    ``balance_pes`` makes the pruning load-balance aware (see :func:`magnitude_masks`).
 
     Returns
     -------
@@ -65,7 +90,8 @@ def prune_and_retrain(model: Mlp, x, y, sparsity, *, steps: int = 3,
     model = model.copy()
     masks = None
     for step in range(1, steps + 1):
-        masks = magnitude_masks(model, [s * step / steps for s in targets])
+        masks = magnitude_masks(model, [s * step / steps for s in targets],
+                                balance_pes=balance_pes)
         for layer, mask in zip(model.layers, masks, strict=True):
             layer.weight *= mask
         train(model, x, y, replace(retrain, seed=retrain.seed + step), masks=masks,

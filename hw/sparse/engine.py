@@ -1,0 +1,680 @@
+"""EIE sparse engine: compressed weights × sparse activations on P processing elements.
+
+The engine runs one layer of the encoding of :mod:`corolla.sim.models.sparse` (EIE's
+interleaved CSC, Han et al., ISCA'16) straight from its memories:
+
+* the **activation queue** takes the N activations of a vector in beats of ``act_lanes``,
+  finds the non-zero ones (a priority encoder over the beat, lowest lane first) and broadcasts
+  ``(j, a_j)`` for each to every PE's FIFO, one per cycle; a beat with no non-zero activation
+  takes one cycle, so zeros are skipped ``act_lanes`` at a time. It waits only when some FIFO
+  is full, so a slow PE holds the others back only once its FIFO has filled;
+* each **PE** (:class:`EiePe`) pops a column, reads its two column pointers from an even / odd
+  pointer bank pair in one cycle, drops the column if it is empty for this PE or queues it
+  (``column_queue`` deep) for the walker, which walks the entries one per cycle and moves to
+  the next queued column without a bubble; the fetch keeps dropping empty columns while a
+  long column is walked. The walker advances its local row by ``z + 1`` per entry, looks the
+  weight up in the layer's codebook, multiplies it by ``a_j`` and adds the product to the row's
+  accumulator (a read-modify-write of block RAM whose read port is transparent to the write
+  port, so an entry may hit the row the previous entry wrote);
+* once every activation has been broadcast and every PE is idle, the **output stage** reads
+  the accumulators in row order (row ``i`` is PE ``i mod P``'s local row ``i // P``), adds the
+  bias, requantizes with :class:`~corolla.hw.arith.requant.Requant` (shift, ReLU, saturation)
+  and streams the M outputs with back-pressure, clearing each accumulator as it leaves.
+
+The host writes the memories through the ``load`` stream before a run (entries, column
+pointers, codebooks and biases; several layers can live side by side, selected per run by the
+``layer`` descriptor's bases), then pulses ``start``.
+
+Nothing the host sends can hang the engine. A descriptor that does not fit the memories is
+refused at ``start`` (``error.config``, ``done`` at once, nothing consumed). During a run a
+column pointer outside the entry memory or an end pointer below its start
+(``error.pointer``), or an entry reaching past the layer's rows (``error.row``), stops all
+further multiply-accumulates; the run still consumes its N activations and emits its M
+outputs (whose values are then meaningless), and ``done`` follows. A write to a memory
+address that does not exist, a value too wide for its memory, or a write during a run is
+ignored and flags ``error.load``. Flags stay set until the next ``start``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, enum, fifo, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import bits_for, exact_log2
+
+from corolla.hw.arith.requant import Requant
+
+__all__ = ["EieEngine", "EieParams", "EiePe", "LoadTarget", "error_layout"]
+
+
+class LoadTarget(enum.Enum, shape=2):
+    """Which memory a ``load`` write goes to."""
+
+    #: A PE's entry memory: ``addr`` is the entry address, ``data`` the word ``v << z_bits | z``.
+    ENTRY = 0
+    #: A PE's column pointers: ``addr`` is ``ptr_base + column``, ``data`` the entry address.
+    POINTER = 1
+    #: The codebooks (every PE's copy): ``addr`` is ``codebook << v_bits | index``.
+    CODEBOOK = 2
+    #: The biases: ``addr`` is ``bias_base + row``, ``data`` two's complement, ``acc_width`` bits.
+    BIAS = 3
+
+
+@dataclass(frozen=True)
+class EieParams:
+    """Sizes of an EIE engine.
+
+    Parameters
+    ----------
+    pes : int
+        P, a power of two from 1 to 64; row ``i`` belongs to PE ``i mod P``.
+    z_bits, v_bits : int
+        Entry fields: relative row index and codebook index.
+    weight_width, act_width : int
+        Codebook entries and activations, signed.
+    acc_width, out_width : int
+        Accumulators (and biases) and outputs, signed.
+    max_rows : int
+        Most rows (M) a layer may have; each PE keeps ``ceil(max_rows / P)`` accumulators.
+    entry_depth : int
+        Entries per PE, over every layer held at once.
+    ptr_depth : int
+        Column pointers per PE, over every layer held at once (a layer of N columns needs
+        N + 1); even.
+    bias_depth : int
+        Biases, over every layer held at once.
+    codebooks : int
+        Codebooks held at once (one per layer), ``2**v_bits`` entries each.
+    fifo_depth : int
+        Depth of each PE's activation FIFO.
+    act_lanes : int
+        Activations per beat of the ``act`` stream (1 to 16).
+    column_queue : int
+        Non-empty columns each PE can hold between its pointer fetch and its entry walk.
+    """
+
+    pes: int = 4
+    z_bits: int = 4
+    v_bits: int = 4
+    weight_width: int = 8
+    act_width: int = 8
+    acc_width: int = 32
+    out_width: int = 8
+    max_rows: int = 512
+    entry_depth: int = 1024
+    ptr_depth: int = 512
+    bias_depth: int = 512
+    codebooks: int = 4
+    fifo_depth: int = 8
+    act_lanes: int = 4
+    column_queue: int = 4
+
+    def __post_init__(self):
+        def need(name, ok, expected):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not ok(value):
+                raise ValueError(f"EIE engine parameter {name} must be {expected}, not "
+                                 f"{value!r}")
+
+        need("pes", lambda v: 1 <= v <= 64 and v & (v - 1) == 0,
+             "a power of two from 1 to 64")
+        need("z_bits", lambda v: 1 <= v <= 8, "an integer from 1 to 8")
+        need("v_bits", lambda v: 1 <= v <= 8, "an integer from 1 to 8")
+        need("weight_width", lambda v: 2 <= v <= 18, "an integer from 2 to 18")
+        need("act_width", lambda v: 2 <= v <= 18, "an integer from 2 to 18")
+        need("acc_width", lambda v: self.weight_width + self.act_width <= v <= 48,
+             f"an integer from {self.weight_width + self.act_width} to 48")
+        need("out_width", lambda v: 2 <= v <= self.acc_width,
+             f"an integer from 2 to {self.acc_width}")
+        need("max_rows", lambda v: v >= 1, "a positive integer")
+        need("entry_depth", lambda v: v >= 2, "an integer of at least 2")
+        need("ptr_depth", lambda v: v >= 2 and v % 2 == 0, "an even integer of at least 2")
+        need("bias_depth", lambda v: v >= 1, "a positive integer")
+        need("codebooks", lambda v: v >= 1, "a positive integer")
+        need("fifo_depth", lambda v: v >= 2, "an integer of at least 2")
+        need("act_lanes", lambda v: 1 <= v <= 16, "an integer from 1 to 16")
+        need("column_queue", lambda v: 1 <= v <= 64, "an integer from 1 to 64")
+
+    @property
+    def pe_bits(self) -> int:
+        """Bits of a PE number (0 for a single PE)."""
+        return exact_log2(self.pes)
+
+    @property
+    def local_depth(self) -> int:
+        """Accumulators per PE."""
+        return -(-self.max_rows // self.pes)
+
+    @property
+    def entry_width(self) -> int:
+        """Bits of an entry word (``v`` above ``z``)."""
+        return self.z_bits + self.v_bits
+
+    @property
+    def ptr_width(self) -> int:
+        """Bits of a column pointer (an entry address or the end of the entry memory)."""
+        return bits_for(self.entry_depth)
+
+    @property
+    def col_bits(self) -> int:
+        """Bits of a column index (and of a pointer-memory address)."""
+        return bits_for(self.ptr_depth - 1)
+
+    @property
+    def load_addr_width(self) -> int:
+        """Bits of ``load.addr``."""
+        return bits_for(max(self.entry_depth, self.ptr_depth, self.codebooks << self.v_bits,
+                            self.bias_depth) - 1)
+
+    @property
+    def load_data_width(self) -> int:
+        """Bits of ``load.data``."""
+        return max(self.entry_width, self.ptr_width, self.weight_width, self.acc_width)
+
+    def to_dict(self) -> dict:
+        """The parameters as a plain mapping."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+def layer_layout(p: EieParams) -> data.StructLayout:
+    """The run descriptor sampled at ``start``.
+
+    ``rows`` (M, 1 to ``max_rows``), ``cols`` (N, at least 1), ``ptr_base`` (first of the
+    layer's N + 1 column pointers), ``bias_base`` (first of its M biases), ``codebook`` (which
+    codebook), and the requantizer's ``shift`` and ``relu``.
+    """
+    return data.StructLayout({
+        "rows": range(p.max_rows + 1),
+        "cols": range(p.ptr_depth),
+        "ptr_base": range(p.ptr_depth),
+        "bias_base": range(p.bias_depth),
+        "codebook": unsigned(bits_for(p.codebooks - 1)),
+        "shift": range(p.acc_width),
+        "relu": 1,
+    })
+
+
+def load_layout(p: EieParams) -> data.StructLayout:
+    """A memory write: ``target`` (:class:`LoadTarget`), ``pe``, ``addr``, ``data``."""
+    return data.StructLayout({
+        "target": LoadTarget,
+        "pe": unsigned(p.pe_bits),
+        "addr": unsigned(p.load_addr_width),
+        "data": unsigned(p.load_data_width),
+    })
+
+
+def column_layout(p: EieParams) -> data.StructLayout:
+    """A broadcast non-zero activation: column ``col`` and value ``act``."""
+    return data.StructLayout({"col": unsigned(p.col_bits), "act": signed(p.act_width)})
+
+
+#: Sticky error flags of the engine (see the module docstring).
+error_layout = data.StructLayout({"config": 1, "pointer": 1, "row": 1, "load": 1})
+
+
+class EiePe(wiring.Component):
+    """One processing element of :class:`EieEngine`: its FIFO, memories and datapath.
+
+    Pipeline: FIFO → pointer read (F) → queue of non-empty columns → entry read (E0) → row
+    address and codebook read (E1) → multiply and accumulator read (E2) → accumulate and
+    write (E3).
+
+    Parameters
+    ----------
+    params : EieParams
+
+    Members
+    -------
+    column : In(stream.Signature(column_layout(params)))
+        Broadcast non-zero activations.
+    ptr_base : In(unsigned(col_bits))
+        The layer's first column pointer.
+    codebook : In(...)
+        The layer's codebook.
+    local_rows : In(range(local_depth + 1))
+        Rows of the layer this PE owns.
+    abort : In(1)
+        Drop all work (an error was found somewhere).
+    load : In(stream.Signature(load_layout(params), always_ready=True))
+        Memory writes for this PE (the engine checks them and selects the PE).
+    idle : Out(1)
+        Nothing queued or in flight.
+    pointer_error, row_error : Out(1)
+        A column's pointers are bad / an entry reaches past ``local_rows`` (one-cycle pulses).
+    draining : In(1)
+        The output stage owns the accumulator ports.
+    drain_addr, drain_en : In
+        Accumulator read address and enable while draining.
+    drain_data : Out(signed(acc_width))
+        Accumulator read data (one cycle after an enabled read).
+    clear_addr, clear_en : In
+        Accumulator to zero while draining.
+    """
+
+    def __init__(self, params: EieParams):
+        self._p = p = params
+        super().__init__({
+            "column": In(stream.Signature(column_layout(p))),
+            "ptr_base": In(unsigned(p.col_bits)),
+            "codebook": In(unsigned(bits_for(p.codebooks - 1))),
+            "local_rows": In(range(p.local_depth + 1)),
+            "abort": In(1),
+            "load": In(stream.Signature(load_layout(p), always_ready=True)),
+            "idle": Out(1),
+            "pointer_error": Out(1),
+            "row_error": Out(1),
+            "draining": In(1),
+            "drain_addr": In(range(p.local_depth)),
+            "drain_en": In(1),
+            "drain_data": Out(signed(p.acc_width)),
+            "clear_addr": In(range(p.local_depth)),
+            "clear_en": In(1),
+        })
+
+    def elaborate(self, platform):
+        p = self._p
+        m = Module()
+        abort = self.abort
+
+        # Activation FIFO.
+        m.submodules.fifo = queue = fifo.SyncFIFOBuffered(
+            width=len(self.column.payload.as_value()), depth=p.fifo_depth)
+        m.d.comb += [
+            queue.w_data.eq(self.column.payload),
+            queue.w_en.eq(self.column.valid),
+            self.column.ready.eq(queue.w_rdy),
+        ]
+        head = data.View(column_layout(p), queue.r_data)
+
+        # Memories. Column pointer k lives in bank k % 2 at k // 2, so ptr[k] and ptr[k + 1]
+        # are read in the same cycle from single-port banks.
+        banks = [Memory(shape=unsigned(p.ptr_width), depth=p.ptr_depth // 2, init=[])
+                 for _ in range(2)]
+        m.submodules.ptr_even, m.submodules.ptr_odd = banks
+        entries = Memory(shape=unsigned(p.entry_width), depth=p.entry_depth, init=[])
+        m.submodules.entries = entries
+        books = Memory(shape=signed(p.weight_width), depth=p.codebooks << p.v_bits, init=[])
+        m.submodules.codebooks = books
+        acc = Memory(shape=signed(p.acc_width), depth=p.local_depth, init=[])
+        m.submodules.acc = acc
+
+        # Loads.
+        load = self.load.payload
+        bank_wr = [bank.write_port() for bank in banks]
+        entry_wr = entries.write_port()
+        book_wr = books.write_port()
+        for k, port in enumerate(bank_wr):
+            m.d.comb += [
+                port.addr.eq(load.addr >> 1),
+                port.data.eq(load.data),
+                port.en.eq(self.load.valid & (load.target == LoadTarget.POINTER)
+                           & (load.addr[0] == k)),
+            ]
+        m.d.comb += [
+            entry_wr.addr.eq(load.addr), entry_wr.data.eq(load.data),
+            entry_wr.en.eq(self.load.valid & (load.target == LoadTarget.ENTRY)),
+            book_wr.addr.eq(load.addr), book_wr.data.eq(load.data),
+            book_wr.en.eq(self.load.valid & (load.target == LoadTarget.CODEBOOK)),
+        ]
+
+        # F: pointer fetch. Stage registers hold a popped column while its pointers are read.
+        bank_rd = [bank.read_port() for bank in banks]
+        k0 = Signal(p.col_bits + 1)
+        m.d.comb += k0.eq(self.ptr_base + head.col)
+        m.d.comb += [bank_rd[0].addr.eq((k0 + 1) >> 1), bank_rd[1].addr.eq(k0 >> 1)]
+        f_valid = Signal()
+        f_odd = Signal()
+        f_act = Signal(signed(p.act_width))
+        start = Signal(p.ptr_width)
+        end = Signal(p.ptr_width)
+        m.d.comb += [
+            start.eq(Mux(f_odd, bank_rd[1].data, bank_rd[0].data)),
+            end.eq(Mux(f_odd, bank_rd[0].data, bank_rd[1].data)),
+        ]
+        bad = Signal()
+        m.d.comb += bad.eq(f_valid & ((end < start) | (end > p.entry_depth)))
+        nonempty = Signal()
+        m.d.comb += nonempty.eq(f_valid & ~bad & (end != start))
+
+        # Queue of non-empty columns between the pointer fetch and the walker, so that the
+        # fetch keeps dropping empty columns while the walker is busy with a long one.
+        pend_layout = data.StructLayout({"start": unsigned(p.ptr_width),
+                                         "end": unsigned(p.ptr_width),
+                                         "act": signed(p.act_width)})
+        m.submodules.pending = pending = fifo.SyncFIFO(width=pend_layout.size,
+                                                       depth=p.column_queue)
+        pend = data.View(pend_layout, pending.r_data)
+
+        # Walker (E0): issues one entry address per cycle.
+        w_active = Signal()
+        w_addr = Signal(p.ptr_width)
+        w_end = Signal(p.ptr_width)
+        w_act = Signal(signed(p.act_width))
+        w_first = Signal()
+        last = Signal()
+        take = Signal()
+        m.d.comb += [
+            last.eq(w_addr + 1 == w_end),
+            take.eq(pending.r_rdy & (~w_active | last) & ~abort),
+            pending.r_en.eq(take | abort),
+        ]
+
+        advance = Signal()
+        m.d.comb += advance.eq(~(nonempty & ~pending.w_rdy))
+        m.d.comb += [
+            queue.r_en.eq(advance),
+            bank_rd[0].en.eq(advance),
+            bank_rd[1].en.eq(advance),
+            self.pointer_error.eq(bad & ~abort),
+            pending.w_en.eq(nonempty & ~abort),
+            pending.w_data.eq(Cat(start, end, f_act)),
+        ]
+        with m.If(advance):
+            m.d.sync += [
+                f_valid.eq(queue.r_rdy & ~abort),
+                f_odd.eq(k0[0]),
+                f_act.eq(head.act),
+            ]
+
+        with m.If(abort):
+            m.d.sync += w_active.eq(0)
+        with m.Elif(take):
+            m.d.sync += [
+                w_active.eq(1), w_addr.eq(pend.start), w_end.eq(pend.end), w_act.eq(pend.act),
+                w_first.eq(1),
+            ]
+        with m.Elif(w_active):
+            m.d.sync += [w_addr.eq(w_addr + 1), w_first.eq(0)]
+            with m.If(last):
+                m.d.sync += w_active.eq(0)
+
+        entry_rd = entries.read_port()
+        m.d.comb += [entry_rd.addr.eq(w_addr), entry_rd.en.eq(1)]
+        e1_valid = Signal()
+        e1_first = Signal()
+        e1_act = Signal(signed(p.act_width))
+        m.d.sync += [e1_valid.eq(w_active & ~abort), e1_first.eq(w_first), e1_act.eq(w_act)]
+
+        # E1: row address, range check, codebook read.
+        z = entry_rd.data[:p.z_bits]
+        v = entry_rd.data[p.z_bits:]
+        row_shape = unsigned(bits_for(p.local_depth + (1 << p.z_bits)))
+        prev_row = Signal(row_shape)
+        row = Signal(row_shape)
+        m.d.comb += row.eq(Mux(e1_first, z, prev_row + z + 1))
+        row_bad = Signal()
+        m.d.comb += [
+            row_bad.eq(e1_valid & (row >= self.local_rows)),
+            self.row_error.eq(row_bad & ~abort),
+        ]
+        with m.If(e1_valid):
+            m.d.sync += prev_row.eq(row)
+        book_rd = books.read_port()
+        m.d.comb += [book_rd.addr.eq(Cat(v, self.codebook)), book_rd.en.eq(1)]
+        e2_valid = Signal()
+        e2_row = Signal(range(p.local_depth))
+        e2_act = Signal(signed(p.act_width))
+        e2_pad = Signal()
+        m.d.sync += [
+            e2_valid.eq(e1_valid & ~row_bad & ~abort),
+            e2_row.eq(row),
+            e2_act.eq(e1_act),
+            e2_pad.eq(v == 0),
+        ]
+
+        # E2: product; accumulator read (the output stage's while draining).
+        acc_wr = acc.write_port()
+        acc_rd = acc.read_port(transparent_for=(acc_wr,))
+        m.d.comb += [
+            acc_rd.addr.eq(Mux(self.draining, self.drain_addr, e2_row)),
+            acc_rd.en.eq(Mux(self.draining, self.drain_en, 1)),
+            self.drain_data.eq(acc_rd.data),
+        ]
+        e3_valid = Signal()
+        e3_row = Signal(range(p.local_depth))
+        e3_prod = Signal(signed(p.weight_width + p.act_width))
+        m.d.sync += [
+            e3_valid.eq(e2_valid),
+            e3_row.eq(e2_row),
+            e3_prod.eq(Mux(e2_pad, 0, book_rd.data * e2_act)),
+        ]
+
+        # E3: accumulate (wrapping at acc_width) and write back; zero rows while draining.
+        total = Signal(signed(p.acc_width))
+        m.d.comb += [
+            total.eq(acc_rd.data + e3_prod),
+            acc_wr.addr.eq(Mux(self.draining, self.clear_addr, e3_row)),
+            acc_wr.data.eq(Mux(self.draining, 0, total)),
+            acc_wr.en.eq(Mux(self.draining, self.clear_en, e3_valid)),
+        ]
+
+        m.d.comb += self.idle.eq((queue.level == 0) & ~f_valid & ~pending.r_rdy & ~w_active
+                                 & ~e1_valid & ~e2_valid & ~e3_valid)
+        return m
+
+
+class EieEngine(wiring.Component):
+    """The EIE sparse engine (see the module docstring for what it does and how).
+
+    Parameters
+    ----------
+    params : EieParams, optional
+        Sizes (defaults of :class:`EieParams` when omitted); keyword arguments override
+        single fields, e.g. ``EieEngine(pes=8)``.
+
+    Members
+    -------
+    load : In(stream.Signature(load_layout(params), always_ready=True))
+        Memory writes, one per cycle, accepted while not ``busy``.
+    layer : In(layer_layout(params))
+        The run descriptor, sampled when ``start`` is pulsed.
+    start : In(1)
+        Begin a run (ignored while ``busy``).
+    act : In(stream.Signature(data.ArrayLayout(signed(act_width), act_lanes)))
+        The N activations of the vector in column order, ``act_lanes`` per beat (lane 0
+        first); the lanes of the last beat past column N − 1 are ignored.
+    output : Out(stream.Signature(signed(out_width)))
+        The M outputs, in row order.
+    busy : Out(1)
+        A run is in progress.
+    done : Out(1)
+        One-cycle pulse when a run (or a refused start) ends.
+    error : Out(error_layout)
+        Sticky error flags, cleared by ``start``.
+    """
+
+    def __init__(self, params: EieParams | None = None, **overrides):
+        if params is None:
+            params = EieParams(**overrides)
+        elif overrides:
+            params = EieParams(**{**params.to_dict(), **overrides})
+        self._p = p = params
+        super().__init__({
+            "load": In(stream.Signature(load_layout(p), always_ready=True)),
+            "layer": In(layer_layout(p)),
+            "start": In(1),
+            "act": In(stream.Signature(data.ArrayLayout(signed(p.act_width), p.act_lanes))),
+            "output": Out(stream.Signature(signed(p.out_width))),
+            "busy": Out(1),
+            "done": Out(1),
+            "error": Out(error_layout),
+        })
+
+    @property
+    def params(self) -> EieParams:
+        """The engine's sizes."""
+        return self._p
+
+    @property
+    def parameters(self):
+        """Parameters that define this instance, for manifests and benches."""
+        return self._p.to_dict()
+
+    def elaborate(self, platform):
+        p = self._p
+        m = Module()
+        pes = [EiePe(p) for _ in range(p.pes)]
+        for k, pe in enumerate(pes):
+            m.submodules[f"pe{k}"] = pe
+
+        layer = Signal(layer_layout(p))
+        error = Signal(error_layout)
+        m.d.comb += self.error.eq(error)
+        abort = Signal()
+        m.d.comb += abort.eq(error.pointer | error.row)
+
+        idle, run, drain, output = range(4)
+        state = Signal(range(4))
+        m.d.comb += self.busy.eq(state != idle)
+        m.d.sync += self.done.eq(0)
+
+        # Loads: checked here, then given to the PEs (or the bias memory).
+        load = self.load.payload
+        limits = {
+            LoadTarget.ENTRY: (p.entry_depth, p.entry_width),
+            LoadTarget.POINTER: (p.ptr_depth, p.ptr_width),
+            LoadTarget.CODEBOOK: (p.codebooks << p.v_bits, p.weight_width),
+            LoadTarget.BIAS: (p.bias_depth, p.acc_width),
+        }
+        load_ok = Signal()
+        fits = 0
+        for target, (depth, width) in limits.items():
+            fits = fits | ((load.target == target) & (load.addr < depth)
+                           & (load.data >> width == 0))
+        m.d.comb += load_ok.eq((state == idle) & fits)
+        with m.If(self.load.valid & ~load_ok):
+            m.d.sync += error.load.eq(1)
+        biases = Memory(shape=signed(p.acc_width), depth=p.bias_depth, init=[])
+        m.submodules.biases = biases
+        bias_wr = biases.write_port()
+        m.d.comb += [
+            bias_wr.addr.eq(load.addr), bias_wr.data.eq(load.data),
+            bias_wr.en.eq(self.load.valid & load_ok & (load.target == LoadTarget.BIAS)),
+        ]
+        for k, pe in enumerate(pes):
+            mine = (load.target == LoadTarget.CODEBOOK) | (load.pe == k)
+            m.d.comb += [
+                pe.load.payload.eq(load),
+                pe.load.valid.eq(self.load.valid & load_ok & mine),
+            ]
+
+        # Start: check the descriptor against the memories.
+        desc = self.layer
+        bad_config = Signal()
+        m.d.comb += bad_config.eq(
+            (desc.rows == 0) | (desc.rows > p.max_rows) | (desc.cols == 0)
+            | (desc.ptr_base + desc.cols + 1 > p.ptr_depth)
+            | (desc.bias_base + desc.rows > p.bias_depth))
+        taken = Signal(range(p.ptr_depth + p.act_lanes + 1))    # columns of accepted beats
+        row = Signal(range(p.max_rows + 1))
+        with m.If((state == idle) & self.start):
+            m.d.sync += [
+                layer.eq(desc),
+                error.config.eq(bad_config), error.pointer.eq(0), error.row.eq(0),
+                error.load.eq(0),
+                taken.eq(0), row.eq(0),
+            ]
+            with m.If(bad_config):
+                m.d.sync += self.done.eq(1)
+            with m.Else():
+                m.d.sync += state.eq(run)
+
+        # Run: the activation queue broadcasts the non-zero lanes of each beat, lowest first.
+        lanes = p.act_lanes
+        beat = Signal(data.ArrayLayout(signed(p.act_width), lanes))
+        beat_col = Signal(range(p.ptr_depth + p.act_lanes))     # column of lane 0
+        mask = Signal(lanes)                                      # lanes still to broadcast
+        sel = Signal(range(lanes))
+        lowest = 0
+        for i in reversed(range(lanes)):
+            lowest = Mux(mask[i], i, lowest)
+        m.d.comb += sel.eq(lowest)
+        value = beat[0]
+        for i in range(1, lanes):
+            value = Mux(sel == i, beat[i], value)
+        all_ready = Signal()
+        m.d.comb += all_ready.eq(Cat(pe.column.ready for pe in pes).all())
+        fire = Signal()
+        m.d.comb += fire.eq(mask.any() & all_ready & ~abort)
+        mask_next = Signal(lanes)
+        sent = Cat(fire & (sel == i) for i in range(lanes))
+        m.d.comb += mask_next.eq(Mux(abort, 0, mask & ~sent))
+        m.d.comb += self.act.ready.eq((state == run) & (mask_next == 0)
+                                      & (taken < layer.cols))
+        for k, pe in enumerate(pes):
+            others = Cat(q.column.ready for i, q in enumerate(pes) if i != k)
+            m.d.comb += [
+                pe.column.payload.col.eq(beat_col + sel),
+                pe.column.payload.act.eq(value),
+                pe.column.valid.eq(mask.any() & ~abort
+                                   & (others.all() if len(pes) > 1 else 1)),
+                pe.ptr_base.eq(layer.ptr_base),
+                pe.codebook.eq(layer.codebook),
+                pe.local_rows.eq((layer.rows + (p.pes - 1 - k)) >> p.pe_bits),
+                pe.abort.eq(abort),
+            ]
+        new_mask = Cat((self.act.payload[i] != 0) & (taken + i < layer.cols)
+                       for i in range(lanes))
+        m.d.sync += mask.eq(mask_next)
+        with m.If(self.act.valid & self.act.ready):
+            m.d.sync += [
+                beat.eq(self.act.payload), beat_col.eq(taken), taken.eq(taken + lanes),
+                mask.eq(new_mask),
+            ]
+        with m.If((state == run) & (taken >= layer.cols) & (mask == 0)):
+            m.d.sync += state.eq(drain)
+        with m.If(Cat(pe.pointer_error for pe in pes).any()):
+            m.d.sync += error.pointer.eq(1)
+        with m.If(Cat(pe.row_error for pe in pes).any()):
+            m.d.sync += error.row.eq(1)
+
+        # Drain: wait for every PE to finish its queue.
+        with m.If((state == drain) & Cat(pe.idle for pe in pes).all()):
+            m.d.sync += state.eq(output)
+
+        # Output: accumulators + bias -> requantizer, in row order.
+        m.submodules.requant = requant = Requant(acc_width=p.acc_width, out_width=p.out_width)
+        wiring.connect(m, requant.output, wiring.flipped(self.output))
+        m.d.comb += [requant.shift.eq(layer.shift), requant.relu.eq(layer.relu)]
+        o_valid = Signal()
+        o_pe = Signal(p.pe_bits)
+        o_local = Signal(range(p.local_depth))
+        advance = Signal()
+        issue = Signal()
+        m.d.comb += [
+            advance.eq(~o_valid | requant.input.ready),
+            issue.eq((state == output) & (row < layer.rows)),
+        ]
+        bias_rd = biases.read_port()
+        m.d.comb += [bias_rd.addr.eq(layer.bias_base + row), bias_rd.en.eq(advance)]
+        for k, pe in enumerate(pes):
+            m.d.comb += [
+                pe.draining.eq(state == output),
+                pe.drain_addr.eq(row >> p.pe_bits),
+                pe.drain_en.eq(advance),
+                pe.clear_addr.eq(o_local),
+                pe.clear_en.eq(o_valid & requant.input.ready & (o_pe == k)),
+            ]
+        with m.If(advance):
+            m.d.sync += [
+                o_valid.eq(issue),
+                o_pe.eq(row[:p.pe_bits]),
+                o_local.eq(row >> p.pe_bits),
+            ]
+            with m.If(issue):
+                m.d.sync += row.eq(row + 1)
+        acc_out = pes[0].drain_data
+        for k, pe in enumerate(pes[1:], start=1):
+            acc_out = Mux(o_pe == k, pe.drain_data, acc_out)
+        m.d.comb += [
+            requant.input.valid.eq(o_valid),
+            requant.input.payload.eq(acc_out + bias_rd.data),
+        ]
+        with m.If((state == output) & (row == layer.rows) & ~o_valid
+                  & ~requant.output.valid):
+            m.d.sync += [state.eq(idle), self.done.eq(1)]
+        return m

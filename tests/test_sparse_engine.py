@@ -1,0 +1,174 @@
+"""The EIE engine (hw/sparse) against the encoded-form SpMV, and its host-side image."""
+
+import numpy as np
+import pytest
+
+from corolla.firmware.compress.csc import eie_encode
+from corolla.firmware.compress.prune import magnitude_masks
+from corolla.firmware.compress.qmodel import save_compressed
+from corolla.firmware.model import init_mlp
+from corolla.firmware.sparse import (
+    BIAS,
+    CODEBOOK,
+    ENTRY,
+    POINTER,
+    EieImageError,
+    layer_descriptor,
+    load_words,
+    plan_layers,
+)
+from corolla.hw.sparse import EieEngine, EieParams, LoadTarget
+from corolla.sim import runner
+
+BENCH = "corolla.sim.benches.sparse"
+
+# Engine shapes the benches run on: the default; one PE with single-lane input; eight PEs
+# with 2-bit relative indices (many padding entries), shallow FIFOs and a one-column queue;
+# a 20-bit accumulator that wraps, 3-bit codebook indices, odd lane count, small memories.
+CONFIGS = {
+    "default": {},
+    "p1": {"pes": 1, "act_lanes": 1},
+    "p8-z2": {"pes": 8, "z_bits": 2, "fifo_depth": 2, "column_queue": 1, "act_lanes": 8},
+    "p2-acc20": {"pes": 2, "acc_width": 20, "v_bits": 3, "codebooks": 2, "act_lanes": 3,
+                 "entry_depth": 300, "ptr_depth": 130, "bias_depth": 100, "max_rows": 90},
+}
+
+
+def _layer(gen, rows, cols, pes=4, density=0.3):
+    index = gen.integers(1, 16, (rows, cols)) * (gen.random((rows, cols)) < density)
+    return (eie_encode(index, pes), np.array([0, 3, -5, 7]), gen.integers(-99, 99, rows), 4,
+            True)
+
+
+def test_params_are_checked():
+    for bad, field in (({"pes": 3}, "pes"), ({"ptr_depth": 33}, "ptr_depth"),
+                       ({"acc_width": 12}, "acc_width"), ({"act_lanes": 0}, "act_lanes")):
+        with pytest.raises(ValueError, match=field):
+            EieParams(**bad)
+    assert EieParams(pes=8).local_depth == 64
+
+
+def test_layers_are_placed_side_by_side():
+    gen = np.random.default_rng(0)
+    p = EieParams()
+    placed = plan_layers([_layer(gen, 30, 20), _layer(gen, 7, 30)], p)
+    first, second = placed
+    assert (second.entry_base, second.ptr_base, second.bias_base, second.codebook_slot) == (
+        int(first.matrix.entries_per_pe.max()), 21, 30, 1)
+    words = load_words(second, p)
+    ptrs = [(pe, addr, data) for target, pe, addr, data in words if target == POINTER]
+    assert len(ptrs) == 4 * 31
+    for pe, addr, data in ptrs:       # absolute entry addresses
+        assert data == second.entry_base + second.matrix.ptr[pe, addr - second.ptr_base]
+    book = [(addr, data) for target, _, addr, data in words if target == CODEBOOK]
+    assert [a for a, _ in book] == list(range(16, 32))
+    assert [d for _, d in book][:4] == [0, 3, 0xFB, 7]          # two's complement, 8 bits
+    assert sum(t == ENTRY for t, *_ in words) == second.matrix.entries
+    assert sum(t == BIAS for t, *_ in words) == 7
+    assert [t.value for t in LoadTarget] == [ENTRY, POINTER, CODEBOOK, BIAS]
+    assert layer_descriptor(second) == {"rows": 7, "cols": 30, "ptr_base": 21, "bias_base": 30,
+                                        "codebook": 1, "shift": 4, "relu": 1}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda m, cb, b: (eie_encode(np.ones((8, 8), int), 2), cb, np.zeros(8)),
+     "layer 0: pes is 2; expected the engine's 4 PEs"),
+    (lambda m, cb, b: (m, np.array([0, 200]), b), "codebook values 0..200 do not fit 8-bit"),
+    (lambda m, cb, b: (m, np.array([1, 2]), b), "entry 0 = 0"),
+    (lambda m, cb, b: (m, cb, b[:-1]), r"bias has shape \(29,\); expected \(30,\)"),
+    (lambda m, cb, b: (m, cb, b + (1 << 40)), "do not fit the 32-bit accumulator"),
+    (lambda m, cb, b: (eie_encode(np.ones((600, 4), int), 4), cb, np.zeros(600)),
+     "rows is 600; expected 1 to 512"),
+])
+def test_image_errors_name_the_field(change, message):
+    gen = np.random.default_rng(1)
+    m, cb, b, shift, relu = _layer(gen, 30, 20)
+    m, cb, b = change(m, cb, b)
+    with pytest.raises(EieImageError, match=message):
+        plan_layers([(m, cb, b, shift, relu)], EieParams())
+
+
+def test_layers_that_overflow_the_memories_are_refused():
+    gen = np.random.default_rng(2)
+    p = EieParams(entry_depth=64, ptr_depth=40)
+    with pytest.raises(EieImageError, match=r"layer 1: column pointers is 21 \+ 21"):
+        plan_layers([_layer(gen, 8, 20, density=0.1), _layer(gen, 8, 20, density=0.1)], p)
+    with pytest.raises(EieImageError, match=r"entries .* expected at most entry_depth = 64"):
+        plan_layers([_layer(gen, 40, 30, density=0.9)], p)
+
+
+def test_balanced_pruning_gives_every_pe_the_same_share():
+    model = init_mlp((20, 30, 10), seed=3)
+    plain = magnitude_masks(model, 0.8)
+    balanced = magnitude_masks(model, 0.8, balance_pes=4)
+    for mask, layer in zip(balanced, model.layers, strict=True):
+        rows = layer.weight.shape[0]
+        kept = [int(mask[p::4].sum()) for p in range(4)]
+        sizes = [mask[p::4].size for p in range(4)]
+        assert kept == [round(0.2 * s) for s in sizes], (rows, kept)
+    assert sum(int(m.sum()) for m in plain) == sum(int(m.sum()) for m in balanced)
+    with pytest.raises(ValueError, match="balance_pes"):
+        magnitude_masks(model, 0.8, balance_pes=0)
+
+
+@pytest.mark.parametrize("config", list(CONFIGS))
+def test_engine_matches_the_model(config):
+    result = runner.run(EieEngine(**CONFIGS[config]), test_module=BENCH, simulator="verilator",
+                        seed=11)
+    assert {t.name for t in result.tests if not t.skipped} == {
+        "random_layers", "two_layers", "corrupted", "bad_requests"}
+    assert 0 < result.stats["fuzz_flagged"] < result.stats["fuzz_cases"]
+
+
+def test_engine_on_icarus():
+    if "icarus" not in runner.available_simulators():
+        pytest.skip("Icarus Verilog is not installed (apt-get install iverilog)")
+    runner.run(EieEngine(pes=2), test_module=BENCH, simulator="icarus", seed=12,
+               env={"COROLLA_CASES": "4", "COROLLA_FUZZ": "10"})
+
+
+@pytest.fixture(scope="module")
+def digits_files(tmp_path_factory):
+    from corolla.firmware.digits import digits_compressed, load_digits_data
+
+    folder = tmp_path_factory.mktemp("digits")
+    compressed = digits_compressed()
+    model = save_compressed(compressed, folder / "model.npz")
+    pixels = load_digits_data().pixels_test[:6]
+    inputs = folder / "inputs.npy"
+    np.save(inputs, pixels)
+    return compressed, model, inputs, pixels
+
+
+@pytest.mark.parametrize("pes", [4])
+def test_digits_layers_are_bit_exact(digits_files, pes):
+    compressed, model, inputs, pixels = digits_files
+    result = runner.run(EieEngine(pes=pes), test_module=BENCH, testcase="model", seed=13,
+                        env={"COROLLA_EIE_MODEL": str(model), "COROLLA_EIE_INPUTS": str(inputs)})
+    runs = result.stats["runs"]
+    assert [(r["input"], r["layer"]) for r in runs] == [(n, k) for n in range(6)
+                                                        for k in range(3)]
+    assert [r["rows"] for r in runs[:3]] == [300, 100, 10]
+    # Every run's outputs were compared with eie_spmv and the dense integer model in the
+    # bench; the work figures add up to the non-zero activations' weights.
+    dense = compressed.forward(pixels)
+    for r in runs:
+        layer = compressed.layers[r["layer"]]
+        acts = dense[r["layer"]][r["input"]]
+        assert sum(r["work"]) >= int(np.count_nonzero(layer.index[:, acts != 0]))
+
+
+@pytest.mark.parametrize("mutant", ["mutants:eie_spmv_rows_off_by_one",
+                                    "mutants:eie_spmv_drops_last_broadcast"])
+def test_bench_fails_on_a_wrong_model(mutant):
+    with pytest.raises(runner.SimulationFailure, match="first mismatch"):
+        runner.run(EieEngine(), test_module=BENCH, testcase="random_layers", seed=14,
+                   env={"COROLLA_GOLDEN": mutant})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pes", [2, 4, 8])
+def test_fuzzing_corrupted_encodings(pes):
+    result = runner.run(EieEngine(pes=pes), test_module=BENCH, testcase="corrupted", seed=15,
+                        env={"COROLLA_FUZZ": "300"})
+    assert result.stats["fuzz_cases"] == 300
