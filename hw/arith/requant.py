@@ -3,7 +3,6 @@
 from amaranth import Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import bits_for
 
 __all__ = ["Requant"]
 
@@ -13,7 +12,8 @@ class Requant(wiring.Component):
 
     This is :func:`corolla.formats.requantize` in gateware: an arithmetic right shift by the
     per-layer ``shift`` that rounds half up, optional ReLU, and saturation to ``out_width``
-    signed bits. One register stage; ``input.ready`` follows ``output`` (back-pressure).
+    signed bits. Two register stages (shift, then round and saturate);
+    ``input.ready`` follows ``output`` (back-pressure).
 
     Parameters
     ----------
@@ -32,6 +32,8 @@ class Requant(wiring.Component):
         Right shift; held constant while a layer runs.
     relu : In(1)
         Clamp negative results to zero.
+    idle : Out(1)
+        No value is in the pipeline.
     """
 
     def __init__(self, *, acc_width=32, out_width=8):
@@ -48,6 +50,7 @@ class Requant(wiring.Component):
             "output": Out(stream.Signature(signed(out_width))),
             "shift": In(range(acc_width)),
             "relu": In(1),
+            "idle": Out(1),
         })
 
     @property
@@ -57,31 +60,38 @@ class Requant(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        n, w = self._acc_width, self._out_width
 
-        shift = self.shift
-        # Wide enough for the rounding bias 2**(shift-1) of the largest encodable shift.
-        wide = max(self._acc_width, 1 << bits_for(self._acc_width - 1)) + 1
-        bias = Signal(wide)
-        m.d.comb += bias.eq((Const(1, 1) << shift) >> 1)  # 0 for shift = 0
-        rounded = Signal(signed(wide))
-        m.d.comb += rounded.eq((self.input.payload + bias) >> shift)
-
-        lo = -(1 << (self._out_width - 1))
-        hi = (1 << (self._out_width - 1)) - 1
-        floor = Mux(self.relu, 0, lo)
-        result = Signal(signed(self._out_width))
-        with m.If(rounded > hi):
-            m.d.comb += result.eq(hi)
-        with m.Elif(rounded < floor):
-            m.d.comb += result.eq(floor)
-        with m.Else():
-            m.d.comb += result.eq(rounded)
-
-        # One pipeline register that moves whenever it is empty or being emptied.
-        m.d.comb += self.input.ready.eq(~self.output.valid | self.output.ready)
+        # Stage 1: t = (acc << 1) >> shift, which is acc >> (shift - 1) for shift >= 1 and 2·acc
+        # for shift = 0. Stage 2: (t + 1) >> 1 rounds half up (floor((acc + 2**(shift-1)) /
+        # 2**shift)), then ReLU and saturation, decided from the bits above the output sign.
+        s1_valid = Signal()
+        s1_t = Signal(signed(n + 1))
+        s2_ready = Signal()
+        m.d.comb += [
+            s2_ready.eq(~self.output.valid | self.output.ready),
+            self.input.ready.eq(~s1_valid | s2_ready),
+        ]
         with m.If(self.input.ready):
             m.d.sync += [
-                self.output.valid.eq(self.input.valid),
+                s1_valid.eq(self.input.valid),
+                s1_t.eq((self.input.payload << 1) >> self.shift),
+            ]
+
+        rounded = Signal(signed(n + 1))
+        m.d.comb += rounded.eq((s1_t + 1) >> 1)
+        upper = rounded[w - 1:]
+        sign = rounded[-1]
+        fits = Signal()
+        m.d.comb += fits.eq((upper == 0) | (upper == (1 << len(upper)) - 1))
+        hi = (1 << (w - 1)) - 1
+        lo = -(1 << (w - 1))
+        result = Mux(sign & self.relu, 0,
+                     Mux(fits, rounded[:w], Mux(sign, Const(lo, signed(w)), hi)))
+        m.d.comb += self.idle.eq(~s1_valid & ~self.output.valid)
+        with m.If(s2_ready):
+            m.d.sync += [
+                self.output.valid.eq(s1_valid),
                 self.output.payload.eq(result),
             ]
         return m

@@ -355,10 +355,9 @@ class EiePe(wiring.Component):
         w_end = Signal(p.ptr_width)
         w_act = Signal(signed(p.act_width))
         w_first = Signal()
-        last = Signal()
+        last = Signal()        # w_addr is the column's last entry (registered, for timing)
         take = Signal()
         m.d.comb += [
-            last.eq(w_addr + 1 == w_end),
             take.eq(pending.r_rdy & (~w_active | last) & ~abort),
             pending.r_en.eq(take | abort),
         ]
@@ -385,10 +384,10 @@ class EiePe(wiring.Component):
         with m.Elif(take):
             m.d.sync += [
                 w_active.eq(1), w_addr.eq(pend.start), w_end.eq(pend.end), w_act.eq(pend.act),
-                w_first.eq(1),
+                w_first.eq(1), last.eq(pend.start + 1 == pend.end),
             ]
         with m.Elif(w_active):
-            m.d.sync += [w_addr.eq(w_addr + 1), w_first.eq(0)]
+            m.d.sync += [w_addr.eq(w_addr + 1), w_first.eq(0), last.eq(w_addr + 2 == w_end)]
             with m.If(last):
                 m.d.sync += w_active.eq(0)
 
@@ -640,13 +639,18 @@ class EieEngine(wiring.Component):
         m.submodules.requant = requant = Requant(acc_width=p.acc_width, out_width=p.out_width)
         wiring.connect(m, requant.output, wiring.flipped(self.output))
         m.d.comb += [requant.shift.eq(layer.shift), requant.relu.eq(layer.relu)]
+        # O0 issues the reads, O1 has the data, O2 holds accumulator + bias for the requantizer.
         o_valid = Signal()
         o_pe = Signal(p.pe_bits)
         o_local = Signal(range(p.local_depth))
+        o2_valid = Signal()
+        o2_sum = Signal(signed(p.acc_width))
+        advance2 = Signal()
         advance = Signal()
         issue = Signal()
         m.d.comb += [
-            advance.eq(~o_valid | requant.input.ready),
+            advance2.eq(~o2_valid | requant.input.ready),
+            advance.eq(~o_valid | advance2),
             issue.eq((state == output) & (row < layer.rows)),
         ]
         bias_rd = biases.read_port()
@@ -657,7 +661,7 @@ class EieEngine(wiring.Component):
                 pe.drain_addr.eq(row >> p.pe_bits),
                 pe.drain_en.eq(advance),
                 pe.clear_addr.eq(o_local),
-                pe.clear_en.eq(o_valid & requant.input.ready & (o_pe == k)),
+                pe.clear_en.eq(o_valid & advance2 & (o_pe == k)),
             ]
         with m.If(advance):
             m.d.sync += [
@@ -670,11 +674,13 @@ class EieEngine(wiring.Component):
         acc_out = pes[0].drain_data
         for k, pe in enumerate(pes[1:], start=1):
             acc_out = Mux(o_pe == k, pe.drain_data, acc_out)
+        with m.If(advance2):
+            m.d.sync += [o2_valid.eq(o_valid), o2_sum.eq(acc_out + bias_rd.data)]
         m.d.comb += [
-            requant.input.valid.eq(o_valid),
-            requant.input.payload.eq(acc_out + bias_rd.data),
+            requant.input.valid.eq(o2_valid),
+            requant.input.payload.eq(o2_sum),
         ]
-        with m.If((state == output) & (row == layer.rows) & ~o_valid
-                  & ~requant.output.valid):
+        with m.If((state == output) & (row == layer.rows) & ~o_valid & ~o2_valid
+                  & requant.idle):
             m.d.sync += [state.eq(idle), self.done.eq(1)]
         return m
