@@ -238,17 +238,17 @@ def bench_units(device: str, *, pnr: bool = True, target_mhz: float = 100.0,
 def digits_engine_params(compressed, pes: int):
     """EIE engine sizes that hold every layer of ``compressed`` at once, for ``pes`` PEs.
 
-    Entry memory: the next power of two above the PE with the most entries over all layers;
+    Entry memory: the next power of two above the layers' entries, placed one after another;
     pointers, biases, codebooks and the row count exactly what the layers need.
     """
     from corolla.firmware.compress.csc import eie_encode
     from corolla.hw.sparse import EieParams
 
-    entries = np.zeros(pes, dtype=np.int64)
-    for q in compressed.layers:
-        entries += eie_encode(q.index, pes).entries_per_pe
+    # Layers are placed one after another at the same entry address on every PE.
+    entries = sum(int(eie_encode(q.index, pes).entries_per_pe.max())
+                  for q in compressed.layers)
     ptrs = sum(q.shape[1] + 1 for q in compressed.layers)
-    return EieParams(pes=pes, entry_depth=1 << max(1, int(entries.max() - 1).bit_length()),
+    return EieParams(pes=pes, entry_depth=1 << max(1, (entries - 1).bit_length()),
                      ptr_depth=ptrs + ptrs % 2,
                      bias_depth=sum(q.shape[0] for q in compressed.layers),
                      max_rows=max(q.shape[0] for q in compressed.layers),

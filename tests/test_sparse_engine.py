@@ -172,3 +172,33 @@ def test_fuzzing_corrupted_encodings(pes):
     result = runner.run(EieEngine(pes=pes), test_module=BENCH, testcase="corrupted", seed=15,
                         env={"COROLLA_FUZZ": "300"})
     assert result.stats["fuzz_cases"] == 300
+
+
+def test_cli_bench_sparse_json(capsys):
+    import json
+
+    from corolla.cli import main
+
+    assert main(["bench", "sparse", "--pes", "4", "--images", "2", "--no-synth", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    (config,) = doc["configs"]
+    assert config["pes"] == 4 and config["resources"] == []
+    assert [row["layer"] for row in config["layers"]] == ["fc1", "fc2", "fc3"]
+    for row in [*config["layers"], config["network"]]:
+        # No PE walks more than one entry per cycle, so the balanced bound is a lower bound.
+        assert 0 < row["ideal_cycles"] <= row["compute_cycles"] < row["total_cycles"]
+        assert 0 < row["load_balance_efficiency"] <= 1
+        assert row["macs_per_cycle"] <= 4
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["bench", "sparse", "--pes", "3"], "--pes: 3 is not a power of two"),
+    (["bench", "sparse", "--pes", "two"], "expected comma-separated integers"),
+    (["bench", "sparse", "--images", "0"], "--images: 0; expected 1 to 450"),
+    (["bench", "units", "--pes", "4"], "apply to 'bench sparse' only"),
+])
+def test_cli_bench_sparse_bad_input(capsys, args, message):
+    from corolla.cli import main
+
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
