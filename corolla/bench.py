@@ -27,6 +27,7 @@ __all__ = [
     "UnitFigures",
     "bench_units",
     "digits_engine_params",
+    "harness_fmax",
     "lns_catalogue",
     "lns_error_table",
     "sparse_cycles",
@@ -212,6 +213,17 @@ def lns_error_table(formats=None, *, samples: int = 4000, dots: int = 100,
     return rows
 
 
+def harness_fmax(unit: wiring.Component, device: str, *, target_mhz: float = 100.0,
+                 dsp: bool = True) -> float:
+    """Fmax (MHz) of ``unit`` placed and routed inside a :class:`PinHarness`."""
+    harness = PinHarness(unit)
+    text = verilog.convert(harness, name="harness", ports=[harness.din, harness.dout],
+                           emit_src=False)
+    _, routed = place_and_route(text, top="harness", device=device, target_mhz=target_mhz,
+                                dsp=dsp)
+    return round(routed.fmax_mhz, 1)
+
+
 def bench_units(device: str, *, pnr: bool = True, target_mhz: float = 100.0,
                 progress=None, catalogue=None) -> list[UnitFigures]:
     """Synthesize (and place) every unit of ``catalogue`` (default :func:`unit_catalogue`)."""
@@ -221,14 +233,8 @@ def bench_units(device: str, *, pnr: bool = True, target_mhz: float = 100.0,
             progress(f"{name} ({text}) on {device}")
         unit = factory()
         synth = synthesize(to_verilog(unit, name="unit"), top="unit", device=device, dsp=dsp)
-        fmax = None
-        if pnr:
-            harness = PinHarness(factory())
-            text_v = verilog.convert(harness, name="harness",
-                                     ports=[harness.din, harness.dout], emit_src=False)
-            _, routed = place_and_route(text_v, top="harness", device=device,
-                                        target_mhz=target_mhz, dsp=dsp)
-            fmax = round(routed.fmax_mhz, 1)
+        fmax = (harness_fmax(factory(), device, target_mhz=target_mhz, dsp=dsp) if pnr
+                else None)
         rows.append(UnitFigures(unit=name, parameters=text, device=device, luts=synth.luts,
                                 ffs=synth.ffs, dsps=synth.dsps, carries=synth.carries,
                                 fmax_mhz=fmax, macs_per_cycle=macs))
@@ -327,10 +333,5 @@ def sparse_resources(params, device: str, *, pnr: bool = True,
                "fits": synth.luts <= spec["luts"] and synth.brams <= spec["brams"]
                and synth.dsps <= spec["dsps"]}
     if pnr and figures["fits"]:
-        harness = PinHarness(EieEngine(params))
-        text = verilog.convert(harness, name="harness", ports=[harness.din, harness.dout],
-                               emit_src=False)
-        _, routed = place_and_route(text, top="harness", device=device,
-                                    target_mhz=target_mhz)
-        figures["fmax_mhz"] = round(routed.fmax_mhz, 1)
+        figures["fmax_mhz"] = harness_fmax(EieEngine(params), device, target_mhz=target_mhz)
     return figures

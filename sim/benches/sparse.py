@@ -38,6 +38,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ReadOnly
 
+from corolla.firmware.compress.csc import eie_encode
 from corolla.firmware.sparse import (
     BIAS,
     CODEBOOK,
@@ -49,7 +50,16 @@ from corolla.firmware.sparse import (
     plan_layers,
 )
 from corolla.hw.sparse.engine import EieParams, error_layout, layer_layout, load_layout
-from corolla.sim.benches.common import TB, first_mismatch, golden, params, record_stats, rng
+from corolla.sim.benches.common import (
+    TB,
+    first_mismatch,
+    golden,
+    pack,
+    params,
+    record_stats,
+    rng,
+    to_signed,
+)
 from corolla.sim.models.sparse import EieEncodingError, EieMatrix, eie_spmv
 
 P = EieParams(**params())
@@ -71,11 +81,9 @@ def beats(acts, gen=None) -> list[int]:
     return out
 
 
-def _pack(layout, values: dict) -> int:
-    word = 0
-    for name, field in layout:
-        word |= (int(values[name]) & ((1 << field.width) - 1)) << field.offset
-    return word
+def _fields(layout):
+    """``(name, offset, width)`` of a ``data.StructLayout``, for :func:`pack`."""
+    return [(name, field.offset, field.width) for name, field in layout]
 
 
 class Shadow:
@@ -95,9 +103,9 @@ class Shadow:
         elif target == POINTER:
             self.ptr[pe, addr] = value
         elif target == CODEBOOK:
-            self.codebook[addr] = value - ((value >> (p.weight_width - 1)) << p.weight_width)
+            self.codebook[addr] = to_signed(value, p.weight_width)
         elif target == BIAS:
-            self.bias[addr] = value - ((value >> (p.acc_width - 1)) << p.acc_width)
+            self.bias[addr] = to_signed(value, p.acc_width)
 
     def matrix(self, desc) -> EieMatrix:
         """The matrix a run of ``desc`` walks: the whole entry memory, the layer's pointers."""
@@ -130,8 +138,8 @@ class Engine:
     def __init__(self, dut, tb: TB, gen: np.random.Generator):
         self.dut, self.tb, self.gen = dut, tb, gen
         self.shadow = Shadow(P)
-        self.load_fields = load_layout(P)
-        self.layer_fields = layer_layout(P)
+        self.load_fields = _fields(load_layout(P))
+        self.layer_fields = _fields(layer_layout(P))
         dut.load__valid.value = 0
         dut.act__valid.value = 0
         dut.output__ready.value = 0
@@ -145,7 +153,7 @@ class Engine:
                 dut.load__valid.value = 0
                 await self.tb.tick()
             dut.load__valid.value = 1
-            dut.load__payload.value = _pack(self.load_fields, {
+            dut.load__payload.value = pack(self.load_fields, {
                 "target": target, "pe": pe, "addr": addr, "data": value})
             await self.tb.tick()
             if shadow:
@@ -157,8 +165,10 @@ class Engine:
         return {name: (value >> bit) & 1 for name, bit in ERROR_BITS.items()}
 
     async def run(self, desc: dict, acts, *, valid_prob=0.8, ready_prob=0.7,
-                  expect_outputs: int | None = None):
+                  expect_outputs: int | None = None, after_start=None):
         """One run: returns ``(outputs, errors, figures)``; fails if the engine hangs.
+
+        ``after_start``, a coroutine function, is awaited right after the ``start`` pulse.
 
         ``figures`` has ``cycles`` (start to ``done``), ``compute_cycles`` (start to the
         first output), ``accepted`` and ``beats`` (activation beats taken and sent).
@@ -166,10 +176,12 @@ class Engine:
         dut, tb, gen = self.dut, self.tb, self.gen
         acts = beats(acts, gen)
         n_out = desc["rows"] if expect_outputs is None else expect_outputs
-        dut.layer.value = _pack(self.layer_fields, desc)
+        dut.layer.value = pack(self.layer_fields, desc)
         dut.start.value = 1
         await tb.tick()
         dut.start.value = 0
+        if after_start is not None:
+            await after_start()
         budget = 40 * (len(acts) + n_out) + 4 * P.entry_depth + 2000
         outputs, index, pending, first_out = [], 0, None, None
         amask = (1 << (P.act_width * P.act_lanes)) - 1
@@ -234,13 +246,13 @@ def random_index(gen, rows, cols, density, *, style="uniform"):
     return index.astype(np.int64)
 
 
-def random_layer(gen, *, max_rows=70, max_cols=60, style=None):
-    """``(matrix, codebook, bias, shift, relu, index)`` of a random layer that fits the engine."""
-    from corolla.firmware.compress.csc import eie_encode
-
+def random_layer(gen, *, max_rows=70, max_cols=60, cols=None, style=None):
+    """``(matrix, codebook, bias, shift, relu, index)`` of a random layer that fits the engine
+    (``cols`` columns, or a random number up to ``max_cols``)."""
     style = style or gen.choice(["uniform", "uniform", "gaps", "empty"])
     rows = int(gen.integers(1, min(P.max_rows, max_rows) + 1))
-    cols = int(gen.integers(1, min(P.ptr_depth - 1, max_cols) + 1))
+    if cols is None:
+        cols = int(gen.integers(1, min(P.ptr_depth - 1, max_cols) + 1))
     density = float(gen.uniform(0.02, 0.6))
     while True:
         index = random_index(gen, rows, cols, density, style=style)
@@ -309,9 +321,7 @@ async def two_layers(dut):
     for case in range(3):
         first = random_layer(gen, max_rows=60, max_cols=40)
         m0 = first[0]
-        second = random_layer(gen, max_rows=40, max_cols=m0.rows)
-        while second[0].cols != m0.rows:
-            second = random_layer(gen, max_rows=40, max_cols=m0.rows)
+        second = random_layer(gen, max_rows=40, cols=m0.rows)
         placed = plan_layers([first[:5], second[:5]], P)
         for layer in placed:
             await engine.load(load_words(layer, P))
@@ -435,36 +445,16 @@ async def bad_requests(dut):
     # Writes and a second start while a run is under way are ignored (the write is flagged).
     acts = random_acts(gen, desc["cols"], zeros=0.0)
     want, _ = engine.shadow.expected(desc, acts)
-    words = beats(acts)
-    dut.layer.value = _pack(engine.layer_fields, desc)
-    dut.start.value = 1
-    await engine.tb.tick()
-    dut.start.value = 0
-    dut.load__valid.value = 1
-    dut.load__payload.value = _pack(engine.load_fields, {
-        "target": BIAS, "pe": 0, "addr": desc["bias_base"], "data": 12345})
-    await engine.tb.tick()
-    dut.load__valid.value = 0
-    dut.start.value = 1
-    await engine.tb.tick()
-    dut.start.value = 0
-    assert int(dut.busy.value), "the engine is not busy after start"
-    # Finish the run already started: the activations go in as usual.
-    outputs, count = [], 0
-    for _ in range(40 * len(acts) + 4 * P.entry_depth + 2000):
-        dut.act__valid.value = int(count < len(words))
-        dut.act__payload.value = words[count] if count < len(words) else 0
-        dut.output__ready.value = 1
-        await ReadOnly()
-        if count < len(words) and int(dut.act__ready.value):
-            count += 1
-        if int(dut.output__valid.value):
-            outputs.append(int(dut.output__payload.value.to_signed()))
-        done = int(dut.done.value)
+
+    async def meddle():
+        await engine.load([(BIAS, 0, desc["bias_base"], 12345)], idle_prob=0.0, shadow=False)
+        dut.start.value = 1
         await engine.tb.tick()
-        if done:
-            break
-    dut.act__valid.value = 0
+        dut.start.value = 0
+        assert int(dut.busy.value), "the engine is not busy after start"
+
+    outputs, _, _ = await engine.run(desc, acts, valid_prob=1.0, ready_prob=1.0,
+                                     after_start=meddle)
     assert engine.errors()["load"], "a write during a run is not flagged"
     mismatch = first_mismatch(outputs, want, lambda k: f"run with a write during it: row {k}")
     assert mismatch is None, mismatch
@@ -473,7 +463,6 @@ async def bad_requests(dut):
 @cocotb.test(skip="COROLLA_EIE_MODEL" not in os.environ)
 async def model(dut):
     """Every layer of a compressed MLP through the engine, chained, on real inputs."""
-    from corolla.firmware.compress.csc import eie_encode
     from corolla.firmware.compress.qmodel import load_compressed
 
     engine = await _start(dut, 5)
