@@ -88,3 +88,23 @@ def eie_spmv_drops_last_broadcast(matrix, codebook, activations, **kwargs):
     if nz.size:
         a[nz[-1]] = 0
     return eie_spmv(matrix, codebook, a, **kwargs)
+
+
+def array_gemm_drops_last_k(kind, a, b):
+    """The array's GEMM model without the final beat of every dot product."""
+    import numpy as np
+
+    from corolla.sim.models.array import array_gemm
+
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape[1] == 1:
+        return array_gemm(kind, a, b) * 0
+    return array_gemm(kind, a[:, :-1], b[:-1])
+
+
+def array_gemm_swaps_signs(kind, a, b):
+    """The array's GEMM model with the two ternary fields (or the sign of values) swapped."""
+    from corolla.sim.models.array import array_gemm
+
+    y = array_gemm(kind, a, b)
+    return y[..., ::-1] if y.shape[-1] == 2 else -y
