@@ -1,5 +1,6 @@
-"""Benchmarks that print figures: resources and Fmax of the arithmetic units and of the EIE
-engine, LNS error, and the engine's cycles on the digits MLP.
+"""Benchmarks that print figures: resources and Fmax of the arithmetic units, the PE array and
+the EIE engine, LNS error, the array's utilization on GEMM shapes and the engine's cycles on
+the digits MLP.
 
 Resources are counted on the unit alone (Yosys, out of context). Fmax comes from placing
 the unit inside a pin harness, because a unit's ports outnumber a small package's pins: a
@@ -10,6 +11,7 @@ at a flip-flop.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,9 +24,12 @@ from .sim.runner import signal_ports, to_verilog
 from .toolchain import place_and_route, synthesize
 
 __all__ = [
+    "ARRAY_SHAPES",
     "IntMul",
     "PinHarness",
     "UnitFigures",
+    "array_cycles",
+    "array_resources",
     "bench_units",
     "digits_engine_params",
     "harness_fmax",
@@ -334,4 +339,75 @@ def sparse_resources(params, device: str, *, pnr: bool = True,
                and synth.dsps <= spec["dsps"]}
     if pnr and figures["fits"]:
         figures["fmax_mhz"] = harness_fmax(EieEngine(params), device, target_mhz=target_mhz)
+    return figures
+
+
+#: GEMM shapes of ``corolla bench array``: (label, M, N, K).
+ARRAY_SHAPES = [
+    ("square, K = 64", 64, 64, 64),
+    ("square, K = 256", 64, 64, 256),
+    ("ragged 50×30, K = 100", 50, 30, 100),
+    ("digits fc1, batch 16", 300, 16, 64),
+    ("conv 3×3, 16→32 ch, 16×16 px", 32, 256, 144),
+    ("short K = 16", 64, 64, 16),
+    ("outer product, K = 1", 16, 16, 1),
+]
+
+
+def array_cycles(rows: int, cols: int, kind="int8", shapes=None, *,
+                 simulator: str | None = None) -> list[dict]:
+    """Cycles and utilization of GEMMs on the simulated array, with no stalls.
+
+    Parameters
+    ----------
+    shapes : list of (label, M, N, K), optional
+        Default :data:`ARRAY_SHAPES`.
+
+    Returns
+    -------
+    list of dict
+        Per shape: ``label``, ``m``, ``n``, ``k``, ``macs``, ``cycles`` (simulated, first
+        beat to last result), ``model_cycles`` (:meth:`GemmTiling.cycles`) and
+        ``utilization`` = M·N·K / (rows·cols·cycles).
+    """
+    from corolla.hw.array import SystolicArray
+    from corolla.sim import runner
+
+    shapes = shapes or ARRAY_SHAPES
+    array = SystolicArray(rows=rows, cols=cols, kind=kind)
+    result = runner.run(array, test_module="corolla.sim.benches.array",
+                        testcase="throughput", simulator=simulator, seed=1,
+                        env={"COROLLA_ARRAY_SHAPES": json.dumps([s[1:] for s in shapes])})
+    figures = []
+    for (label, m, n, k), row in zip(shapes, result.stats["throughput"], strict=True):
+        figures.append({"label": label, "m": m, "n": n, "k": k, "macs": m * n * k,
+                        "cycles": row["cycles"], "model_cycles": row["model_cycles"],
+                        "utilization": round(row["utilization"], 4)})
+    return figures
+
+
+def array_resources(rows: int, cols: int, kind, device: str, *, pnr: bool = True,
+                    target_mhz: float = 100.0) -> dict:
+    """LUTs, FFs, DSPs, block RAMs of an array on ``device`` and, if it fits, its Fmax.
+
+    A kind that uses DSPs maps its multipliers onto them; the LUT-only kinds are synthesized
+    without DSP inference.
+    """
+    from corolla.hw.array import SystolicArray, pe_kind
+    from corolla.toolchain import DEVICES
+
+    kind = pe_kind(kind)
+    synth = synthesize(to_verilog(SystolicArray(rows=rows, cols=cols, kind=kind), name="unit"),
+                       top="unit", device=device, dsp=kind.uses_dsp)
+    spec = DEVICES[device]
+    over = [name for name, used in (("LUTs", synth.luts), ("DSPs", synth.dsps),
+                                    ("BRAMs", synth.brams))
+            if used > spec[name.lower()]]
+    figures = {"rows": rows, "cols": cols, "kind": kind.name, "device": device,
+               "luts": synth.luts, "ffs": synth.ffs, "dsps": synth.dsps, "brams": synth.brams,
+               "fits": not over, "over": over, "fmax_mhz": None,
+               "macs_per_cycle": rows * cols * getattr(kind, "bits", 1)}
+    if pnr and not over:
+        figures["fmax_mhz"] = harness_fmax(SystolicArray(rows=rows, cols=cols, kind=kind),
+                                           device, target_mhz=target_mhz, dsp=kind.uses_dsp)
     return figures

@@ -27,6 +27,7 @@ EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 # Design class -> the cocotb bench that verifies it.
 _BENCHES = {
     "corolla.hw.arith.mac.Mac": "corolla.sim.benches.mac",
+    "corolla.hw.array.systolic.SystolicArray": "corolla.sim.benches.array",
 }
 
 
@@ -129,8 +130,13 @@ def _cmd_bench(args) -> int:
 
     if args.what == "sparse":
         return _bench_sparse(args)
+    if args.what == "array":
+        return _bench_array(args)
     if args.pes is not None or args.images is not None or args.no_synth:
         raise CliError("--pes, --images and --no-synth apply to 'bench sparse' only",
+                       EXIT_BAD_INPUT)
+    if args.sizes is not None or args.kinds is not None or args.shapes is not None:
+        raise CliError("--sizes, --kinds and --shapes apply to 'bench array' only",
                        EXIT_BAD_INPUT)
     args.device = args.device or "ice40up5k"
 
@@ -263,6 +269,94 @@ def _bench_sparse(args) -> int:
     return EXIT_OK
 
 
+def _array_sizes(text: str) -> list[tuple[int, int]]:
+    sizes = []
+    for item in text.split(","):
+        rows, sep, cols = item.strip().lower().partition("x")
+        if not (sep and rows.isdigit() and cols.isdigit()
+                and 1 <= int(rows) <= 64 and 1 <= int(cols) <= 64):
+            raise CliError(f"--sizes: {item!r}; expected ROWSxCOLS with 1 to 64 each, e.g. "
+                           f"4x4", EXIT_BAD_INPUT)
+        sizes.append((int(rows), int(cols)))
+    return sizes
+
+
+def _gemm_shapes(text: str) -> list[tuple[str, int, int, int]]:
+    shapes = []
+    for item in text.split(","):
+        parts = item.strip().lower().split("x")
+        if len(parts) != 3 or not all(p.isdigit() and int(p) >= 1 for p in parts):
+            raise CliError(f"--shapes: {item!r}; expected MxNxK with positive integers, e.g. "
+                           f"64x64x64", EXIT_BAD_INPUT)
+        m, n, k = map(int, parts)
+        shapes.append((f"{m}×{n}×{k}", m, n, k))
+    return shapes
+
+
+def _bench_array(args) -> int:
+    from .bench import array_cycles, array_resources
+    from .hw.array import PE_KINDS
+    from .sim import runner
+    from .toolchain import ToolchainError
+
+    if args.pes is not None or args.images is not None:
+        raise CliError("--pes and --images apply to 'bench sparse' only", EXIT_BAD_INPUT)
+    sizes = _array_sizes(args.sizes or "2x2,4x4,8x8")
+    shapes = _gemm_shapes(args.shapes) if args.shapes else None
+    kinds = [k.strip() for k in (args.kinds or ",".join(PE_KINDS)).split(",")]
+    for kind in kinds:
+        if kind not in PE_KINDS:
+            raise CliError(f"--kinds: {kind!r} is not a PE kind; expected "
+                           f"{', '.join(PE_KINDS)}", EXIT_BAD_INPUT)
+    devices = [args.device] if args.device else list(DEVICES)
+    err = _console_err()
+    t0 = time.perf_counter()
+    utilization, resources = [], []
+    try:
+        with err.status("Simulating") as status:
+            for rows, cols in sizes:
+                status.update(f"Simulating GEMMs on a {rows}×{cols} {kinds[0]} array")
+                for row in array_cycles(rows, cols, kinds[0], shapes):
+                    utilization.append({"rows": rows, "cols": cols, "kind": kinds[0], **row})
+            if not args.no_synth:
+                for device in devices:
+                    for kind in kinds:
+                        for rows, cols in sizes:
+                            status.update(f"Synthesizing a {rows}×{cols} {kind} array for "
+                                          f"{device}{'' if args.no_pnr else ' and placing'}")
+                            resources.append(array_resources(
+                                rows, cols, kind, device, pnr=not args.no_pnr,
+                                target_mhz=args.target_mhz))
+    except (ToolchainError, runner.SimulatorUnavailable, runner.SimulationFailure) as exc:
+        raise CliError(str(exc)) from None
+    elapsed = time.perf_counter() - t0
+    if args.json:
+        print(json.dumps({"utilization": utilization, "resources": resources,
+                          "seconds": round(elapsed, 1)}, indent=2))
+        return EXIT_OK
+    console = Console(highlight=False)
+    table = Table("array", "GEMM", "M×N×K", "cycles", "utilization",
+                  title=f"Systolic array utilization ({kinds[0]} PEs, no stalls)")
+    for u in utilization:
+        table.add_row(f"{u['rows']}×{u['cols']}", u["label"], f"{u['m']}×{u['n']}×{u['k']}",
+                      str(u["cycles"]), f"{u['utilization']:.1%}")
+    console.print(table)
+    console.print("utilization: M·N·K / (rows·cols·cycles), cycles from the first operand "
+                  "beat to the last result row (simulated).")
+    if resources:
+        rtable = Table("device", "PE kind", "array", "LUT4", "FF", "DSP", "BRAM",
+                       "MACs/cycle", "Fmax MHz", title="Systolic array resources")
+        for r in resources:
+            fmax = (f"{r['fmax_mhz']:.1f}" if r["fmax_mhz"] is not None
+                    else f"does not fit ({', '.join(r['over'])})" if not r["fits"] else "-")
+            rtable.add_row(r["device"], r["kind"], f"{r['rows']}×{r['cols']}", str(r["luts"]),
+                           str(r["ffs"]), str(r["dsps"]), str(r["brams"]),
+                           str(r["macs_per_cycle"]), fmax)
+        console.print(rtable)
+    console.print(f"{elapsed:.0f} s.")
+    return EXIT_OK
+
+
 def _per_layer(text: str, option: str, kind: type):
     """One value for every layer, or comma-separated values, one per layer."""
     try:
@@ -379,7 +473,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--waves", action="store_true",
                    help="dump waveforms (VCD with Verilator, FST with Icarus)")
     p.add_argument("--seed", type=int, help="random seed (default: chosen by cocotb, printed)")
-    p.add_argument("--cycles", type=int, help="length of the random streams in cycles")
+    p.add_argument("--cycles", type=int,
+                   help="cycles of random traffic (at least; rounded up to whole cases)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=_cmd_sim)
 
@@ -413,20 +508,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="measure resources, Fmax and cycles of hardware units",
                        description="Synthesize each arithmetic unit with Yosys, place it with "
                                    "nextpnr, and print LUTs, FFs, DSPs, Fmax and cost per MAC; "
-                                   "or run the digits MLP on the simulated EIE engine and "
-                                   "print its cycles and resources.")
-    p.add_argument("what", choices=("units", "lns", "sparse"),
+                                   "measure the PE array's utilization on GEMM shapes and its "
+                                   "resources; or run the digits MLP on the simulated EIE "
+                                   "engine and print its cycles and resources.")
+    p.add_argument("what", choices=("units", "lns", "array", "sparse"),
                    help="units: the arithmetic units; lns: LNS error against float64 and LNS "
-                        "units next to integer multipliers; sparse: the EIE engine on the "
-                        "digits MLP (cycles, load balance, resources)")
+                        "units next to integer multipliers; array: the systolic PE array "
+                        "(utilization per GEMM shape, resources); sparse: the EIE engine on "
+                        "the digits MLP (cycles, load balance, resources)")
     p.add_argument("--device", choices=tuple(DEVICES),
-                   help="target device (default: ice40up5k; for sparse: every device)")
+                   help="target device (default: ice40up5k; for array and sparse: every "
+                        "device)")
+    p.add_argument("--sizes", metavar="RxC[,RxC...]",
+                   help="array: array sizes to measure (default: 2x2,4x4,8x8)")
+    p.add_argument("--kinds", metavar="KIND[,KIND...]",
+                   help="array: PE kinds to synthesize (default: int8,ternary,binary,lns); "
+                        "utilization is simulated with the first")
+    p.add_argument("--shapes", metavar="MxNxK[,MxNxK...]",
+                   help="array: GEMM shapes to simulate (default: a built-in set from "
+                        "K = 1 to K = 256, square, ragged, MLP and convolution layers)")
     p.add_argument("--pes", metavar="P[,P...]",
                    help="sparse: engine sizes to measure (default: 2,4,8)")
     p.add_argument("--images", type=int,
                    help="sparse: digits test images to run (default: 20)")
     p.add_argument("--no-synth", action="store_true",
-                   help="sparse: cycles only, no synthesis")
+                   help="array, sparse: cycles only, no synthesis")
     p.add_argument("--no-pnr", action="store_true",
                    help="synthesis only: skip place-and-route (no Fmax)")
     p.add_argument("--target-mhz", type=float, default=100.0,

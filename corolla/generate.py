@@ -2,8 +2,9 @@
 
 The design a configuration elaborates to is chosen here, at the composition root, so that
 ``corolla.hw`` never depends on configuration files. While the accelerator top is being
-built up, the generated top is the largest unit that exists: the int8 MAC PE with the
-configured widths. The manifest records which design that is.
+built up, the generated top is the largest unit that exists: the dense PE array of the
+``[array]`` section, with PEs of the configured kind and widths. The manifest records which
+design that is.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from amaranth.hdl import Shape
 from amaranth.lib import wiring
 
 from . import __version__
-from .config import Config
+from .config import Config, ConfigError
 from .sim.runner import signal_ports, to_verilog
 
 __all__ = ["TOPLEVEL", "build_design", "generate", "port_list"]
@@ -26,12 +27,47 @@ __all__ = ["TOPLEVEL", "build_design", "generate", "port_list"]
 TOPLEVEL = "corolla_top"
 
 
-def build_design(config: Config) -> wiring.Component:
-    """Elaborate-ready component for ``config``."""
-    from corolla.hw.arith.mac import Mac
+def array_kind(config: Config):
+    """The PE kind the ``[array]``, ``[widths]`` and ``[lns]`` sections describe.
 
-    width = max(config.widths.activation, config.widths.weight)
-    return Mac(width=width, acc_width=config.widths.accumulator)
+    Raises
+    ------
+    ConfigError
+        For a combination the array does not build.
+    """
+    from corolla.hw.array import BinaryKind, Int8Kind, LnsKind, TernaryKind
+
+    w = config.widths
+    pe = config.array.pe
+    if pe == "int8":
+        return Int8Kind(width=max(w.activation, w.weight), acc_width=w.accumulator)
+    if pe == "ternary":
+        return TernaryKind(act_width=w.activation, acc_width=w.accumulator)
+    if pe == "binary":
+        return BinaryKind(acc_width=w.accumulator)
+    if config.lns.accumulate != "linear":
+        raise ConfigError(
+            f"key 'lns.accumulate' = {config.lns.accumulate!r} is not built by the array's "
+            f"LNS PEs; expected 'linear'", key="lns.accumulate")
+    return LnsKind(fmt=config.lns.format(), acc_width=w.accumulator)
+
+
+def build_design(config: Config) -> wiring.Component:
+    """Elaborate-ready component for ``config``.
+
+    Raises
+    ------
+    ConfigError
+        For a configuration the generator does not build yet.
+    """
+    from corolla.hw.array import SystolicArray
+
+    if config.array.dataflow != "output-stationary":
+        raise ConfigError(
+            f"key 'array.dataflow' = {config.array.dataflow!r} is not built yet; expected "
+            f"'output-stationary'", key="array.dataflow")
+    return SystolicArray(rows=config.array.rows, cols=config.array.cols,
+                         kind=array_kind(config))
 
 
 def port_list(component: wiring.Component) -> list[dict]:
@@ -64,11 +100,11 @@ def generate(config: Config, out_dir: Path) -> dict:
         The manifest (also written to ``out_dir/manifest.json``).
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     design = build_design(config)
     verilog_text = to_verilog(design, name=TOPLEVEL)
     elapsed = time.perf_counter() - t0
+    out_dir.mkdir(parents=True, exist_ok=True)
     verilog_path = out_dir / f"{TOPLEVEL}.v"
     verilog_path.write_text(verilog_text)
     manifest = {

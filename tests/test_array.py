@@ -203,3 +203,37 @@ def test_lut_pes_use_no_dsps(kind):
     report = synthesize(runner.to_verilog(SystolicArray(rows=2, cols=2, kind=kind),
                                           name="array"), top="array", device="ice40up5k")
     assert report.dsps == 0, report.cells
+
+
+# corolla bench array ------------------------------------------------------------------------
+
+def test_cli_bench_array_json(capsys):
+    import json
+
+    from corolla.cli import main
+
+    assert main(["bench", "array", "--sizes", "2x3", "--shapes", "8x9x64,5x3x1", "--device",
+                 "ice40up5k", "--kinds", "ternary", "--no-pnr", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    steady, short = doc["utilization"]
+    assert (steady["m"], steady["n"], steady["k"]) == (8, 9, 64)
+    assert steady["cycles"] == steady["model_cycles"] == GemmTiling(8, 9, 64, 2, 3).cycles(1)
+    assert steady["utilization"] == round(8 * 9 * 64 / (6 * steady["cycles"]), 4)
+    assert short["utilization"] < 0.2      # K = 1: every tile waits for a full drain
+    (res,) = doc["resources"]
+    assert res["kind"] == "ternary" and res["dsps"] == 0 and res["fits"]
+    assert res["luts"] > 0 and res["fmax_mhz"] is None
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["bench", "array", "--sizes", "4by4"], "--sizes: '4by4'; expected ROWSxCOLS"),
+    (["bench", "array", "--sizes", "0x4"], "--sizes: '0x4'"),
+    (["bench", "array", "--kinds", "fp8"], "--kinds: 'fp8' is not a PE kind"),
+    (["bench", "array", "--shapes", "8x8"], "--shapes: '8x8'; expected MxNxK"),
+    (["bench", "units", "--sizes", "2x2"], "apply to 'bench array' only"),
+])
+def test_cli_bench_array_bad_input(capsys, args, message):
+    from corolla.cli import main
+
+    assert main(args) == 2
+    assert message in capsys.readouterr().err

