@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import ClassVar
 
-from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -351,12 +351,54 @@ class ProcessingElement(wiring.Component):
 
 
 class Int8Pe(ProcessingElement):
-    """Integer PE: product register, then accumulator (one DSP: ``SB_MAC16`` / ``MULT18X18D``)."""
+    """Integer PE: product register (the DSP multiplier: ``SB_MAC16`` / ``MULT18X18D``), then a
+    carry-split accumulator in the fabric.
 
-    def term(self, m):
-        product = Signal(signed(2 * self.kind.width))
+    A full-width accumulator adder is the longest path of a MAC on an iCE40. Here the
+    accumulator is two halves: each beat adds the product's low half into ``lo`` and its high
+    half, plus the carry ``lo`` gave on the previous beat, into ``hi``; the last beat's carry
+    is added on the way out. The sum is the same, bit for bit, as one wrapping
+    ``acc_width``-bit adder.
+    """
+
+    def elaborate(self, platform):
+        m = Module()
+        kind = self.kind
+        lo_width = kind.acc_width // 2
+        hi_width = kind.acc_width - lo_width
+
+        # Stage 1: the product.
+        product = Signal(signed(2 * kind.width))
         m.d.comb += product.eq(self.a * self.b)
-        return self._stage(m, product, self.valid, self.last, "product")
+        p, valid, last = self._stage(m, product, self.valid, self.last, "product")
+        wide = Signal(signed(kind.acc_width))
+        m.d.comb += wide.eq(p)
+
+        # Stage 2: the two halves; `carry` is owed to `hi` by the previous beat.
+        lo = Signal(lo_width)
+        hi = Signal(hi_width)
+        carry = Signal()
+        fresh = Signal(init=1)
+        lo_sum = Signal(lo_width + 1)
+        hi_sum = Signal(hi_width + 1)
+        m.d.comb += [
+            lo_sum.eq(lo + wide[:lo_width]),
+            # hi + product high half + carry in one adder: the carry enters below a constant
+            # 1, as (2·hi + 1) + (2·p + carry) = 2·(hi + p + carry) + 1.
+            hi_sum.eq(Cat(1, hi) + Cat(carry, wide[lo_width:])),
+        ]
+        with m.If(valid):
+            m.d.sync += [
+                lo.eq(Mux(fresh, wide[:lo_width], lo_sum[:lo_width])),
+                carry.eq(~fresh & lo_sum[lo_width]),
+                hi.eq(Mux(fresh, wide[lo_width:], hi_sum[1:])),
+                fresh.eq(last),
+            ]
+        # The last beat's carry folded in while `done` is up (the registers hold their values
+        # through that cycle even when the next dot product starts in it).
+        m.d.sync += self.done.eq(valid & last)
+        m.d.comb += self.result.eq(Cat(lo, hi + carry))
+        return m
 
 
 class TernaryPe(ProcessingElement):
