@@ -171,6 +171,15 @@ def test_bench(name):
         assert figure["cycles"] == figure["model_cycles"], figure
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("rows,cols,kind", [
+    (8, 8, Int8Kind()), (4, 4, TernaryKind()), (4, 4, BinaryKind()), (4, 4, LnsKind())])
+def test_bench_large_arrays(rows, cols, kind):
+    result = runner.run(SystolicArray(rows=rows, cols=cols, kind=kind), test_module=BENCH,
+                        seed=rows * cols, env={"COROLLA_CASES": "60"})
+    assert result.stats["random_gemms"] == 68
+
+
 def test_bench_on_icarus():
     if "icarus" not in runner.available_simulators():
         pytest.skip("icarus is not installed (apt-get install iverilog)")
