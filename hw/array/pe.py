@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import ClassVar
 
-from amaranth import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -305,7 +305,8 @@ class ProcessingElement(wiring.Component):
     """A PE: a term per valid beat, accumulated; the sum reported after the ``last`` beat.
 
     Subclasses give the term (:meth:`term`, with its own register stages) and, if the result
-    is not one number, the accumulation (:meth:`accumulate`). The beat after ``last`` starts a
+    is not one number, the accumulation (:meth:`accumulate`); :class:`Int8Pe` replaces the
+    whole datapath to split its accumulator. The beat after ``last`` starts a
     new sum, so dot products follow each other without a bubble.
 
     Parameters
@@ -385,7 +386,7 @@ class Int8Pe(ProcessingElement):
             lo_sum.eq(lo + wide[:lo_width]),
             # hi + product high half + carry in one adder: the carry enters below a constant
             # 1, as (2·hi + 1) + (2·p + carry) = 2·(hi + p + carry) + 1.
-            hi_sum.eq(Cat(1, hi) + Cat(carry, wide[lo_width:])),
+            hi_sum.eq(Cat(Const(1, 1), hi) + Cat(carry, wide[lo_width:])),
         ]
         with m.If(valid):
             m.d.sync += [

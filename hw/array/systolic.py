@@ -84,11 +84,6 @@ class SystolicArray(wiring.Component):
         return {"rows": self.rows, "cols": self.cols, "kind": self.kind.to_dict(),
                 "latency": self.kind.latency}
 
-    @property
-    def macs_per_cycle(self) -> int:
-        """Peak MACs per cycle (binary PEs do ``bits`` each)."""
-        return self.rows * self.cols * getattr(self.kind, "bits", 1)
-
     def elaborate(self, platform):
         m = Module()
         rows, cols, kind = self.rows, self.cols, self.kind
