@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from corolla.formats import TERNARY_CODES, TERNARY_INVALID
 
-__all__ = ["TernaryMac", "ternary_operand_layout"]
+__all__ = ["TernaryMac", "ternary_operand_layout", "tree_sum"]
 
 
 def ternary_operand_layout(lanes: int, act_width: int) -> data.StructLayout:
@@ -22,7 +22,7 @@ def ternary_operand_layout(lanes: int, act_width: int) -> data.StructLayout:
     })
 
 
-def _tree_sum(m, values, width):
+def tree_sum(m, values, width):
     """Balanced adder tree over ``values`` (combinational)."""
     level = list(values)
     while len(level) > 1:
@@ -127,8 +127,8 @@ class TernaryMac(wiring.Component):
             pos_terms.append(pos)
             neg_terms.append(neg)
             invalid.append(code == TERNARY_INVALID)
-        beat_p = _tree_sum(m, pos_terms, lane_width)
-        beat_n = _tree_sum(m, neg_terms, lane_width)
+        beat_p = tree_sum(m, pos_terms, lane_width)
+        beat_n = tree_sum(m, neg_terms, lane_width)
 
         p1, n1 = Signal(signed(lane_width)), Signal(signed(lane_width))
         valid1, last1 = Signal(), Signal()

@@ -21,12 +21,14 @@ from amaranth.lib.wiring import In, Out
 
 from corolla.formats import LnsFormat
 from corolla.hw.arith.lns import lns_mul_comb, lns_to_fixed_comb
+from corolla.hw.arith.ternary import tree_sum
 
 __all__ = [
     "PE_KINDS",
     "BinaryKind",
     "Int8Kind",
     "LnsKind",
+    "PeKind",
     "ProcessingElement",
     "TernaryKind",
     "pe_kind",
@@ -64,8 +66,31 @@ def _check_int(name, value, lo, hi):
                          f"integer from {lo} to {hi}")
 
 
+class PeKind:
+    """What every PE kind shares: a wrapping signed ``acc_width``-bit result (kinds with
+    other results override :attr:`result_shape` and :attr:`result_fields`), the PE
+    factory and the ``to_dict()`` form."""
+
+    @property
+    def result_shape(self):
+        return signed(self.acc_width)
+
+    @property
+    def result_fields(self) -> dict:
+        """Result fields and their widths (all signed)."""
+        return {"value": self.acc_width}
+
+    def pe(self):
+        """A new PE of this kind."""
+        return _PE_CLASSES[self.name](self)
+
+    def to_dict(self) -> dict:
+        """Plain-data form, read back by :func:`pe_kind`."""
+        return {"kind": self.name, **asdict(self)}
+
+
 @dataclass(frozen=True)
-class Int8Kind:
+class Int8Kind(PeKind):
     """Signed integer PE (int8 by default): ``acc += a · b`` on one DSP multiplier.
 
     Parameters
@@ -95,25 +120,9 @@ class Int8Kind:
     def b_shape(self):
         return signed(self.width)
 
-    @property
-    def result_shape(self):
-        return signed(self.acc_width)
-
-    @property
-    def result_fields(self) -> dict:
-        """Result fields and their widths (all signed)."""
-        return {"value": self.acc_width}
-
-    def pe(self):
-        """A new PE of this kind."""
-        return Int8Pe(self)
-
-    def to_dict(self) -> dict:
-        return {"kind": self.name, **asdict(self)}
-
 
 @dataclass(frozen=True)
-class TernaryKind:
+class TernaryKind(PeKind):
     """Ternary-weight PE (TTQ / TWN): no multiplier, two accumulators.
 
     ``a`` is a 2-bit weight code (00 = 0, 01 = +1, 11 = −1; 10 is invalid and counts as 0),
@@ -155,15 +164,9 @@ class TernaryKind:
     def result_fields(self) -> dict:
         return {"pos": self.acc_width, "neg": self.acc_width}
 
-    def pe(self):
-        return TernaryPe(self)
-
-    def to_dict(self) -> dict:
-        return {"kind": self.name, **asdict(self)}
-
 
 @dataclass(frozen=True)
-class BinaryKind:
+class BinaryKind(PeKind):
     """Binary PE (XNOR-Net): ``acc += 2 · popcount(~(a ^ b)) − bits`` on packed ±1 words.
 
     Each beat carries ``bits`` binary weights and activations (bit 1 = +1, bit 0 = −1), so a
@@ -196,23 +199,9 @@ class BinaryKind:
     def b_shape(self):
         return unsigned(self.bits)
 
-    @property
-    def result_shape(self):
-        return signed(self.acc_width)
-
-    @property
-    def result_fields(self) -> dict:
-        return {"value": self.acc_width}
-
-    def pe(self):
-        return BinaryPe(self)
-
-    def to_dict(self) -> dict:
-        return {"kind": self.name, **asdict(self)}
-
 
 @dataclass(frozen=True)
-class LnsKind:
+class LnsKind(PeKind):
     """LNS PE in linear accumulation: the product is a log addition, converted to fixed point
     through the antilog table and summed in a wrapping integer accumulator.
 
@@ -256,21 +245,6 @@ class LnsKind:
     def b_shape(self):
         return unsigned(self.fmt.width)
 
-    @property
-    def result_shape(self):
-        return signed(self.acc_width)
-
-    @property
-    def result_fields(self) -> dict:
-        return {"value": self.acc_width}
-
-    def pe(self):
-        return LnsPe(self)
-
-    def to_dict(self) -> dict:
-        return {"kind": self.name, "fmt": asdict(self.fmt), "acc_width": self.acc_width,
-                "acc_frac": self.acc_frac, "antilog_bits": self.antilog_bits}
-
 
 #: PE kinds by name.
 PE_KINDS = {k.name: k for k in (Int8Kind, TernaryKind, BinaryKind, LnsKind)}
@@ -284,7 +258,7 @@ def pe_kind(spec="int8", **params):
     ValueError
         For an unknown kind or parameter, naming what is accepted.
     """
-    if isinstance(spec, (Int8Kind, TernaryKind, BinaryKind, LnsKind)):
+    if isinstance(spec, PeKind):
         return spec
     if isinstance(spec, dict):
         params = {**spec, **params}
@@ -420,29 +394,13 @@ class TernaryPe(ProcessingElement):
         return nxt
 
 
-def _popcount(m, bits):
-    """Balanced adder tree counting the set bits of ``bits`` (combinational)."""
-    level = [bits[i] for i in range(len(bits))]
-    width = 1
-    while len(level) > 1:
-        width += 1
-        nxt = []
-        for i in range(0, len(level) - 1, 2):
-            s = Signal(width)
-            m.d.comb += s.eq(level[i] + level[i + 1])
-            nxt.append(s)
-        if len(level) % 2:
-            nxt.append(level[-1])
-        level = nxt
-    return level[0]
-
-
 class BinaryPe(ProcessingElement):
     """Binary PE: XNOR, popcount, ``2 · count − bits``; registered, then accumulated."""
 
     def term(self, m):
         bits = self.kind.bits
-        count = _popcount(m, ~(self.a ^ self.b))
+        agree = ~(self.a ^ self.b)
+        count = tree_sum(m, [agree[i] for i in range(bits)], bits.bit_length() + 1)
         value = Signal(signed(bits.bit_length() + 2))
         m.d.comb += value.eq((count << 1) - bits)
         return self._stage(m, value, self.valid, self.last, "xnor")
@@ -460,3 +418,6 @@ class LnsPe(ProcessingElement):
                                                width=kind.acc_width,
                                                antilog_bits=kind.antilog_bits))
         return self._stage(m, fixed, v, lst, "fixed")
+
+
+_PE_CLASSES = {"int8": Int8Pe, "ternary": TernaryPe, "binary": BinaryPe, "lns": LnsPe}
