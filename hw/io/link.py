@@ -1,0 +1,363 @@
+"""Host link: frame parser, command executor and reply framer over a byte stream.
+
+The wire format is :mod:`corolla.hw.io.protocol`. The link receives a whole request into its
+frame buffer while checking the CRC, then executes it and sends one reply. Memory accesses go
+through a byte-wide bus to the accelerator core (:class:`corolla.hw.top.AcceleratorCore`):
+``bus_we``/``bus_re`` with ``bus_space`` and ``bus_addr``, read data one cycle after
+``bus_re``. A write's range is checked before its first byte; EIE load records are first run
+through the core's record check (``bus_check``, with ``bus_bad`` answering) and written only
+when every record passed, so a refused request changes nothing.
+"""
+
+from __future__ import annotations
+
+from amaranth import Cat, Module, Mux, Signal
+from amaranth.lib import crc, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import bits_for
+
+from . import protocol as P
+
+__all__ = ["HostLink", "SpaceInfo"]
+
+
+class SpaceInfo:
+    """Size in bytes and access of one memory space."""
+
+    def __init__(self, size: int, *, readable: bool = True, writable: bool = True):
+        self.size = size
+        self.readable = readable
+        self.writable = writable
+
+
+def status_bytes() -> int:
+    return sum(n for _, n in P.STATUS_FIELDS)
+
+
+class HostLink(wiring.Component):
+    """Request/response host link (see :mod:`corolla.hw.io.protocol` for the commands).
+
+    Parameters
+    ----------
+    spaces : dict of Space -> SpaceInfo
+        The memory spaces the core offers.
+    info : bytes
+        The PING reply payload.
+    program_depth : int
+        Program steps, for the RUN range check.
+    max_payload : int
+        Largest request payload (and READ count), at least 16.
+    frame_timeout : int
+        Idle cycles after which a half-received frame is dropped (TIMEOUT reply), and after
+        which a discarded frame is answered.
+
+    Members
+    -------
+    rx : In(stream.Signature(8))
+        Bytes from the host (always ready: bytes that arrive while a reply is being sent are
+        dropped).
+    tx : Out(stream.Signature(8))
+        Bytes to the host.
+    bus_space, bus_addr, bus_wdata, bus_we, bus_re, bus_check : Out
+        Memory bus to the core.
+    bus_rdata : In(8)
+        Read data, one cycle after ``bus_re``.
+    bus_bad : In(1)
+        The record completed by this checking write is invalid.
+    run_start : Out(1)
+        One-cycle pulse that starts a program at ``run_first`` for ``run_count`` steps with
+        ``run_watchdog`` cycles per step.
+    busy : In(1)
+        A program runs (writes and reads are refused).
+    status : In(8 * STATUS bytes)
+        The STATUS reply payload, little endian fields of ``protocol.STATUS_FIELDS``.
+    """
+
+    def __init__(self, *, spaces: dict, info: bytes, program_depth: int,
+                 max_payload: int = 1024, frame_timeout: int = 1000):
+        if not isinstance(max_payload, int) or not 16 <= max_payload <= 0xFFFF:
+            raise ValueError(f"max_payload must be an integer from 16 to 65535, not "
+                             f"{max_payload!r}")
+        if not isinstance(frame_timeout, int) or frame_timeout < 16:
+            raise ValueError(f"frame_timeout must be an integer of at least 16 cycles, not "
+                             f"{frame_timeout!r}")
+        self._spaces = dict(spaces)
+        self._info = bytes(info)
+        self._program_depth = program_depth
+        self._max_payload = max_payload
+        self._timeout = frame_timeout
+        super().__init__({
+            "rx": In(stream.Signature(8)),
+            "tx": Out(stream.Signature(8)),
+            "bus_space": Out(3),
+            "bus_addr": Out(32),
+            "bus_wdata": Out(8),
+            "bus_we": Out(1),
+            "bus_re": Out(1),
+            "bus_check": Out(1),
+            "bus_rdata": In(8),
+            "bus_bad": In(1),
+            "run_start": Out(1),
+            "run_first": Out(8),
+            "run_count": Out(8),
+            "run_watchdog": Out(32),
+            "busy": In(1),
+            "status": In(8 * status_bytes()),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        S = P.Status
+        maxp = self._max_payload
+
+        m.submodules.frame = frame = Memory(shape=8, depth=maxp, init=[])
+        fw = frame.write_port()
+        fr = frame.read_port()
+        m.submodules.rx_crc = rx_crc = crc.catalog.CRC16_CCITT_FALSE(data_width=8).create()
+        m.submodules.tx_crc = tx_crc = crc.catalog.CRC16_CCITT_FALSE(data_width=8).create()
+
+        byte = self.rx.payload
+        got = Signal()
+        m.d.comb += [self.rx.ready.eq(1), got.eq(self.rx.valid)]
+
+        quiet = Signal(range(self._timeout + 1))
+        with m.If(got):
+            m.d.sync += quiet.eq(0)
+        with m.Elif(quiet != self._timeout):
+            m.d.sync += quiet.eq(quiet + 1)
+        timed_out = quiet == self._timeout
+
+        code = Signal(8)
+        tag = Signal(8)
+        length = Signal(16)
+        idx = Signal(17)
+        head = Signal(8 * 7)
+        status = Signal(8)
+        reply_len = Signal(16)
+        source = Signal(2)            # 0 none, 1 info, 2 status, 3 memory
+        checking = Signal()
+        bad_seen = Signal()
+        wpend = Signal()              # a buffer byte read last cycle is to be written now
+        waddr = Signal(32)
+
+        space = head[0:8]
+        addr = head[8:40]
+        count = head[40:56]
+        data_len = Signal(17)
+        m.d.comb += data_len.eq(length - 5)
+
+        m.d.sync += self.run_start.eq(0)
+        m.d.comb += [
+            self.run_first.eq(head[0:8]),
+            self.run_count.eq(head[8:16]),
+            self.run_watchdog.eq(head[16:48]),
+            self.bus_space.eq(space),
+        ]
+
+        # Space properties, selected by the request's space byte.
+        size = Signal(33)
+        readable = Signal()
+        writable = Signal()
+        is_eie = Signal()
+        m.d.comb += is_eie.eq(space == P.Space.EIE)
+        with m.Switch(space):
+            for sp, info in self._spaces.items():
+                with m.Case(int(sp)):
+                    m.d.comb += [size.eq(info.size), readable.eq(int(info.readable)),
+                                 writable.eq(int(info.writable))]
+        end = Signal(34)
+        m.d.comb += end.eq(addr + Mux(code == P.Command.WRITE, data_len, count))
+
+        # Reply byte sources.
+        info_sig = Signal(8 * max(1, len(self._info)),
+                          init=int.from_bytes(self._info, "little") if self._info else 0)
+        r_idx = Signal(17)
+        r_byte = Signal(8)
+        j = Signal(17)
+        m.d.comb += j.eq(r_idx - 5)
+
+        with m.FSM():
+            with m.State("SYNC"):
+                with m.If(got & (byte == P.SYNC_REQUEST)):
+                    m.d.comb += rx_crc.start.eq(1)
+                    m.d.sync += [idx.eq(0), tag.eq(0), status.eq(S.OK)]
+                    m.next = "HEADER"
+            with m.State("HEADER"):
+                m.d.comb += [rx_crc.valid.eq(got), rx_crc.data.eq(byte)]
+                with m.If(got):
+                    m.d.sync += idx.eq(idx + 1)
+                    with m.Switch(idx):
+                        with m.Case(0):
+                            m.d.sync += code.eq(byte)
+                        with m.Case(1):
+                            m.d.sync += tag.eq(byte)
+                        with m.Case(2):
+                            m.d.sync += length[:8].eq(byte)
+                        with m.Case(3):
+                            m.d.sync += [length[8:].eq(byte), idx.eq(0), head.eq(0)]
+                            with m.If(Cat(length[:8], byte) > maxp):
+                                m.d.sync += status.eq(S.BAD_LENGTH)
+                                m.next = "DISCARD"
+                            with m.Elif(Cat(length[:8], byte) == 0):
+                                m.next = "CRC"
+                            with m.Else():
+                                m.next = "PAYLOAD"
+                with m.Elif(timed_out):
+                    m.d.sync += status.eq(S.TIMEOUT)
+                    m.next = "REPLY_START"
+            with m.State("PAYLOAD"):
+                m.d.comb += [rx_crc.valid.eq(got), rx_crc.data.eq(byte),
+                             fw.addr.eq(idx), fw.data.eq(byte), fw.en.eq(got)]
+                with m.If(got):
+                    m.d.sync += idx.eq(idx + 1)
+                    for k in range(7):
+                        with m.If(idx == k):
+                            m.d.sync += head[8 * k:8 * k + 8].eq(byte)
+                    with m.If(idx + 1 == length):
+                        m.d.sync += idx.eq(0)
+                        m.next = "CRC"
+                with m.Elif(timed_out):
+                    m.d.sync += status.eq(S.TIMEOUT)
+                    m.next = "REPLY_START"
+            with m.State("CRC"):
+                m.d.comb += [rx_crc.valid.eq(got), rx_crc.data.eq(byte)]
+                with m.If(got):
+                    m.d.sync += idx.eq(idx + 1)
+                    with m.If(idx == 1):
+                        m.next = "CHECK"
+                with m.Elif(timed_out):
+                    m.d.sync += status.eq(S.TIMEOUT)
+                    m.next = "REPLY_START"
+            with m.State("CHECK"):
+                with m.If(rx_crc.match_detected):
+                    m.next = "EXEC"
+                with m.Else():
+                    m.d.sync += status.eq(S.BAD_CRC)
+                    m.next = "DISCARD"
+            with m.State("DISCARD"):
+                # Swallow the rest of a damaged frame; answer once the line is quiet.
+                with m.If(timed_out):
+                    m.next = "REPLY_START"
+            with m.State("EXEC"):
+                m.d.sync += [reply_len.eq(0), source.eq(0)]
+                m.next = "REPLY_START"
+                with m.Switch(code):
+                    with m.Case(P.Command.PING):
+                        with m.If(length != 0):
+                            m.d.sync += status.eq(S.BAD_LENGTH)
+                        with m.Else():
+                            m.d.sync += [reply_len.eq(len(self._info)), source.eq(1)]
+                    with m.Case(P.Command.STATUS):
+                        with m.If(length != 0):
+                            m.d.sync += status.eq(S.BAD_LENGTH)
+                        with m.Else():
+                            m.d.sync += [reply_len.eq(status_bytes()), source.eq(2)]
+                    with m.Case(P.Command.RUN):
+                        first = head[0:8]
+                        steps = head[8:16]
+                        with m.If(length != 6):
+                            m.d.sync += status.eq(S.BAD_LENGTH)
+                        with m.Elif(self.busy):
+                            m.d.sync += status.eq(S.BUSY)
+                        with m.Elif((steps == 0) | (first + steps > self._program_depth)):
+                            m.d.sync += status.eq(S.BAD_ADDRESS)
+                        with m.Else():
+                            m.d.sync += self.run_start.eq(1)
+                    with m.Case(P.Command.WRITE):
+                        with m.If(length < 6):
+                            m.d.sync += status.eq(S.BAD_LENGTH)
+                        with m.Elif(self.busy):
+                            m.d.sync += status.eq(S.BUSY)
+                        with m.Elif(~writable):
+                            m.d.sync += status.eq(S.BAD_SPACE)
+                        with m.Elif((end > size)
+                                    | (is_eie & ((addr[:3] != 0) | (data_len[:3] != 0)))):
+                            m.d.sync += status.eq(S.BAD_ADDRESS)
+                        with m.Else():
+                            m.d.sync += [idx.eq(5), checking.eq(is_eie), bad_seen.eq(0),
+                                         wpend.eq(0)]
+                            m.next = "COPY"
+                    with m.Case(P.Command.READ):
+                        with m.If(length != 7):
+                            m.d.sync += status.eq(S.BAD_LENGTH)
+                        with m.Elif(self.busy):
+                            m.d.sync += status.eq(S.BUSY)
+                        with m.Elif(~readable):
+                            m.d.sync += status.eq(S.BAD_SPACE)
+                        with m.Elif((count == 0) | (count > maxp)):
+                            m.d.sync += status.eq(S.BAD_LENGTH)
+                        with m.Elif(end > size):
+                            m.d.sync += status.eq(S.BAD_ADDRESS)
+                        with m.Else():
+                            m.d.sync += [reply_len.eq(count), source.eq(3)]
+                    with m.Default():
+                        m.d.sync += status.eq(S.UNKNOWN_COMMAND)
+            with m.State("COPY"):
+                # Buffer byte idx is read this cycle and written to the bus the next.
+                m.d.comb += [fr.addr.eq(idx), fr.en.eq(1)]
+                m.d.comb += [
+                    self.bus_we.eq(wpend), self.bus_check.eq(checking),
+                    self.bus_addr.eq(waddr), self.bus_wdata.eq(fr.data),
+                ]
+                with m.If(wpend & self.bus_bad):
+                    m.d.sync += bad_seen.eq(1)
+                m.d.sync += [wpend.eq(idx < length), waddr.eq(addr + idx - 5)]
+                with m.If(idx < length):
+                    m.d.sync += idx.eq(idx + 1)
+                with m.Elif(~wpend):
+                    with m.If(checking & bad_seen):
+                        m.d.sync += status.eq(S.BAD_RECORD)
+                        m.next = "REPLY_START"
+                    with m.Elif(checking):
+                        m.d.sync += [checking.eq(0), idx.eq(5)]
+                    with m.Else():
+                        m.next = "REPLY_START"
+            with m.State("REPLY_START"):
+                m.d.comb += tx_crc.start.eq(1)
+                m.d.sync += r_idx.eq(0)
+                m.next = "REPLY_FETCH"
+            with m.State("REPLY_FETCH"):
+                in_payload = (r_idx >= 5) & (j < reply_len)
+                m.d.comb += [
+                    self.bus_re.eq(in_payload & (source == 3)),
+                    self.bus_addr.eq(addr + j),
+                ]
+                m.next = "REPLY_LOAD"
+            with m.State("REPLY_LOAD"):
+                crc_at = reply_len + 5
+                with m.If(r_idx == 0):
+                    m.d.sync += r_byte.eq(P.SYNC_REPLY)
+                with m.Elif(r_idx == 1):
+                    m.d.sync += r_byte.eq(status)
+                with m.Elif(r_idx == 2):
+                    m.d.sync += r_byte.eq(tag)
+                with m.Elif(r_idx == 3):
+                    m.d.sync += r_byte.eq(reply_len[:8])
+                with m.Elif(r_idx == 4):
+                    m.d.sync += r_byte.eq(reply_len[8:])
+                with m.Elif(r_idx == crc_at):
+                    m.d.sync += r_byte.eq(tx_crc.crc[8:])
+                with m.Elif(r_idx == crc_at + 1):
+                    m.d.sync += r_byte.eq(tx_crc.crc[:8])
+                with m.Elif(source == 1):
+                    m.d.sync += r_byte.eq(info_sig.word_select(j[:bits_for(len(self._info))],
+                                                               8))
+                with m.Elif(source == 2):
+                    m.d.sync += r_byte.eq(self.status.word_select(j[:bits_for(status_bytes())],
+                                                                  8))
+                with m.Else():
+                    m.d.sync += r_byte.eq(self.bus_rdata)
+                m.next = "REPLY_SEND"
+            with m.State("REPLY_SEND"):
+                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(r_byte)]
+                with m.If(self.tx.ready):
+                    feed = (r_idx != 0) & (r_idx < reply_len + 5)
+                    m.d.comb += [tx_crc.valid.eq(feed), tx_crc.data.eq(r_byte)]
+                    m.d.sync += r_idx.eq(r_idx + 1)
+                    with m.If(r_idx == reply_len + 6):
+                        m.next = "SYNC"
+                    with m.Else():
+                        m.next = "REPLY_FETCH"
+        return m
+

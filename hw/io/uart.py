@@ -1,0 +1,149 @@
+"""UART 8N1: a receiver and a transmitter with byte streams, the baud rate a clock divisor."""
+
+from __future__ import annotations
+
+from amaranth import Cat, Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.cdc import FFSynchronizer
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["UartRx", "UartTx", "divisor_for"]
+
+
+def divisor_for(clock_hz: float, baud: int) -> int:
+    """Clock cycles per bit for ``baud`` at ``clock_hz`` (rounded), checked to be usable.
+
+    Raises
+    ------
+    ValueError
+        The divisor is below 4 or the rounding error is above 2 % (the receiver samples
+        mid-bit; about 4 % of total error is what 8N1 tolerates).
+    """
+    if baud <= 0 or clock_hz <= 0:
+        raise ValueError(f"baud {baud!r} and clock {clock_hz!r} must be positive")
+    divisor = round(clock_hz / baud)
+    if divisor < 4:
+        raise ValueError(f"baud {baud} is too fast for a {clock_hz / 1e6:g} MHz clock "
+                         f"(divisor {clock_hz / baud:.2f}; at least 4)")
+    error = abs(clock_hz / divisor - baud) / baud
+    if error > 0.02:
+        raise ValueError(f"baud {baud} at {clock_hz / 1e6:g} MHz is off by {100 * error:.1f} % "
+                         f"(divisor {divisor}); at most 2 %")
+    return divisor
+
+
+def _check_divisor(divisor):
+    if not isinstance(divisor, int) or divisor < 4:
+        raise ValueError(f"UART divisor must be an integer of at least 4, not {divisor!r}")
+
+
+class UartRx(wiring.Component):
+    """8N1 receiver.
+
+    The line is synchronised (two flip-flops), a start bit is confirmed at its middle, then the
+    eight data bits (LSB first) and the stop bit are sampled mid-bit. A byte whose stop bit is
+    low is dropped and pulses ``framing_error``; a byte that arrives while the previous one
+    has not been taken is dropped and pulses ``overrun``.
+
+    Parameters
+    ----------
+    divisor : int
+        Clock cycles per bit, at least 4.
+
+    Members
+    -------
+    rx : In(1)
+        The serial line (idle high).
+    output : Out(stream.Signature(8))
+        Received bytes.
+    framing_error, overrun : Out(1)
+        One-cycle pulses.
+    """
+
+    def __init__(self, divisor: int):
+        _check_divisor(divisor)
+        self._divisor = divisor
+        super().__init__({
+            "rx": In(1, init=1),
+            "output": Out(stream.Signature(8)),
+            "framing_error": Out(1),
+            "overrun": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        d = self._divisor
+        line = Signal(init=1)
+        m.submodules.sync = FFSynchronizer(self.rx, line, init=1)
+
+        timer = Signal(range(d))
+        bit = Signal(range(10))
+        shreg = Signal(8)
+        busy = Signal()
+        m.d.sync += [self.framing_error.eq(0), self.overrun.eq(0)]
+        with m.If(self.output.ready):
+            m.d.sync += self.output.valid.eq(0)
+
+        with m.If(~busy):
+            with m.If(~line):
+                m.d.sync += [busy.eq(1), timer.eq(d // 2 - 1), bit.eq(0)]
+        with m.Elif(timer != 0):
+            m.d.sync += timer.eq(timer - 1)
+        with m.Else():
+            m.d.sync += [timer.eq(d - 1), bit.eq(bit + 1)]
+            with m.If(bit == 0):
+                with m.If(line):                 # a glitch, not a start bit
+                    m.d.sync += busy.eq(0)
+            with m.Elif(bit <= 8):
+                m.d.sync += shreg.eq(Cat(shreg[1:], line))
+            with m.Else():
+                m.d.sync += busy.eq(0)
+                with m.If(~line):
+                    m.d.sync += self.framing_error.eq(1)
+                with m.Elif(self.output.valid & ~self.output.ready):
+                    m.d.sync += self.overrun.eq(1)
+                with m.Else():
+                    m.d.sync += [self.output.valid.eq(1), self.output.payload.eq(shreg)]
+        return m
+
+
+class UartTx(wiring.Component):
+    """8N1 transmitter: start bit, eight data bits LSB first, stop bit.
+
+    Parameters
+    ----------
+    divisor : int
+        Clock cycles per bit, at least 4.
+
+    Members
+    -------
+    input : In(stream.Signature(8))
+        Bytes to send; one is taken when the previous stop bit has been sent.
+    tx : Out(1)
+        The serial line (idle high).
+    """
+
+    def __init__(self, divisor: int):
+        _check_divisor(divisor)
+        self._divisor = divisor
+        super().__init__({
+            "input": In(stream.Signature(8)),
+            "tx": Out(1, init=1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        d = self._divisor
+        timer = Signal(range(d))
+        shreg = Signal(10, init=0x3FF)
+        left = Signal(range(11))
+        m.d.comb += [self.input.ready.eq(left == 0), self.tx.eq(shreg[0])]
+        with m.If(left == 0):
+            with m.If(self.input.valid):
+                m.d.sync += [shreg.eq(Cat(0, self.input.payload, 1)), left.eq(10),
+                             timer.eq(d - 1)]
+        with m.Elif(timer != 0):
+            m.d.sync += timer.eq(timer - 1)
+        with m.Else():
+            m.d.sync += [shreg.eq(Cat(shreg[1:], 1)), left.eq(left - 1), timer.eq(d - 1)]
+        return m

@@ -1,0 +1,374 @@
+"""cocotb benches of the accelerator top (:class:`corolla.hw.top.Accelerator`).
+
+The host side is the real driver (:mod:`corolla.firmware.runtime`) running in a bridge thread
+over :class:`~corolla.firmware.runtime.sim.SimTransport`, so these benches test the gateware,
+the protocol, the compiler and the runtime together.
+
+``run_job`` runs a network on test images and compares every output with the golden model
+(``COROLLA_MODEL`` = ``digits`` or a compressed-model path, ``COROLLA_VARIANT``,
+``COROLLA_IMAGES``, ``COROLLA_FIRST_IMAGE``; figures to the JSON file ``COROLLA_RESULT``).
+``small_networks`` runs random small networks in every variant (the UART-pin test uses it).
+``fuzz_link`` sends damaged and invalid frames, and ``bad_programs`` invalid programs, and
+check that each is refused, that nothing changed and that a normal run still succeeds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import cocotb
+import numpy as np
+from cocotb.task import bridge
+
+from corolla.firmware.compile import VARIANTS, compile_network, golden_outputs
+from corolla.firmware.compress.qmodel import CompressedMlp, QuantLayer
+from corolla.firmware.runtime import Driver, LinkError, Session
+from corolla.firmware.runtime.sim import SimTransport
+from corolla.hw.io import protocol as P
+from corolla.hw.top import TopParams
+from corolla.sim.runner import CLOCK_PERIOD_NS
+
+from .common import TB, params, record_stats, rng
+
+CLOCK_HZ = 1e9 / CLOCK_PERIOD_NS
+
+
+async def _setup(dut):
+    p = TopParams.from_dict(params())
+    tb = TB(dut)
+    if p.link == "uart":
+        dut.rx.value = 1
+    else:
+        dut.host_rx__valid.value = 0
+        dut.host_tx__ready.value = 0
+    await tb.reset()
+    transport = SimTransport(dut, clock_hz=CLOCK_HZ, mode=p.link,
+                             divisor=p.divisor if p.link == "uart" else 0)
+    # Replies take at most a few cycles per byte (a UART byte is 10 bit times); an error reply
+    # waits for frame_timeout idle cycles first.
+    per_byte = 10 * p.divisor if p.link == "uart" else 4
+    timeout = (4 * p.frame_timeout + per_byte * (p.max_payload + 64)) / CLOCK_HZ
+    driver = Driver(transport, timeout=timeout, retries=2)
+    return p, tb, transport, driver
+
+
+def random_mlp(gen: np.random.Generator, sizes, *, density=0.4, codebook=16) -> CompressedMlp:
+    """A random integer MLP: int8 codebook weights, about ``density`` non-zero."""
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        cb = np.concatenate([[0], gen.integers(-128, 128, codebook - 1)])
+        index = gen.integers(1, codebook, (n_out, n_in))
+        index[gen.random((n_out, n_in)) > density] = 0
+        last = i == len(sizes) - 2
+        layers.append(QuantLayer(codebook=cb.astype(np.int64), codebook_frac=6,
+                                 codebook_width=8, index=index,
+                                 bias=gen.integers(-4000, 4000, n_out), shift=int(gen.integers(5, 9)),
+                                 relu=not last, in_frac=4, out_frac=4))
+    return CompressedMlp(tuple(layers), input_frac=4)
+
+
+def _mismatch(got, want, first_image=0) -> str | None:
+    bad = np.argwhere(got != want)
+    if not len(bad):
+        return None
+    i, j = bad[0]
+    return (f"first mismatch: image {first_image + i}, output {j}: expected {want[i, j]}, got "
+            f"{got[i, j]} (outputs {got[i].tolist()} vs {want[i].tolist()})")
+
+
+def run_batches(driver, prog, model, pixels, *, progress=None):
+    """Load ``prog`` and run ``pixels`` in batches; returns outputs, expected, cycles."""
+    session = Session(driver, prog)
+    t0 = time.perf_counter()
+    session.load(progress)
+    load_s = time.perf_counter() - t0
+    outs, cycles, steps = [], [], []
+    for start in range(0, len(pixels), prog.lanes):
+        batch = pixels[start:start + prog.lanes]
+        res = session.infer(batch)
+        outs.append(res.outputs)
+        cycles.append(res.cycles)
+        steps.append(res.step_cycles)
+    got = np.concatenate(outs)
+    want = golden_outputs(model, prog, pixels)
+    return got, want, cycles, steps, load_s
+
+
+def _load_model(name: str):
+    from corolla.firmware.compress.qmodel import load_compressed
+    from corolla.firmware.digits import digits_compressed
+
+    return digits_compressed() if name == "digits" else load_compressed(name)
+
+
+@cocotb.test()
+async def run_job(dut):
+    """A network on test images; every output must equal the golden model's."""
+    from corolla.firmware.digits import load_digits_data
+
+    p, tb, transport, driver = await _setup(dut)
+    variant = os.environ.get("COROLLA_VARIANT", "dense")
+    n = int(os.environ.get("COROLLA_IMAGES", "8"))
+    first = int(os.environ.get("COROLLA_FIRST_IMAGE", "0"))
+    model = _load_model(os.environ.get("COROLLA_MODEL", "digits"))
+    data = load_digits_data()
+    pixels = data.pixels_test[first:first + n]
+    labels = data.y_test[first:first + n]
+
+    def host():
+        info = driver.ping()
+        prog = compile_network(model, info, variant)
+        return prog, *run_batches(driver, prog, model, pixels)
+
+    t0 = time.perf_counter()
+    prog, got, want, cycles, steps, load_s = await bridge(host)()
+    wall = time.perf_counter() - t0
+    predictions = np.argmax(got, axis=1)
+    golden_pred = np.argmax(want, axis=1)
+    mismatch = _mismatch(got, want, first)
+    result = {
+        "variant": variant, "images": len(pixels), "first_image": first,
+        "lanes": prog.lanes, "layers": prog.layer_names,
+        "labels": labels.tolist(), "predictions": predictions.tolist(),
+        "golden_predictions": golden_pred.tolist(),
+        "accuracy": float(np.mean(predictions == labels)),
+        "golden_accuracy": float(np.mean(golden_pred == labels)),
+        "bit_exact": mismatch is None, "first_mismatch": mismatch,
+        "batch_cycles": cycles, "step_cycles": steps,
+        "cycles_per_inference": sum(cycles) / len(pixels),
+        "step_cycles_per_inference": (np.sum(steps, axis=0) / len(pixels)).tolist(),
+        "bytes_sent": transport.bytes_sent, "bytes_received": transport.bytes_received,
+        "retries": driver.retried, "load_s": load_s, "host_s": wall,
+    }
+    path = os.environ.get("COROLLA_RESULT")
+    if path:
+        with open(path, "w") as f:
+            json.dump(result, f, indent=1)
+    record_stats(cycles_per_inference=result["cycles_per_inference"], variant=variant)
+    assert mismatch is None, mismatch
+
+
+@cocotb.test()
+async def small_networks(dut):
+    """Random small networks in every variant, several batch sizes, bit-exact."""
+    p, tb, transport, driver = await _setup(dut)
+    gen = rng(11)
+    sizes = [(12, 9, 5), (7, 16, 3)] if p.link == "stream" else [(12, 9, 5)]
+    cases = []
+    for k, shape in enumerate(sizes):
+        model = random_mlp(gen, shape)
+        pixels = gen.integers(-128, 128, (p.cols + 1 + k, shape[0]))
+        pixels[gen.random(pixels.shape) < 0.3] = 0
+        cases.append((model, pixels))
+
+    def host():
+        info = driver.ping()
+        for model, pixels in cases:
+            for variant in VARIANTS:
+                if variant == "sparse" and not info["eie_pes"]:
+                    continue
+                prog = compile_network(model, info, variant)
+                got, want, cycles, _, _ = run_batches(driver, prog, model, pixels)
+                msg = _mismatch(got, want)
+                assert msg is None, f"{variant} {model.layers[0].shape}: {msg}"
+                dut._log.info("%s network %s: %d images bit-exact, cycles per batch %s",
+                              variant, [q.shape for q in model.layers], len(pixels), cycles)
+
+    await bridge(host)()
+
+
+def _damaged_frames(gen, good: list[bytes], limits: dict):
+    """(description, bytes) of invalid requests; each must get exactly one error reply."""
+    out = []
+    for k in range(limits["corrupt"]):
+        f = bytearray(good[k % len(good)])
+        pos = int(gen.integers(1, len(f)))
+        f[pos] ^= int(gen.integers(1, 256))
+        if pos in (3, 4) and int.from_bytes(f[3:5], "little") > len(f):
+            # A longer length field makes a truncated frame: answered after the timeout.
+            pass
+        out.append((f"byte {pos} flipped", bytes(f)))
+    for k in range(limits["truncated"]):
+        f = good[k % len(good)]
+        cut = int(gen.integers(2, len(f) - 1))
+        out.append((f"truncated at {cut}", f[:cut]))
+    for k in range(limits["unknown"]):
+        code = int(gen.choice([c for c in range(256) if c not in set(P.Command)]))
+        out.append((f"unknown command 0x{code:02x}", P.frame(code, bytes(k % 9), tag=k)))
+    return out
+
+
+@cocotb.test()
+async def fuzz_link(dut):
+    """Hundreds of damaged or invalid frames: each answered with an error, nothing changed."""
+    p, tb, transport, driver = await _setup(dut)
+    gen = rng(23)
+    model = random_mlp(gen, (10, 6, 4))
+    pixels = gen.integers(-128, 128, (p.cols, 10))
+
+    def host():
+        info = driver.ping()
+        prog = compile_network(model, info, "dense")
+        got, want, *_ = run_batches(driver, prog, model, pixels)
+        assert _mismatch(got, want) is None
+        spaces = [P.Space.PROGRAM, P.Space.WEIGHTS, P.Space.BIAS, P.Space.ACT0, P.Space.ACT1]
+        sizes = {P.Space.PROGRAM: len(prog.program_bytes(len(pixels))),
+                 P.Space.WEIGHTS: 64, P.Space.BIAS: 40, P.Space.ACT0: 40, P.Space.ACT1: 40}
+        before = {sp: driver.read(sp, 0, sizes[sp]) for sp in spaces}
+        spaces_info = TopParams.from_dict(params()).spaces()
+
+        good = [
+            P.frame(P.Command.WRITE, bytes([P.Space.WEIGHTS, 0, 0, 0, 0]) + bytes(range(40))),
+            P.frame(P.Command.WRITE, bytes([P.Space.BIAS, 4, 0, 0, 0]) + bytes(12)),
+            P.frame(P.Command.READ, bytes([P.Space.ACT0, 0, 0, 0, 0, 8, 0])),
+            P.frame(P.Command.RUN, bytes([0, 1, 0, 0, 0, 0])),
+            P.frame(P.Command.PING),
+        ]
+        invalid = _damaged_frames(gen, good, {"corrupt": 150, "truncated": 40, "unknown": 30})
+        w = P.Command.WRITE
+        r = P.Command.READ
+        size = {sp: info.size for sp, info in spaces_info.items()}
+        invalid += [
+            ("write past the end", P.frame(w, bytes([P.Space.WEIGHTS])
+                                           + (size[P.Space.WEIGHTS] - 2).to_bytes(4, "little")
+                                           + bytes(4))),
+            ("write at 2**32 - 1", P.frame(w, bytes([P.Space.ACT0]) + b"\xff\xff\xff\xff"
+                                           + bytes(3))),
+            ("write to the counters", P.frame(w, bytes([P.Space.COUNTERS, 0, 0, 0, 0, 1]))),
+            ("write to space 7", P.frame(w, bytes([7, 0, 0, 0, 0, 1]))),
+            ("write without data", P.frame(w, bytes([P.Space.BIAS, 0, 0, 0, 0]))),
+            ("EIE write not record aligned", P.frame(w, bytes([P.Space.EIE, 0, 0, 0, 0])
+                                                     + bytes(12))),
+            ("EIE record past the entry memory",
+             P.frame(w, bytes([P.Space.EIE, 0, 0, 0, 0])
+                     + P.pack_eie_record(0, 0, 0, 1) + P.pack_eie_record(0, 0, 0xFFFF, 1))),
+            ("EIE record for a PE that does not exist",
+             P.frame(w, bytes([P.Space.EIE, 0, 0, 0, 0]) + P.pack_eie_record(0, 63, 0, 1))),
+            ("EIE bias too wide", P.frame(w, bytes([P.Space.EIE, 0, 0, 0, 0])
+                                          + P.pack_eie_record(3, 0, 0, 1 << 31)
+                                          if p.acc_width < 32 else
+                                          bytes([P.Space.EIE, 0, 0, 0, 0])
+                                          + P.pack_eie_record(1, 0, 0, 0xFFFF))),
+            ("read of the EIE space", P.frame(r, bytes([P.Space.EIE, 0, 0, 0, 0, 8, 0]))),
+            ("read past the end", P.frame(r, bytes([P.Space.BIAS])
+                                          + (size[P.Space.BIAS] - 4).to_bytes(4, "little")
+                                          + (8).to_bytes(2, "little"))),
+            ("read of 0 bytes", P.frame(r, bytes([P.Space.BIAS, 0, 0, 0, 0, 0, 0]))),
+            ("read longer than max_payload", P.frame(r, bytes([P.Space.WEIGHTS, 0, 0, 0, 0])
+                                                     + (p.max_payload + 1).to_bytes(2, "little"))),
+            ("read with a short payload", P.frame(r, bytes([P.Space.BIAS, 0, 0]))),
+            ("ping with a payload", P.frame(P.Command.PING, b"x")),
+            ("status with a payload", P.frame(P.Command.STATUS, b"xy")),
+            ("run past the program", P.frame(P.Command.RUN,
+                                             bytes([p.program_depth - 1, 2, 0, 0, 0, 0]))),
+            ("run of 0 steps", P.frame(P.Command.RUN, bytes([0, 0, 0, 0, 0, 0]))),
+            ("run with a short payload", P.frame(P.Command.RUN, bytes([0, 1]))),
+            ("length past max_payload",
+             bytes([P.SYNC_REQUEST, w, 0]) + (p.max_payload + 1).to_bytes(2, "little")
+             + bytes(40)),
+        ]
+        counts = {}
+        for what, raw in invalid:
+            transport.write(raw)
+            reply = driver._read_reply(raw[2] if len(raw) > 2 else 0)
+            if reply is None:
+                # The tag itself may be the damaged byte: take any reply.
+                reply = _any_reply(driver)
+            assert reply is not None, f"{what}: no reply to {raw.hex()}"
+            status, _ = reply
+            if status == P.Status.OK:
+                # A flipped byte can leave a valid request (e.g. another tag); it must then
+                # have been one of the good ones, so only the tag or an unchecked byte moved.
+                raise AssertionError(f"{what}: accepted {raw.hex()}")
+            counts[getattr(status, "name", status)] = counts.get(
+                getattr(status, "name", status), 0) + 1
+        # Noise before a good frame: skipped.
+        transport.write(bytes([0x00, 0x13, 0x5C]) + P.frame(P.Command.PING, tag=200))
+        assert driver._read_reply(200) is not None, "no reply after line noise"
+        after = {sp: driver.read(sp, 0, sizes[sp]) for sp in spaces}
+        for sp in spaces:
+            assert after[sp] == before[sp], f"{sp.name} changed by refused requests"
+        got, want, *_ = run_batches(driver, prog, model, pixels)
+        assert _mismatch(got, want) is None, "run after fuzzing: " + str(_mismatch(got, want))
+        return len(invalid), counts
+
+    count, counts = await bridge(host)()
+    dut._log.info("%d invalid requests refused: %s", count, counts)
+    record_stats(fuzz_frames=count, **{f"status_{k}": v for k, v in counts.items()})
+
+
+def _any_reply(driver):
+    from corolla.hw.io.protocol import ProtocolError, parse_reply
+
+    t = driver.transport
+    first = t.read(1, driver.timeout)
+    while first and first[0] != P.SYNC_REPLY:
+        first = t.read(1, driver.timeout)
+    if not first:
+        return None
+    head = t.read(4, driver.timeout)
+    n = int.from_bytes(head[2:4], "little")
+    rest = t.read(n + 2, driver.timeout)
+    try:
+        status, _, payload = parse_reply(first + head + rest)
+    except ProtocolError:
+        return None
+    return status, payload
+
+
+@cocotb.test()
+async def bad_programs(dut):
+    """Invalid descriptors, a broken EIE layer and the watchdog stop a program with the
+    right flag; the next good program runs."""
+    p, tb, transport, driver = await _setup(dut)
+    gen = rng(31)
+    model = random_mlp(gen, (8, 6, 3))
+    pixels = gen.integers(-128, 128, (2, 8))
+
+    def host():
+        info = driver.ping()
+        prog = compile_network(model, info, "dense")
+        session = Session(driver, prog)
+        session.load()
+        cases = [
+            ("kind 0", {"kind": 0, "rows": 4, "cols": 4, "batch": 1}, "DESCRIPTOR"),
+            ("batch 0", {"kind": 1, "rows": 4, "cols": 4, "batch": 0}, "DESCRIPTOR"),
+            ("batch past the lanes", {"kind": 1, "rows": 4, "cols": 4, "batch": p.cols + 1},
+             "DESCRIPTOR"),
+            ("rows past the activation memory",
+             {"kind": 1, "rows": p.act_depth + 1, "cols": 4, "batch": 1}, "DESCRIPTOR"),
+            ("weights past the weight memory",
+             {"kind": 1, "rows": 4, "cols": 8, "batch": 1,
+              "weight_base": p.weight_depth - 2}, "DESCRIPTOR"),
+            ("biases past the bias memory",
+             {"kind": 1, "rows": 8, "cols": 4, "batch": 1, "bias_base": p.bias_depth - 3},
+             "DESCRIPTOR"),
+            ("watchdog", {"kind": 1, "rows": 64, "cols": 64, "batch": 1}, "WATCHDOG"),
+        ]
+        if info["eie_pes"]:
+            cases.append(("EIE layer past its memories",
+                          {"kind": 2, "rows": info["eie_max_rows"], "cols": 4, "batch": 1,
+                           "ptr_base": info["eie_ptr_depth"] - 2}, "EIE_CONFIG"))
+        for what, desc, flag in cases:
+            driver.write(P.Space.PROGRAM, 0, P.pack_descriptor(**desc))
+            driver.run(0, 1, watchdog=50 if flag == "WATCHDOG" else 0)
+            st = driver.wait()
+            names = [f.name for f in P.ErrorFlag if st["errors"] >> f & 1]
+            assert names == [flag], f"{what}: flags {names}, expected [{flag}]"
+            # Writes are refused while a program runs.
+        driver.write(P.Space.PROGRAM, 0, P.pack_descriptor(kind=1, rows=64, cols=64, batch=1))
+        driver.run(0, 1)
+        try:
+            driver.write(P.Space.WEIGHTS, 0, b"\x01")
+            raise AssertionError("a write during a run was accepted")
+        except LinkError as exc:
+            assert exc.status == P.Status.BUSY, exc
+        driver.wait()
+        session._batch = None
+        res = session.infer(pixels)
+        want = golden_outputs(model, prog, pixels)
+        assert _mismatch(res.outputs, want) is None, _mismatch(res.outputs, want)
+
+    await bridge(host)()
