@@ -226,7 +226,7 @@ async def fuzz_link(dut):
             P.frame(P.Command.RUN, bytes([0, 1, 0, 0, 0, 0])),
             P.frame(P.Command.PING),
         ]
-        invalid = _damaged_frames(gen, good, {"corrupt": 150, "truncated": 40, "unknown": 30})
+        invalid = _damaged_frames(gen, good, {"corrupt": 200, "truncated": 40, "unknown": 30})
         w = P.Command.WRITE
         r = P.Command.READ
         size = {sp: info.size for sp, info in spaces_info.items()}
