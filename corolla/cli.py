@@ -28,6 +28,7 @@ EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 _BENCHES = {
     "corolla.hw.arith.mac.Mac": "corolla.sim.benches.mac",
     "corolla.hw.array.systolic.SystolicArray": "corolla.sim.benches.array",
+    "corolla.hw.top.Accelerator": "corolla.sim.benches.top",
 }
 
 
@@ -50,13 +51,19 @@ def _add_config_arg(parser):
                              "(default: %(default)s)")
 
 
+def _add_design_arg(parser):
+    parser.add_argument("--design", choices=("top", "array"), default="top",
+                        help="top: the whole accelerator; array: the PE array alone "
+                             "(default: %(default)s)")
+
+
 def _cmd_generate(args) -> int:
     from .generate import generate
 
     config = load_config(args.config)
     err = _console_err()
     with err.status(f"Generating Verilog for configuration '{config.name}'"):
-        manifest = generate(config, Path(args.out))
+        manifest = generate(config, Path(args.out), args.design)
     if args.json:
         print(json.dumps(manifest, indent=2))
         return EXIT_OK
@@ -79,7 +86,9 @@ def _cmd_sim(args) -> int:
     from .sim import runner
 
     config = load_config(args.config)
-    design = build_design(config)
+    # The top is simulated with its link's byte streams (the UART pins are tested by the
+    # test suite and by `corolla run --sim --link uart`).
+    design = build_design(config, args.design, link="stream")
     cls = f"{type(design).__module__}.{type(design).__qualname__}"
     bench = _BENCHES.get(cls)
     if bench is None:
@@ -447,6 +456,129 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_BAD_INPUT)
 
 
+def _print_run(console, r: dict):
+    """Human-readable figures of a network run."""
+    table = Table("image", "label", "predicted", "golden", box=None)
+    for k, (label, pred, gold) in enumerate(zip(r["labels"], r["predictions"],
+                                                r["golden_predictions"], strict=True)):
+        if k == 20:
+            table.add_row("…", "", "", "")
+            break
+        mark = "" if pred == label else " [red]✗[/]"
+        table.add_row(str(r["first_image"] + k), str(label), f"{pred}{mark}", str(gold))
+    console.print(table)
+    exact = "[green]yes[/]" if r["bit_exact"] else f"[red]NO[/] — {r['first_mismatch']}"
+    console.print(f"{r['variant']}: accuracy {r['accuracy']:.1%} on {r['images']} image(s) "
+                  f"(golden model {r['golden_accuracy']:.1%}); bit-exact: {exact}")
+    per_layer = ", ".join(f"{c:,.0f}" for c in r["layer_cycles_per_inference"])
+    rate = r["clock_mhz"] * 1e6 / r["cycles_per_inference"]
+    console.print(f"cycles per inference: {r['cycles_per_inference']:,.0f} (layers: "
+                  f"{per_layer}; {r['lanes']} images per run) → {rate:,.0f} inferences/s at "
+                  f"{r['clock_mhz']:g} MHz")
+
+
+def _cmd_run(args) -> int:
+    from .run import RunError, run_board, run_sim
+
+    config = load_config(args.config)
+    err = _console_err()
+    t0 = time.perf_counter()
+    try:
+        with err.status("Preparing") as status:
+            if args.sim:
+                result = run_sim(config, model=args.model, variant=args.variant,
+                                 images=args.images, first=args.first, link=args.link,
+                                 simulator=args.simulator, seed=args.seed,
+                                 status=status.update)
+            else:
+                result = run_board(config, args.port, baud=args.baud, model=args.model,
+                                   variant=args.variant, images=args.images, first=args.first,
+                                   status=status.update)
+    except RunError as exc:
+        raise CliError(str(exc)) from None
+    result["wall_s"] = round(time.perf_counter() - t0, 3)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        _print_run(Console(highlight=False), result)
+    return EXIT_OK if result["bit_exact"] else EXIT_FAILURE
+
+
+def _cmd_demo(args) -> int:
+    from .firmware.compress.pipeline import CompressOptions, compress, write_outputs
+    from .firmware.digits import INPUT_FRAC_BITS, digits_model, load_digits_data
+    from .generate import generate
+    from .run import RunError, run_sim
+
+    config = load_config(args.config)
+    err = _console_err()
+    t0 = time.perf_counter()
+    out = Path(args.out)
+    runs = {}
+    try:
+        with err.status(f"Generating the '{config.name}' accelerator") as status:
+            manifest = generate(config, out / "verilog")
+            status.update("Training (first time only) and compressing the digits MLP")
+            data = load_digits_data()
+            options = CompressOptions(pes=config.sparse.pes,
+                                      codebook_width=config.sparse.codebook_width,
+                                      z_bits=config.sparse.index_bits,
+                                      acc_width=config.widths.accumulator)
+            report = compress(digits_model(), data.x_train, data.y_train, data.x_test,
+                              data.y_test, data.pixels_test, input_frac=INPUT_FRAC_BITS,
+                              options=options, progress=status.update)
+            summary = write_outputs(report, out / "compressed", model="digits")
+            model_path = str(out / "compressed" / "model_compressed.npz")
+            for variant in ("dense", "sparse"):
+                runs[variant] = run_sim(config, model=model_path, variant=variant,
+                                        images=args.images, status=status.update)
+    except RunError as exc:
+        raise CliError(str(exc)) from None
+    clock = config.clock_mhz * 1e6
+    result = {
+        "config": config.name, "clock_mhz": config.clock_mhz, "images": args.images,
+        "verilog": str(out / "verilog" / manifest["verilog"]),
+        "accuracy_float": summary["accuracy_float"],
+        "accuracy_compressed": summary["accuracy_compressed"],
+        "compression_ratio": summary["compression_ratio"],
+        "compression_ratio_no_huffman": summary["compression_ratio_no_huffman"],
+        "variants": {
+            v: {"accuracy": r["accuracy"], "golden_accuracy": r["golden_accuracy"],
+                "bit_exact": r["bit_exact"], "first_mismatch": r["first_mismatch"],
+                "cycles_per_inference": r["cycles_per_inference"],
+                "layer_cycles_per_inference": r["layer_cycles_per_inference"],
+                "inferences_per_s": clock / r["cycles_per_inference"]}
+            for v, r in runs.items()},
+        "bit_exact": all(r["bit_exact"] for r in runs.values()),
+        "demo_s": round(time.perf_counter() - t0, 1),
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return EXIT_OK if result["bit_exact"] else EXIT_FAILURE
+    console = Console(highlight=False)
+    n = len(data.y_test)
+    console.print(f"[bold]Corolla demo[/]: '{config.name}' accelerator at {config.clock_mhz:g} "
+                  f"MHz, Verilog in {result['verilog']}")
+    console.print("digits MLP 64-300-100-10, Deep Compression: "
+                  f"{result['compression_ratio']:.1f}× smaller "
+                  f"({result['compression_ratio_no_huffman']:.1f}× before Huffman coding); "
+                  f"accuracy {result['accuracy_float']:.1%} float → "
+                  f"{result['accuracy_compressed']:.1%} compressed integer ({n} test images)")
+    table = Table("variant", "accuracy", "golden", "bit-exact", "cycles/inference",
+                  "inferences/s", box=None)
+    for v, r in result["variants"].items():
+        table.add_row(v, f"{r['accuracy']:.1%}", f"{r['golden_accuracy']:.1%}",
+                      "[green]yes[/]" if r["bit_exact"] else "[red]NO[/]",
+                      f"{r['cycles_per_inference']:,.0f}", f"{r['inferences_per_s']:,.0f}")
+    console.print(table)
+    for v, r in result["variants"].items():
+        if not r["bit_exact"]:
+            console.print(f"[red]{v}[/]: {r['first_mismatch']}")
+    console.print(f"{args.images} test image(s) per variant on the simulated accelerator; "
+                  f"demo took {result['demo_s']:.0f} s")
+    return EXIT_OK if result["bit_exact"] else EXIT_FAILURE
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``corolla`` command."""
     parser = _Parser(
@@ -461,6 +593,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "manifest (ports, parameters, configuration, version).")
     _add_config_arg(p)
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    _add_design_arg(p)
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
     p.set_defaults(func=_cmd_generate)
 
@@ -475,8 +608,55 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="random seed (default: chosen by cocotb, printed)")
     p.add_argument("--cycles", type=int,
                    help="cycles of random traffic (at least; rounded up to whole cases)")
+    _add_design_arg(p)
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=_cmd_sim)
+
+    p = sub.add_parser("run", help="run the digits network on the accelerator (simulated or "
+                                   "on a board) and check it against the golden model",
+                       description="Compile a network for the accelerator, load it over the "
+                                   "host link, run digits test images and compare every "
+                                   "output with the golden model. Prints predictions, "
+                                   "accuracy, hardware cycles per inference and whether the "
+                                   "outputs were bit-exact.")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--sim", action="store_true", help="simulate the accelerator (cocotb)")
+    where.add_argument("--port", metavar="DEVICE",
+                       help="a board's serial port, e.g. /dev/ttyUSB1")
+    _add_config_arg(p)
+    p.add_argument("--model", default="digits", metavar="digits|FILE.npz",
+                   help="the built-in compressed digits model or a compressed-model file "
+                        "from `corolla compress` (default: %(default)s)")
+    p.add_argument("--variant", default="dense", choices=("dense", "sparse"),
+                   help="dense: every layer on the PE array; sparse: every layer on the EIE "
+                        "engine (default: %(default)s)")
+    p.add_argument("--images", type=int, default=8, help="test images (default: %(default)s)")
+    p.add_argument("--first", type=int, default=0,
+                   help="first test image (default: %(default)s)")
+    p.add_argument("--link", choices=("stream", "uart"), default="stream",
+                   help="--sim: the link's byte streams or the UART pins (default: "
+                        "%(default)s)")
+    p.add_argument("--baud", type=int, default=115200,
+                   help="--port: baud rate (default: %(default)s)")
+    p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator",
+                   help="--sim: simulator (default: %(default)s)")
+    p.add_argument("--seed", type=int, help="--sim: cocotb random seed")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("demo", help="the main job on built-in defaults: generate, compress, "
+                                    "run in simulation, summarize",
+                       description="Generate the default accelerator, compress the built-in "
+                                   "digits model, run test images on the simulated "
+                                   "accelerator in the dense and sparse variants and print "
+                                   "accuracy, compression, cycles per inference and projected "
+                                   "inferences per second.")
+    _add_config_arg(p)
+    p.add_argument("--images", type=int, default=8, help="test images (default: %(default)s)")
+    p.add_argument("--out", type=Path, default=Path("build/demo"), metavar="DIR",
+                   help="output folder (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=_cmd_demo)
 
     from .firmware.compress.pipeline import CompressOptions as CompressOptionsDefaults
 

@@ -21,7 +21,7 @@ from . import __version__
 from .config import Config, ConfigError
 from .sim.runner import signal_ports, to_verilog
 
-__all__ = ["TOPLEVEL", "build_design", "generate", "port_list"]
+__all__ = ["DESIGNS", "TOPLEVEL", "build_design", "generate", "port_list", "top_params"]
 
 #: Verilog module name of the generated top level.
 TOPLEVEL = "corolla_top"
@@ -52,8 +52,18 @@ def array_kind(config: Config):
     return LnsKind(fmt=config.lns.format(), acc_width=w.accumulator)
 
 
-def build_design(config: Config) -> wiring.Component:
+DESIGNS = ("top", "array")
+
+
+def build_design(config: Config, design: str = "top", *, link: str = "uart") -> wiring.Component:
     """Elaborate-ready component for ``config``.
+
+    Parameters
+    ----------
+    design : str
+        ``"top"``: the whole accelerator (:class:`corolla.hw.top.Accelerator`) with its host
+        link on ``link`` (``"uart"`` pins, or ``"stream"`` byte streams for fast simulation);
+        ``"array"``: the PE array alone (:class:`corolla.hw.array.SystolicArray`).
 
     Raises
     ------
@@ -62,10 +72,16 @@ def build_design(config: Config) -> wiring.Component:
     """
     from corolla.hw.array import SystolicArray
 
+    if design not in DESIGNS:
+        raise ConfigError(f"design {design!r} is unknown; expected one of {', '.join(DESIGNS)}")
     if config.array.dataflow != "output-stationary":
         raise ConfigError(
             f"key 'array.dataflow' = {config.array.dataflow!r} is not built yet; expected "
             f"'output-stationary'", key="array.dataflow")
+    if design == "top":
+        from corolla.hw.top import Accelerator
+
+        return Accelerator(top_params(config, link=link))
     return SystolicArray(rows=config.array.rows, cols=config.array.cols,
                          kind=array_kind(config))
 
@@ -91,7 +107,7 @@ def port_list(component: wiring.Component) -> list[dict]:
     return ports
 
 
-def generate(config: Config, out_dir: Path) -> dict:
+def generate(config: Config, out_dir: Path, design: str = "top") -> dict:
     """Write ``corolla_top.v`` and ``manifest.json`` for ``config`` into ``out_dir``.
 
     Returns
@@ -101,7 +117,7 @@ def generate(config: Config, out_dir: Path) -> dict:
     """
     out_dir = Path(out_dir)
     t0 = time.perf_counter()
-    design = build_design(config)
+    design = build_design(config, design)
     verilog_text = to_verilog(design, name=TOPLEVEL)
     elapsed = time.perf_counter() - t0
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -122,3 +138,41 @@ def generate(config: Config, out_dir: Path) -> dict:
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+def top_params(config: Config, *, link: str = "uart", **overrides):
+    """:class:`corolla.hw.top.TopParams` for ``config``.
+
+    The top runs int8 dense layers on the array, so it needs ``array.pe = "int8"`` with 8-bit
+    activations and weights, an accumulator of at most 32 bits and power-of-two array sides of
+    at most 16.
+
+    Raises
+    ------
+    ConfigError
+        Naming the key the top does not build.
+    """
+    from corolla.hw.sparse import EieParams
+    from corolla.hw.top import TopParams
+
+    a, w, s = config.array, config.widths, config.sparse
+    checks = [
+        ("array.pe", a.pe, a.pe == "int8", "'int8' (the top's dense layers are int8)"),
+        ("widths.activation", w.activation, w.activation == 8, "8"),
+        ("widths.weight", w.weight, w.weight == 8, "8"),
+        ("widths.accumulator", w.accumulator, w.accumulator <= 32, "at most 32"),
+        ("array.rows", a.rows, a.rows in (1, 2, 4, 8, 16), "a power of two up to 16"),
+        ("array.cols", a.cols, a.cols in (1, 2, 4, 8, 16), "a power of two up to 16"),
+        ("array.dataflow", a.dataflow, a.dataflow == "output-stationary",
+         "'output-stationary'"),
+    ]
+    for key, value, ok, expected in checks:
+        if not ok:
+            raise ConfigError(f"key '{key}' = {value!r} is not built by the accelerator top; "
+                              f"expected {expected}", key=key)
+    eie = None
+    if s.enabled:
+        eie = EieParams(pes=s.pes, z_bits=s.index_bits, v_bits=s.codebook_bits,
+                        weight_width=s.codebook_width, acc_width=w.accumulator)
+    return TopParams(rows=a.rows, cols=a.cols, acc_width=w.accumulator, eie=eie,
+                     clock_hz=config.clock_mhz * 1e6, link=link, **overrides)

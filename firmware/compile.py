@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from corolla.hw.io import protocol as P
+from corolla.hw.io import protocol as proto
 from corolla.hw.sparse.engine import EieParams
 from corolla.sim.models.sparse import eie_spmv
 
@@ -70,14 +70,14 @@ class Program:
         return self.info["cols"]
 
     @property
-    def out_space(self) -> P.Space:
-        return P.Space.ACT1 if len(self.steps) % 2 else P.Space.ACT0
+    def out_space(self) -> proto.Space:
+        return proto.Space.ACT1 if len(self.steps) % 2 else proto.Space.ACT0
 
     def program_bytes(self, batch: int) -> bytes:
         """The descriptors for a run of ``batch`` images."""
         if not 1 <= batch <= self.lanes:
             raise CompileError(f"batch is {batch}; expected 1 to {self.lanes}")
-        return b"".join(P.pack_descriptor(**step, batch=batch) for step in self.steps)
+        return b"".join(proto.pack_descriptor(**step, batch=batch) for step in self.steps)
 
     def input_bytes(self, pixels) -> bytes:
         """Bank-0 image of a batch of int8 inputs, shape (batch, in_features)."""
@@ -149,7 +149,7 @@ def compile_network(model, info: dict, variant: str = "dense") -> Program:
 
 
 def _dense(prog: Program, model, info):
-    R = info["rows"]
+    n_rows = info["rows"]
     weight_base = bias_base = 0
     for i, q in enumerate(model.layers):
         name = f"layer {i}"
@@ -157,19 +157,19 @@ def _dense(prog: Program, model, info):
         _need(name, "weights", f"{w.min()}..{w.max()}", w.min() >= -128 and w.max() <= 127,
               "int8 for the PE array (codebook_width 8 at most)")
         rows, cols = w.shape
-        tiles = -(-rows // R)
-        padded = np.zeros((tiles * R, cols), dtype=np.int64)
+        tiles = -(-rows // n_rows)
+        padded = np.zeros((tiles * n_rows, cols), dtype=np.int64)
         padded[:rows] = w
-        words = padded.reshape(tiles, R, cols).transpose(0, 2, 1)       # (tile, k, r)
+        words = padded.reshape(tiles, n_rows, cols).transpose(0, 2, 1)       # (tile, k, r)
         _need(name, "weight words", f"{weight_base} + {tiles * cols}",
               weight_base + tiles * cols <= info["weight_depth"],
               f"at most weight_depth = {info['weight_depth']}")
         _need(name, "biases", f"{bias_base} + {rows}", bias_base + rows <= info["bias_depth"],
               f"at most bias_depth = {info['bias_depth']}")
-        prog.writes.append((P.Space.WEIGHTS, weight_base * R,
+        prog.writes.append((proto.Space.WEIGHTS, weight_base * n_rows,
                             words.astype(np.int8).tobytes()))
-        prog.writes.append((P.Space.BIAS, bias_base * 4, q.bias.astype("<i4").tobytes()))
-        prog.steps.append({"kind": P.LayerKind.DENSE, "relu": int(q.relu), "src": i % 2,
+        prog.writes.append((proto.Space.BIAS, bias_base * 4, q.bias.astype("<i4").tobytes()))
+        prog.steps.append({"kind": proto.LayerKind.DENSE, "relu": int(q.relu), "src": i % 2,
                            "shift": q.shift, "rows": rows, "cols": cols,
                            "weight_base": weight_base, "bias_base": bias_base})
         weight_base += tiles * cols
@@ -191,10 +191,10 @@ def _sparse(prog: Program, model, info):
     except EieImageError as exc:
         raise CompileError(str(exc)) from None
     for i, layer in enumerate(placed):
-        records = b"".join(P.pack_eie_record(*w) for w in load_words(layer, params))
-        prog.writes.append((P.Space.EIE, 0, records))
+        records = b"".join(proto.pack_eie_record(*w) for w in load_words(layer, params))
+        prog.writes.append((proto.Space.EIE, 0, records))
         desc = layer_descriptor(layer)
-        prog.steps.append({"kind": P.LayerKind.SPARSE, "relu": desc["relu"], "src": i % 2,
+        prog.steps.append({"kind": proto.LayerKind.SPARSE, "relu": desc["relu"], "src": i % 2,
                            "shift": desc["shift"], "rows": desc["rows"], "cols": desc["cols"],
                            "ptr_base": desc["ptr_base"], "eie_bias_base": desc["bias_base"],
                            "codebook": desc["codebook"]})

@@ -34,12 +34,12 @@ from amaranth.hdl import ResetInserter
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import bits_for, exact_log2
+from amaranth.utils import exact_log2
 
 from .arith.requant import Requant
 from .array.pe import Int8Kind
 from .array.systolic import SystolicArray, operand_layout
-from .io import protocol as P
+from .io import protocol as proto
 from .io.link import HostLink, SpaceInfo, status_bytes
 from .io.uart import UartRx, UartTx, divisor_for
 from .sparse.engine import EieEngine, EieParams, LoadTarget
@@ -139,13 +139,13 @@ class TopParams:
             eie_records = ((e.entry_depth + e.ptr_depth) * e.pes + (e.codebooks << e.v_bits)
                            + e.bias_depth)
         return {
-            P.Space.PROGRAM: SpaceInfo(self.program_depth * P.DESCRIPTOR_BYTES),
-            P.Space.WEIGHTS: SpaceInfo(self.weight_depth * self.rows),
-            P.Space.ACT0: SpaceInfo(self.act_depth * self.cols),
-            P.Space.ACT1: SpaceInfo(self.act_depth * self.cols),
-            P.Space.BIAS: SpaceInfo(self.bias_depth * 4),
-            P.Space.EIE: SpaceInfo(eie_records * P.EIE_RECORD_BYTES, readable=False),
-            P.Space.COUNTERS: SpaceInfo(self.program_depth * 4, writable=False),
+            proto.Space.PROGRAM: SpaceInfo(self.program_depth * proto.DESCRIPTOR_BYTES),
+            proto.Space.WEIGHTS: SpaceInfo(self.weight_depth * self.rows),
+            proto.Space.ACT0: SpaceInfo(self.act_depth * self.cols),
+            proto.Space.ACT1: SpaceInfo(self.act_depth * self.cols),
+            proto.Space.BIAS: SpaceInfo(self.bias_depth * 4),
+            proto.Space.EIE: SpaceInfo(eie_records * proto.EIE_RECORD_BYTES, readable=False),
+            proto.Space.COUNTERS: SpaceInfo(self.program_depth * 4, writable=False),
         }
 
     def info(self) -> dict:
@@ -167,9 +167,9 @@ class TopParams:
         }
 
     def info_bytes(self) -> bytes:
-        n = sum(size for _, size in P.INFO_FIELDS)
-        return (P.INFO_MAGIC + bytes([P.VERSION])
-                + P.pack_fields(P.INFO_FIELDS, self.info(), unit=8).to_bytes(n, "little"))
+        n = sum(size for _, size in proto.INFO_FIELDS)
+        return (proto.INFO_MAGIC + bytes([proto.VERSION])
+                + proto.pack_fields(proto.INFO_FIELDS, self.info(), unit=8).to_bytes(n, "little"))
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -186,7 +186,7 @@ class TopParams:
 
 def descriptor_layout() -> data.StructLayout:
     """A program step, from :data:`protocol.DESCRIPTOR_FIELDS` (16 bytes)."""
-    return data.StructLayout({name: unsigned(bits) for name, bits in P.DESCRIPTOR_FIELDS})
+    return data.StructLayout({name: unsigned(bits) for name, bits in proto.DESCRIPTOR_FIELDS})
 
 
 def _core_signature(p: TopParams) -> dict:
@@ -222,13 +222,13 @@ class AcceleratorCore(wiring.Component):
     def elaborate(self, platform):
         p = self._p
         m = Module()
-        R, C = p.rows, p.cols
-        F = P.ErrorFlag
+        n_rows, n_cols = p.rows, p.cols
+        flag = proto.ErrorFlag
 
         # --- memories -------------------------------------------------------------------
-        prog = Memory(shape=unsigned(8 * P.DESCRIPTOR_BYTES), depth=p.program_depth, init=[])
-        weights = Memory(shape=unsigned(8 * R), depth=p.weight_depth, init=[])
-        acts = [Memory(shape=unsigned(8 * C), depth=p.act_depth, init=[]) for _ in range(2)]
+        prog = Memory(shape=unsigned(8 * proto.DESCRIPTOR_BYTES), depth=p.program_depth, init=[])
+        weights = Memory(shape=unsigned(8 * n_rows), depth=p.weight_depth, init=[])
+        acts = [Memory(shape=unsigned(8 * n_cols), depth=p.act_depth, init=[]) for _ in range(2)]
         bias = Memory(shape=unsigned(32), depth=p.bias_depth, init=[])
         counters = Memory(shape=unsigned(32), depth=p.program_depth, init=[])
         m.submodules.program = prog
@@ -236,10 +236,10 @@ class AcceleratorCore(wiring.Component):
         m.submodules.act0, m.submodules.act1 = acts
         m.submodules.bias = bias
         m.submodules.counters = counters
-        mems = {P.Space.PROGRAM: prog, P.Space.WEIGHTS: weights, P.Space.ACT0: acts[0],
-                P.Space.ACT1: acts[1], P.Space.BIAS: bias, P.Space.COUNTERS: counters}
+        mems = {proto.Space.PROGRAM: prog, proto.Space.WEIGHTS: weights, proto.Space.ACT0: acts[0],
+                proto.Space.ACT1: acts[1], proto.Space.BIAS: bias, proto.Space.COUNTERS: counters}
         wr = {sp: mem.write_port(granularity=8) for sp, mem in mems.items()
-              if sp != P.Space.COUNTERS}
+              if sp != proto.Space.COUNTERS}
         counters_wr = counters.write_port()
         rd = {sp: mem.read_port() for sp, mem in mems.items()}
 
@@ -275,9 +275,9 @@ class AcceleratorCore(wiring.Component):
         # --- datapath (reset between programs and when a program is stopped) ------------
         dp_reset = Signal()
         kind = Int8Kind(width=8, acc_width=p.acc_width)
-        array = SystolicArray(rows=R, cols=C, kind=kind)
+        array = SystolicArray(rows=n_rows, cols=n_cols, kind=kind)
         m.submodules.array = ResetInserter(dp_reset)(array)
-        op_layout = operand_layout(kind, R, C)
+        op_layout = operand_layout(kind, n_rows, n_cols)
         opq = fifo.SyncFIFOBuffered(width=op_layout.size, depth=4)
         m.submodules.opq = ResetInserter(dp_reset)(opq)
         m.d.comb += [
@@ -285,7 +285,7 @@ class AcceleratorCore(wiring.Component):
             array.operands.valid.eq(opq.r_rdy),
             opq.r_en.eq(array.operands.ready),
         ]
-        requants = [Requant(acc_width=p.acc_width, out_width=8) for _ in range(C)]
+        requants = [Requant(acc_width=p.acc_width, out_width=8) for _ in range(n_cols)]
         for c, rq in enumerate(requants):
             m.submodules[f"requant{c}"] = ResetInserter(dp_reset)(rq)
             m.d.comb += rq.output.ready.eq(1)
@@ -304,7 +304,7 @@ class AcceleratorCore(wiring.Component):
             ]
             self._eie_load(m, engine, busy)
         else:
-            m.d.comb += self.bus_bad.eq(self.bus_we & (space == P.Space.EIE))
+            m.d.comb += self.bus_bad.eq(self.bus_we & (space == proto.Space.EIE))
 
         # --- sequencer ------------------------------------------------------------------
         d = Signal(descriptor_layout())
@@ -322,7 +322,7 @@ class AcceleratorCore(wiring.Component):
 
         src = d.src
         tiles = Signal(12)
-        m.d.comb += tiles.eq((d.rows + (R - 1)) >> exact_log2(R))
+        m.d.comb += tiles.eq((d.rows + (n_rows - 1)) >> exact_log2(n_rows))
         weight_end = Signal(34)
         m.d.comb += weight_end.eq(d.weight_base + tiles * d.cols)
 
@@ -336,14 +336,14 @@ class AcceleratorCore(wiring.Component):
         room = opq.level <= 2
         issue = Signal()
         m.d.comb += issue.eq(f_active & room)
-        act_rd = [rd[P.Space.ACT0], rd[P.Space.ACT1]]
-        w_rd = rd[P.Space.WEIGHTS]
+        act_rd = [rd[proto.Space.ACT0], rd[proto.Space.ACT1]]
+        w_rd = rd[proto.Space.WEIGHTS]
         # Sparse feeder: lane n of words 0 .. cols-1.
         s_active = Signal()
         s_k = Signal(12)
         s_valid = Signal()
         s_issue = Signal()
-        lane_n = Signal(range(C))
+        lane_n = Signal(range(n_cols))
         if engine is not None:
             m.d.comb += s_issue.eq(s_active & (actq.level <= 2))
         with m.If(busy):
@@ -352,7 +352,7 @@ class AcceleratorCore(wiring.Component):
                 act_rd[0].addr.eq(Mux(f_active, f_k, s_k)),
                 act_rd[1].addr.eq(Mux(f_active, f_k, s_k)),
                 act_rd[0].en.eq(issue | s_issue), act_rd[1].en.eq(issue | s_issue),
-                rd[P.Space.PROGRAM].addr.eq(pc), rd[P.Space.PROGRAM].en.eq(1),
+                rd[proto.Space.PROGRAM].addr.eq(pc), rd[proto.Space.PROGRAM].en.eq(1),
             ]
         src_word = Mux(src, act_rd[1].data, act_rd[0].data)
         m.d.sync += [f_valid.eq(issue), f_last.eq(f_k + 1 == d.cols), s_valid.eq(s_issue)]
@@ -381,7 +381,7 @@ class AcceleratorCore(wiring.Component):
         r_valid = Signal()
         r_m = Signal(12)
         r_row = Signal(array.results.payload.row.shape())
-        bias_rd = rd[P.Space.BIAS]
+        bias_rd = rd[proto.Space.BIAS]
         m.d.comb += array.results.ready.eq(1)
         with m.If(busy):
             m.d.comb += [bias_rd.addr.eq(d.bias_base + r_count), bias_rd.en.eq(1)]
@@ -407,11 +407,11 @@ class AcceleratorCore(wiring.Component):
             m.d.comb += sparse_out.eq(engine.output.valid)
             with m.If(sparse_out):
                 m.d.sync += o_count.eq(o_count + 1)
-        batch_mask = Signal(C)
+        batch_mask = Signal(n_cols)
         m.d.comb += batch_mask.eq((1 << d.batch) - 1)
         out_word = Cat(rq.output.payload for rq in requants)
         for b in range(2):
-            port = wr[P.Space.ACT0 if b == 0 else P.Space.ACT1]
+            port = wr[proto.Space.ACT0 if b == 0 else proto.Space.ACT1]
             mine = busy & (src != b)
             with m.If(mine & dense_out):
                 m.d.comb += [port.addr.eq(w_count), port.data.eq(out_word),
@@ -419,7 +419,7 @@ class AcceleratorCore(wiring.Component):
             if engine is not None:
                 with m.If(mine & sparse_out):
                     m.d.comb += [port.addr.eq(o_count),
-                                 port.data.eq(engine.output.payload.replicate(C)),
+                                 port.data.eq(engine.output.payload.replicate(n_cols)),
                                  port.en.eq(1 << lane_n)]
 
         # Step control.
@@ -437,42 +437,41 @@ class AcceleratorCore(wiring.Component):
 
         m.d.sync += dp_reset.eq(0)
         with m.FSM():
-            with m.State("IDLE"):
-                with m.If(self.run_start):
-                    m.d.sync += [
-                        busy.eq(1), pc.eq(self.run_first), remaining.eq(self.run_count),
-                        steps.eq(0), runs.eq(runs + 1), errors.eq(0), total.eq(0),
-                        step_cycles.eq(0), dp_reset.eq(1),
-                        limit.eq(Mux(self.run_watchdog == 0, 0xFFFFFFFF, self.run_watchdog)),
-                    ]
-                    m.next = "FETCH"
+            with m.State("IDLE"), m.If(self.run_start):
+                m.d.sync += [
+                    busy.eq(1), pc.eq(self.run_first), remaining.eq(self.run_count),
+                    steps.eq(0), runs.eq(runs + 1), errors.eq(0), total.eq(0),
+                    step_cycles.eq(0), dp_reset.eq(1),
+                    limit.eq(Mux(self.run_watchdog == 0, 0xFFFFFFFF, self.run_watchdog)),
+                ]
+                m.next = "FETCH"
             with m.State("FETCH"):
                 m.next = "DECODE"
             with m.State("DECODE"):
-                m.d.sync += d.eq(rd[P.Space.PROGRAM].data)
+                m.d.sync += d.eq(rd[proto.Space.PROGRAM].data)
                 m.next = "CHECK"
             with m.State("CHECK"):
                 common_bad = ((d.rows == 0) | (d.cols == 0) | (d.rows > p.act_depth)
-                              | (d.cols > p.act_depth) | (d.batch == 0) | (d.batch > C))
+                              | (d.cols > p.act_depth) | (d.batch == 0) | (d.batch > n_cols))
                 m.d.sync += [r_count.eq(0), w_count.eq(0), o_count.eq(0), lane_n.eq(0)]
                 with m.If(common_bad):
-                    stop(F.DESCRIPTOR)
-                with m.Elif(d.kind == P.LayerKind.DENSE):
+                    stop(flag.DESCRIPTOR)
+                with m.Elif(d.kind == proto.LayerKind.DENSE):
                     with m.If((weight_end > p.weight_depth)
                               | (d.bias_base + d.rows > p.bias_depth)):
-                        stop(F.DESCRIPTOR)
+                        stop(flag.DESCRIPTOR)
                     with m.Else():
                         m.d.sync += [f_active.eq(1), f_k.eq(0), f_tile.eq(0),
                                      f_waddr.eq(d.weight_base)]
                         m.next = "DENSE"
-                with m.Elif((d.kind == P.LayerKind.SPARSE) & (engine is not None)):
+                with m.Elif((d.kind == proto.LayerKind.SPARSE) & (engine is not None)):
                     m.next = "SPARSE_START"
                 with m.Else():
-                    stop(F.DESCRIPTOR)
+                    stop(flag.DESCRIPTOR)
             with m.State("DENSE"):
                 with m.If(watchdog):
-                    stop(F.WATCHDOG)
-                with m.Elif((r_count == tiles * R) & (w_count == d.rows) & ~r_valid):
+                    stop(flag.WATCHDOG)
+                with m.Elif((r_count == tiles * n_rows) & (w_count == d.rows) & ~r_valid):
                     m.next = "STEP_END"
             if engine is not None:
                 with m.State("SPARSE_START"):
@@ -487,14 +486,14 @@ class AcceleratorCore(wiring.Component):
                 with m.State("SPARSE_RUN"):
                     err = engine.error
                     with m.If(watchdog):
-                        stop(F.WATCHDOG)
+                        stop(flag.WATCHDOG)
                     with m.Elif(engine.done):
                         with m.If(err.config):
-                            stop(F.EIE_CONFIG)
+                            stop(flag.EIE_CONFIG)
                         with m.Elif(err.pointer):
-                            stop(F.EIE_POINTER)
+                            stop(flag.EIE_POINTER)
                         with m.Elif(err.row):
-                            stop(F.EIE_ROW)
+                            stop(flag.EIE_ROW)
                         with m.Elif(lane_n + 1 == d.batch):
                             m.next = "STEP_END"
                         with m.Else():
@@ -518,8 +517,8 @@ class AcceleratorCore(wiring.Component):
         e = self._p.eie
         rec = Signal(56)
         full = Signal(64)
-        at_end = self.bus_we & (self.bus_space == P.Space.EIE) & (self.bus_addr[:3] == 7)
-        with m.If(self.bus_we & (self.bus_space == P.Space.EIE)):
+        at_end = self.bus_we & (self.bus_space == proto.Space.EIE) & (self.bus_addr[:3] == 7)
+        with m.If(self.bus_we & (self.bus_space == proto.Space.EIE)):
             m.d.sync += rec.word_select(self.bus_addr[:3], 8).eq(self.bus_wdata)
         m.d.comb += full.eq(Cat(rec, self.bus_wdata))
         target = full[0:2]

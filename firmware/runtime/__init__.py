@@ -18,9 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from corolla.hw.io import protocol as P
+from corolla.hw.io import protocol as proto
 
-__all__ = ["Driver", "LinkError", "RunResult", "SerialTransport", "Session"]
+__all__ = ["Driver", "LinkError", "RunResult", "SerialTransport", "Session", "first_mismatch",
+           "run_batches", "run_report"]
 
 
 class LinkError(RuntimeError):
@@ -32,7 +33,7 @@ class LinkError(RuntimeError):
 
 
 #: Replies worth asking again for: the request was damaged on the way.
-_RETRYABLE = (P.Status.BAD_CRC, P.Status.TIMEOUT, P.Status.BAD_LENGTH)
+_RETRYABLE = (proto.Status.BAD_CRC, proto.Status.TIMEOUT, proto.Status.BAD_LENGTH)
 
 
 class Driver:
@@ -62,7 +63,7 @@ class Driver:
             first = self.transport.read(1, self.timeout)
             if not first:
                 return None
-            if first[0] != P.SYNC_REPLY:
+            if first[0] != proto.SYNC_REPLY:
                 continue
             head = self.transport.read(4, self.timeout)
             if len(head) < 4:
@@ -72,13 +73,13 @@ class Driver:
             if len(rest) < n + 2:
                 return None
             try:
-                status, got_tag, payload = P.parse_reply(first + head + rest)
-            except P.ProtocolError:
+                status, got_tag, payload = proto.parse_reply(first + head + rest)
+            except proto.ProtocolError:
                 return None
             if got_tag == tag:
                 return status, payload
 
-    def request(self, command: P.Command, payload: bytes = b"", *, retry: bool = True) -> bytes:
+    def request(self, command: proto.Command, payload: bytes = b"", *, retry: bool = True) -> bytes:
         """Send one request and return the OK reply's payload.
 
         Raises
@@ -90,15 +91,15 @@ class Driver:
         last = "no reply"
         for _ in range(attempts):
             self._tag = (self._tag + 1) & 0xFF
-            self.transport.write(P.frame(command, payload, tag=self._tag))
+            self.transport.write(proto.frame(command, payload, tag=self._tag))
             reply = self._read_reply(self._tag)
             if reply is None:
                 last = f"no valid reply within {self.timeout} s"
             else:
                 status, data = reply
-                if status == P.Status.OK:
+                if status == proto.Status.OK:
                     return data
-                name = status.name if isinstance(status, P.Status) else f"0x{status:02x}"
+                name = status.name if isinstance(status, proto.Status) else f"0x{status:02x}"
                 if status not in _RETRYABLE:
                     raise LinkError(f"{command.name} refused: {name}", status)
                 last = f"reply {name}"
@@ -109,13 +110,13 @@ class Driver:
     def ping(self) -> dict:
         """The accelerator's sizes (:data:`protocol.INFO_FIELDS`), checked for magic and
         version."""
-        data = self.request(P.Command.PING)
-        if data[:4] != P.INFO_MAGIC or len(data) < 5:
+        data = self.request(proto.Command.PING)
+        if data[:4] != proto.INFO_MAGIC or len(data) < 5:
             raise LinkError(f"PING reply {data[:8].hex()} is not a Corolla accelerator")
-        if data[4] != P.VERSION:
+        if data[4] != proto.VERSION:
             raise LinkError(f"accelerator speaks protocol version {data[4]}; this driver "
-                            f"speaks {P.VERSION}")
-        self._info = P.unpack_fields(P.INFO_FIELDS, int.from_bytes(data[5:], "little"),
+                            f"speaks {proto.VERSION}")
+        self._info = proto.unpack_fields(proto.INFO_FIELDS, int.from_bytes(data[5:], "little"),
                                      unit=8)
         return dict(self._info)
 
@@ -126,28 +127,28 @@ class Driver:
     def _chunk(self) -> int:
         return self.info["max_payload"] - 8      # leaves room for space and address; 8-aligned
 
-    def write(self, space: P.Space, addr: int, data: bytes):
+    def write(self, space: proto.Space, addr: int, data: bytes):
         """Write ``data`` at byte ``addr`` of ``space``, in frames of at most max_payload."""
         data = bytes(data)
         step = self._chunk() & ~7
         for off in range(0, len(data), step):
             part = data[off:off + step]
-            self.request(P.Command.WRITE,
+            self.request(proto.Command.WRITE,
                          bytes([space]) + (addr + off).to_bytes(4, "little") + part)
 
-    def read(self, space: P.Space, addr: int, count: int) -> bytes:
+    def read(self, space: proto.Space, addr: int, count: int) -> bytes:
         """Read ``count`` bytes at byte ``addr`` of ``space``."""
         out = bytearray()
         step = self.info["max_payload"]
         for off in range(0, count, step):
             n = min(step, count - off)
-            out += self.request(P.Command.READ, bytes([space]) + (addr + off).to_bytes(4, "little")
-                                + n.to_bytes(2, "little"))
+            out += self.request(proto.Command.READ, bytes([space])
+                                + (addr + off).to_bytes(4, "little") + n.to_bytes(2, "little"))
         return bytes(out)
 
     def status(self) -> dict:
-        data = self.request(P.Command.STATUS)
-        return P.unpack_fields(P.STATUS_FIELDS, int.from_bytes(data, "little"), unit=8)
+        data = self.request(proto.Command.STATUS)
+        return proto.unpack_fields(proto.STATUS_FIELDS, int.from_bytes(data, "little"), unit=8)
 
     def run(self, first: int, count: int, *, watchdog: int = 0):
         """Start steps ``first`` … ``first + count - 1``.
@@ -159,7 +160,7 @@ class Driver:
         payload = bytes([first, count]) + watchdog.to_bytes(4, "little")
         for _ in range(1 + self.retries):
             try:
-                self.request(P.Command.RUN, payload, retry=False)
+                self.request(proto.Command.RUN, payload, retry=False)
                 return
             except LinkError as exc:
                 if exc.status not in (None, *_RETRYABLE):
@@ -182,13 +183,13 @@ class Driver:
             waited += poll
 
     def counters(self, steps: int) -> list[int]:
-        raw = self.read(P.Space.COUNTERS, 0, 4 * steps)
+        raw = self.read(proto.Space.COUNTERS, 0, 4 * steps)
         return [int.from_bytes(raw[4 * i:4 * i + 4], "little") for i in range(steps)]
 
 
 def error_names(errors: int) -> list[str]:
     """Names of the :class:`protocol.ErrorFlag` bits set in ``errors``."""
-    return [f.name for f in P.ErrorFlag if errors >> f & 1]
+    return [f.name for f in proto.ErrorFlag if errors >> f & 1]
 
 
 @dataclass
@@ -236,9 +237,9 @@ class Session:
         x = np.asarray(pixels)
         batch = len(x)
         if batch != self._batch:
-            self.driver.write(P.Space.PROGRAM, 0, prog.program_bytes(batch))
+            self.driver.write(proto.Space.PROGRAM, 0, prog.program_bytes(batch))
             self._batch = batch
-        self.driver.write(P.Space.ACT0, 0, prog.input_bytes(x))
+        self.driver.write(proto.Space.ACT0, 0, prog.input_bytes(x))
         self.driver.run(0, len(prog.steps), watchdog=watchdog)
         st = self.driver.wait()
         if st["errors"]:
@@ -247,6 +248,68 @@ class Session:
         raw = self.driver.read(prog.out_space, 0, prog.output_count())
         return RunResult(outputs=prog.decode_outputs(raw, batch),
                          step_cycles=self.driver.counters(len(prog.steps)), cycles=st["cycles"])
+
+
+def run_batches(driver: Driver, prog, model, pixels, *, progress=None):
+    """Load ``prog`` and run ``pixels`` through it in batches of ``prog.lanes``.
+
+    Returns
+    -------
+    outputs, expected : numpy.ndarray
+        The accelerator's int8 outputs and the golden model's, (images, out).
+    batch_cycles : list of int
+        Hardware cycles per batch.
+    step_cycles : list of list of int
+        Hardware cycles per layer, per batch.
+    load_s : float
+        Seconds spent writing the model image.
+    """
+    from corolla.firmware.compile import golden_outputs
+
+    session = Session(driver, prog)
+    t0 = time.perf_counter()
+    session.load(progress)
+    load_s = time.perf_counter() - t0
+    outs, cycles, steps = [], [], []
+    for start in range(0, len(pixels), prog.lanes):
+        res = session.infer(pixels[start:start + prog.lanes])
+        outs.append(res.outputs)
+        cycles.append(res.cycles)
+        steps.append(res.step_cycles)
+    return (np.concatenate(outs), golden_outputs(model, prog, pixels), cycles, steps, load_s)
+
+
+def first_mismatch(got, want, first_image: int = 0) -> str | None:
+    """The first output that differs from the golden model, with its image, or ``None``."""
+    bad = np.argwhere(np.asarray(got) != np.asarray(want))
+    if not len(bad):
+        return None
+    i, j = bad[0]
+    return (f"first mismatch: image {first_image + i}, output {j}: expected {want[i, j]}, got "
+            f"{got[i, j]} (outputs {got[i].tolist()} vs golden {want[i].tolist()})")
+
+
+def run_report(prog, got, want, labels, batch_cycles, step_cycles, *, first_image: int = 0,
+               **extra) -> dict:
+    """The figures of a network run: predictions, accuracy, bit-exactness, cycles."""
+    labels = np.asarray(labels)
+    predictions = np.argmax(got, axis=1)
+    golden_pred = np.argmax(want, axis=1)
+    mismatch = first_mismatch(got, want, first_image)
+    n = len(got)
+    return {
+        "variant": prog.variant, "images": n, "first_image": first_image,
+        "lanes": prog.lanes, "layers": prog.layer_names,
+        "labels": labels.tolist(), "predictions": predictions.tolist(),
+        "golden_predictions": golden_pred.tolist(),
+        "accuracy": float(np.mean(predictions == labels)),
+        "golden_accuracy": float(np.mean(golden_pred == labels)),
+        "bit_exact": mismatch is None, "first_mismatch": mismatch,
+        "batch_cycles": list(batch_cycles), "step_cycles": [list(s) for s in step_cycles],
+        "cycles_per_inference": sum(batch_cycles) / n,
+        "layer_cycles_per_inference": (np.sum(step_cycles, axis=0) / n).tolist(),
+        **extra,
+    }
 
 
 class SerialTransport:

@@ -17,7 +17,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
-from . import protocol as P
+from . import protocol as proto
 
 __all__ = ["HostLink", "SpaceInfo"]
 
@@ -32,7 +32,7 @@ class SpaceInfo:
 
 
 def status_bytes() -> int:
-    return sum(n for _, n in P.STATUS_FIELDS)
+    return sum(n for _, n in proto.STATUS_FIELDS)
 
 
 class HostLink(wiring.Component):
@@ -108,7 +108,7 @@ class HostLink(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        S = P.Status
+        st = proto.Status
         maxp = self._max_payload
 
         m.submodules.frame = frame = Memory(shape=8, depth=maxp, init=[])
@@ -160,14 +160,14 @@ class HostLink(wiring.Component):
         readable = Signal()
         writable = Signal()
         is_eie = Signal()
-        m.d.comb += is_eie.eq(space == P.Space.EIE)
+        m.d.comb += is_eie.eq(space == proto.Space.EIE)
         with m.Switch(space):
             for sp, info in self._spaces.items():
                 with m.Case(int(sp)):
                     m.d.comb += [size.eq(info.size), readable.eq(int(info.readable)),
                                  writable.eq(int(info.writable))]
         end = Signal(34)
-        m.d.comb += end.eq(addr + Mux(code == P.Command.WRITE, data_len, count))
+        m.d.comb += end.eq(addr + Mux(code == proto.Command.WRITE, data_len, count))
 
         # Reply byte sources.
         info_sig = Signal(8 * max(1, len(self._info)),
@@ -178,11 +178,10 @@ class HostLink(wiring.Component):
         m.d.comb += j.eq(r_idx - 5)
 
         with m.FSM():
-            with m.State("SYNC"):
-                with m.If(got & (byte == P.SYNC_REQUEST)):
-                    m.d.comb += rx_crc.start.eq(1)
-                    m.d.sync += [idx.eq(0), tag.eq(0), status.eq(S.OK)]
-                    m.next = "HEADER"
+            with m.State("SYNC"), m.If(got & (byte == proto.SYNC_REQUEST)):
+                m.d.comb += rx_crc.start.eq(1)
+                m.d.sync += [idx.eq(0), tag.eq(0), status.eq(st.OK)]
+                m.next = "HEADER"
             with m.State("HEADER"):
                 m.d.comb += [rx_crc.valid.eq(got), rx_crc.data.eq(byte)]
                 with m.If(got):
@@ -197,14 +196,14 @@ class HostLink(wiring.Component):
                         with m.Case(3):
                             m.d.sync += [length[8:].eq(byte), idx.eq(0), head.eq(0)]
                             with m.If(Cat(length[:8], byte) > maxp):
-                                m.d.sync += status.eq(S.BAD_LENGTH)
+                                m.d.sync += status.eq(st.BAD_LENGTH)
                                 m.next = "DISCARD"
                             with m.Elif(Cat(length[:8], byte) == 0):
                                 m.next = "CRC"
                             with m.Else():
                                 m.next = "PAYLOAD"
                 with m.Elif(timed_out):
-                    m.d.sync += status.eq(S.TIMEOUT)
+                    m.d.sync += status.eq(st.TIMEOUT)
                     m.next = "REPLY_START"
             with m.State("PAYLOAD"):
                 m.d.comb += [rx_crc.valid.eq(got), rx_crc.data.eq(byte),
@@ -218,7 +217,7 @@ class HostLink(wiring.Component):
                         m.d.sync += idx.eq(0)
                         m.next = "CRC"
                 with m.Elif(timed_out):
-                    m.d.sync += status.eq(S.TIMEOUT)
+                    m.d.sync += status.eq(st.TIMEOUT)
                     m.next = "REPLY_START"
             with m.State("CRC"):
                 m.d.comb += [rx_crc.valid.eq(got), rx_crc.data.eq(byte)]
@@ -227,72 +226,71 @@ class HostLink(wiring.Component):
                     with m.If(idx == 1):
                         m.next = "CHECK"
                 with m.Elif(timed_out):
-                    m.d.sync += status.eq(S.TIMEOUT)
+                    m.d.sync += status.eq(st.TIMEOUT)
                     m.next = "REPLY_START"
             with m.State("CHECK"):
                 with m.If(rx_crc.match_detected):
                     m.next = "EXEC"
                 with m.Else():
-                    m.d.sync += status.eq(S.BAD_CRC)
+                    m.d.sync += status.eq(st.BAD_CRC)
                     m.next = "DISCARD"
-            with m.State("DISCARD"):
+            with m.State("DISCARD"), m.If(timed_out):
                 # Swallow the rest of a damaged frame; answer once the line is quiet.
-                with m.If(timed_out):
-                    m.next = "REPLY_START"
+                m.next = "REPLY_START"
             with m.State("EXEC"):
                 m.d.sync += [reply_len.eq(0), source.eq(0)]
                 m.next = "REPLY_START"
                 with m.Switch(code):
-                    with m.Case(P.Command.PING):
+                    with m.Case(proto.Command.PING):
                         with m.If(length != 0):
-                            m.d.sync += status.eq(S.BAD_LENGTH)
+                            m.d.sync += status.eq(st.BAD_LENGTH)
                         with m.Else():
                             m.d.sync += [reply_len.eq(len(self._info)), source.eq(1)]
-                    with m.Case(P.Command.STATUS):
+                    with m.Case(proto.Command.STATUS):
                         with m.If(length != 0):
-                            m.d.sync += status.eq(S.BAD_LENGTH)
+                            m.d.sync += status.eq(st.BAD_LENGTH)
                         with m.Else():
                             m.d.sync += [reply_len.eq(status_bytes()), source.eq(2)]
-                    with m.Case(P.Command.RUN):
+                    with m.Case(proto.Command.RUN):
                         first = head[0:8]
                         steps = head[8:16]
                         with m.If(length != 6):
-                            m.d.sync += status.eq(S.BAD_LENGTH)
+                            m.d.sync += status.eq(st.BAD_LENGTH)
                         with m.Elif(self.busy):
-                            m.d.sync += status.eq(S.BUSY)
+                            m.d.sync += status.eq(st.BUSY)
                         with m.Elif((steps == 0) | (first + steps > self._program_depth)):
-                            m.d.sync += status.eq(S.BAD_ADDRESS)
+                            m.d.sync += status.eq(st.BAD_ADDRESS)
                         with m.Else():
                             m.d.sync += self.run_start.eq(1)
-                    with m.Case(P.Command.WRITE):
+                    with m.Case(proto.Command.WRITE):
                         with m.If(length < 6):
-                            m.d.sync += status.eq(S.BAD_LENGTH)
+                            m.d.sync += status.eq(st.BAD_LENGTH)
                         with m.Elif(self.busy):
-                            m.d.sync += status.eq(S.BUSY)
+                            m.d.sync += status.eq(st.BUSY)
                         with m.Elif(~writable):
-                            m.d.sync += status.eq(S.BAD_SPACE)
+                            m.d.sync += status.eq(st.BAD_SPACE)
                         with m.Elif((end > size)
                                     | (is_eie & ((addr[:3] != 0) | (data_len[:3] != 0)))):
-                            m.d.sync += status.eq(S.BAD_ADDRESS)
+                            m.d.sync += status.eq(st.BAD_ADDRESS)
                         with m.Else():
                             m.d.sync += [idx.eq(5), checking.eq(is_eie), bad_seen.eq(0),
                                          wpend.eq(0)]
                             m.next = "COPY"
-                    with m.Case(P.Command.READ):
+                    with m.Case(proto.Command.READ):
                         with m.If(length != 7):
-                            m.d.sync += status.eq(S.BAD_LENGTH)
+                            m.d.sync += status.eq(st.BAD_LENGTH)
                         with m.Elif(self.busy):
-                            m.d.sync += status.eq(S.BUSY)
+                            m.d.sync += status.eq(st.BUSY)
                         with m.Elif(~readable):
-                            m.d.sync += status.eq(S.BAD_SPACE)
+                            m.d.sync += status.eq(st.BAD_SPACE)
                         with m.Elif((count == 0) | (count > maxp)):
-                            m.d.sync += status.eq(S.BAD_LENGTH)
+                            m.d.sync += status.eq(st.BAD_LENGTH)
                         with m.Elif(end > size):
-                            m.d.sync += status.eq(S.BAD_ADDRESS)
+                            m.d.sync += status.eq(st.BAD_ADDRESS)
                         with m.Else():
                             m.d.sync += [reply_len.eq(count), source.eq(3)]
                     with m.Default():
-                        m.d.sync += status.eq(S.UNKNOWN_COMMAND)
+                        m.d.sync += status.eq(st.UNKNOWN_COMMAND)
             with m.State("COPY"):
                 # Buffer byte idx is read this cycle and written to the bus the next.
                 m.d.comb += [fr.addr.eq(idx), fr.en.eq(1)]
@@ -307,7 +305,7 @@ class HostLink(wiring.Component):
                     m.d.sync += idx.eq(idx + 1)
                 with m.Elif(~wpend):
                     with m.If(checking & bad_seen):
-                        m.d.sync += status.eq(S.BAD_RECORD)
+                        m.d.sync += status.eq(st.BAD_RECORD)
                         m.next = "REPLY_START"
                     with m.Elif(checking):
                         m.d.sync += [checking.eq(0), idx.eq(5)]
@@ -327,7 +325,7 @@ class HostLink(wiring.Component):
             with m.State("REPLY_LOAD"):
                 crc_at = reply_len + 5
                 with m.If(r_idx == 0):
-                    m.d.sync += r_byte.eq(P.SYNC_REPLY)
+                    m.d.sync += r_byte.eq(proto.SYNC_REPLY)
                 with m.Elif(r_idx == 1):
                     m.d.sync += r_byte.eq(status)
                 with m.Elif(r_idx == 2):

@@ -84,16 +84,14 @@ class UartRx(wiring.Component):
         with m.If(self.output.ready):
             m.d.sync += self.output.valid.eq(0)
 
-        with m.If(~busy):
-            with m.If(~line):
-                m.d.sync += [busy.eq(1), timer.eq(d // 2 - 1), bit.eq(0)]
+        with m.If(~busy), m.If(~line):
+            m.d.sync += [busy.eq(1), timer.eq(d // 2 - 1), bit.eq(0)]
         with m.Elif(timer != 0):
             m.d.sync += timer.eq(timer - 1)
         with m.Else():
             m.d.sync += [timer.eq(d - 1), bit.eq(bit + 1)]
-            with m.If(bit == 0):
-                with m.If(line):                 # a glitch, not a start bit
-                    m.d.sync += busy.eq(0)
+            with m.If(bit == 0), m.If(line):                 # a glitch, not a start bit
+                m.d.sync += busy.eq(0)
             with m.Elif(bit <= 8):
                 m.d.sync += shreg.eq(Cat(shreg[1:], line))
             with m.Else():
@@ -138,10 +136,9 @@ class UartTx(wiring.Component):
         shreg = Signal(10, init=0x3FF)
         left = Signal(range(11))
         m.d.comb += [self.input.ready.eq(left == 0), self.tx.eq(shreg[0])]
-        with m.If(left == 0):
-            with m.If(self.input.valid):
-                m.d.sync += [shreg.eq(Cat(0, self.input.payload, 1)), left.eq(10),
-                             timer.eq(d - 1)]
+        with m.If(left == 0), m.If(self.input.valid):
+            m.d.sync += [shreg.eq(Cat(0, self.input.payload, 1)), left.eq(10),
+                         timer.eq(d - 1)]
         with m.Elif(timer != 0):
             m.d.sync += timer.eq(timer - 1)
         with m.Else():

@@ -14,6 +14,7 @@ check that each is refused, that nothing changed and that a normal run still suc
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -24,9 +25,17 @@ from cocotb.task import bridge
 
 from corolla.firmware.compile import VARIANTS, compile_network, golden_outputs
 from corolla.firmware.compress.qmodel import CompressedMlp, QuantLayer
-from corolla.firmware.runtime import Driver, LinkError, Session
+from corolla.firmware.runtime import (
+    Driver,
+    LinkError,
+    Session,
+    first_mismatch,
+    run_batches,
+    run_report,
+)
 from corolla.firmware.runtime.sim import SimTransport
-from corolla.hw.io import protocol as P
+from corolla.hw.io import protocol as proto
+from corolla.hw.io.protocol import Command, ErrorFlag, Space, Status
 from corolla.hw.top import TopParams
 from corolla.sim.runner import CLOCK_PERIOD_NS
 
@@ -51,49 +60,23 @@ async def _setup(dut):
     per_byte = 10 * p.divisor if p.link == "uart" else 4
     timeout = (4 * p.frame_timeout + per_byte * (p.max_payload + 64)) / CLOCK_HZ
     driver = Driver(transport, timeout=timeout, retries=2)
-    return p, tb, transport, driver
+    return p, transport, driver
 
 
 def random_mlp(gen: np.random.Generator, sizes, *, density=0.4, codebook=16) -> CompressedMlp:
     """A random integer MLP: int8 codebook weights, about ``density`` non-zero."""
     layers = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         cb = np.concatenate([[0], gen.integers(-128, 128, codebook - 1)])
         index = gen.integers(1, codebook, (n_out, n_in))
         index[gen.random((n_out, n_in)) > density] = 0
         last = i == len(sizes) - 2
         layers.append(QuantLayer(codebook=cb.astype(np.int64), codebook_frac=6,
                                  codebook_width=8, index=index,
-                                 bias=gen.integers(-4000, 4000, n_out), shift=int(gen.integers(5, 9)),
+                                 bias=gen.integers(-4000, 4000, n_out),
+                                 shift=int(gen.integers(5, 9)),
                                  relu=not last, in_frac=4, out_frac=4))
     return CompressedMlp(tuple(layers), input_frac=4)
-
-
-def _mismatch(got, want, first_image=0) -> str | None:
-    bad = np.argwhere(got != want)
-    if not len(bad):
-        return None
-    i, j = bad[0]
-    return (f"first mismatch: image {first_image + i}, output {j}: expected {want[i, j]}, got "
-            f"{got[i, j]} (outputs {got[i].tolist()} vs {want[i].tolist()})")
-
-
-def run_batches(driver, prog, model, pixels, *, progress=None):
-    """Load ``prog`` and run ``pixels`` in batches; returns outputs, expected, cycles."""
-    session = Session(driver, prog)
-    t0 = time.perf_counter()
-    session.load(progress)
-    load_s = time.perf_counter() - t0
-    outs, cycles, steps = [], [], []
-    for start in range(0, len(pixels), prog.lanes):
-        batch = pixels[start:start + prog.lanes]
-        res = session.infer(batch)
-        outs.append(res.outputs)
-        cycles.append(res.cycles)
-        steps.append(res.step_cycles)
-    got = np.concatenate(outs)
-    want = golden_outputs(model, prog, pixels)
-    return got, want, cycles, steps, load_s
 
 
 def _load_model(name: str):
@@ -108,7 +91,7 @@ async def run_job(dut):
     """A network on test images; every output must equal the golden model's."""
     from corolla.firmware.digits import load_digits_data
 
-    p, tb, transport, driver = await _setup(dut)
+    _, transport, driver = await _setup(dut)
     variant = os.environ.get("COROLLA_VARIANT", "dense")
     n = int(os.environ.get("COROLLA_IMAGES", "8"))
     first = int(os.environ.get("COROLLA_FIRST_IMAGE", "0"))
@@ -124,24 +107,11 @@ async def run_job(dut):
 
     t0 = time.perf_counter()
     prog, got, want, cycles, steps, load_s = await bridge(host)()
-    wall = time.perf_counter() - t0
-    predictions = np.argmax(got, axis=1)
-    golden_pred = np.argmax(want, axis=1)
-    mismatch = _mismatch(got, want, first)
-    result = {
-        "variant": variant, "images": len(pixels), "first_image": first,
-        "lanes": prog.lanes, "layers": prog.layer_names,
-        "labels": labels.tolist(), "predictions": predictions.tolist(),
-        "golden_predictions": golden_pred.tolist(),
-        "accuracy": float(np.mean(predictions == labels)),
-        "golden_accuracy": float(np.mean(golden_pred == labels)),
-        "bit_exact": mismatch is None, "first_mismatch": mismatch,
-        "batch_cycles": cycles, "step_cycles": steps,
-        "cycles_per_inference": sum(cycles) / len(pixels),
-        "step_cycles_per_inference": (np.sum(steps, axis=0) / len(pixels)).tolist(),
-        "bytes_sent": transport.bytes_sent, "bytes_received": transport.bytes_received,
-        "retries": driver.retried, "load_s": load_s, "host_s": wall,
-    }
+    result = run_report(prog, got, want, labels, cycles, steps, first_image=first,
+                        bytes_sent=transport.bytes_sent,
+                        bytes_received=transport.bytes_received, retries=driver.retried,
+                        load_s=load_s, host_s=time.perf_counter() - t0)
+    mismatch = result["first_mismatch"]
     path = os.environ.get("COROLLA_RESULT")
     if path:
         with open(path, "w") as f:
@@ -153,7 +123,7 @@ async def run_job(dut):
 @cocotb.test()
 async def small_networks(dut):
     """Random small networks in every variant, several batch sizes, bit-exact."""
-    p, tb, transport, driver = await _setup(dut)
+    p, _, driver = await _setup(dut)
     gen = rng(11)
     sizes = [(12, 9, 5), (7, 16, 3)] if p.link == "stream" else [(12, 9, 5)]
     cases = []
@@ -171,7 +141,7 @@ async def small_networks(dut):
                     continue
                 prog = compile_network(model, info, variant)
                 got, want, cycles, _, _ = run_batches(driver, prog, model, pixels)
-                msg = _mismatch(got, want)
+                msg = first_mismatch(got, want)
                 assert msg is None, f"{variant} {model.layers[0].shape}: {msg}"
                 dut._log.info("%s network %s: %d images bit-exact, cycles per batch %s",
                               variant, [q.shape for q in model.layers], len(pixels), cycles)
@@ -195,15 +165,15 @@ def _damaged_frames(gen, good: list[bytes], limits: dict):
         cut = int(gen.integers(2, len(f) - 1))
         out.append((f"truncated at {cut}", f[:cut]))
     for k in range(limits["unknown"]):
-        code = int(gen.choice([c for c in range(256) if c not in set(P.Command)]))
-        out.append((f"unknown command 0x{code:02x}", P.frame(code, bytes(k % 9), tag=k)))
+        code = int(gen.choice([c for c in range(256) if c not in set(Command)]))
+        out.append((f"unknown command 0x{code:02x}", proto.frame(code, bytes(k % 9), tag=k)))
     return out
 
 
 @cocotb.test()
 async def fuzz_link(dut):
     """Hundreds of damaged or invalid frames: each answered with an error, nothing changed."""
-    p, tb, transport, driver = await _setup(dut)
+    p, transport, driver = await _setup(dut)
     gen = rng(23)
     model = random_mlp(gen, (10, 6, 4))
     pixels = gen.integers(-128, 128, (p.cols, 10))
@@ -212,61 +182,61 @@ async def fuzz_link(dut):
         info = driver.ping()
         prog = compile_network(model, info, "dense")
         got, want, *_ = run_batches(driver, prog, model, pixels)
-        assert _mismatch(got, want) is None
-        spaces = [P.Space.PROGRAM, P.Space.WEIGHTS, P.Space.BIAS, P.Space.ACT0, P.Space.ACT1]
-        sizes = {P.Space.PROGRAM: len(prog.program_bytes(len(pixels))),
-                 P.Space.WEIGHTS: 64, P.Space.BIAS: 40, P.Space.ACT0: 40, P.Space.ACT1: 40}
+        assert first_mismatch(got, want) is None
+        sizes = {Space.PROGRAM: len(prog.program_bytes(len(pixels))), Space.WEIGHTS: 64,
+                 Space.BIAS: 40, Space.ACT0: 40, Space.ACT1: 40}
+        spaces = list(sizes)
         before = {sp: driver.read(sp, 0, sizes[sp]) for sp in spaces}
         spaces_info = TopParams.from_dict(params()).spaces()
 
         good = [
-            P.frame(P.Command.WRITE, bytes([P.Space.WEIGHTS, 0, 0, 0, 0]) + bytes(range(40))),
-            P.frame(P.Command.WRITE, bytes([P.Space.BIAS, 4, 0, 0, 0]) + bytes(12)),
-            P.frame(P.Command.READ, bytes([P.Space.ACT0, 0, 0, 0, 0, 8, 0])),
-            P.frame(P.Command.RUN, bytes([0, 1, 0, 0, 0, 0])),
-            P.frame(P.Command.PING),
+            proto.frame(Command.WRITE, bytes([Space.WEIGHTS, 0, 0, 0, 0]) + bytes(range(40))),
+            proto.frame(Command.WRITE, bytes([Space.BIAS, 4, 0, 0, 0]) + bytes(12)),
+            proto.frame(Command.READ, bytes([Space.ACT0, 0, 0, 0, 0, 8, 0])),
+            proto.frame(Command.RUN, bytes([0, 1, 0, 0, 0, 0])),
+            proto.frame(Command.PING),
         ]
         invalid = _damaged_frames(gen, good, {"corrupt": 200, "truncated": 40, "unknown": 30})
-        w = P.Command.WRITE
-        r = P.Command.READ
+        w = Command.WRITE
+        r = Command.READ
         size = {sp: info.size for sp, info in spaces_info.items()}
         invalid += [
-            ("write past the end", P.frame(w, bytes([P.Space.WEIGHTS])
-                                           + (size[P.Space.WEIGHTS] - 2).to_bytes(4, "little")
+            ("write past the end", proto.frame(w, bytes([Space.WEIGHTS])
+                                           + (size[Space.WEIGHTS] - 2).to_bytes(4, "little")
                                            + bytes(4))),
-            ("write at 2**32 - 1", P.frame(w, bytes([P.Space.ACT0]) + b"\xff\xff\xff\xff"
+            ("write at 2**32 - 1", proto.frame(w, bytes([Space.ACT0]) + b"\xff\xff\xff\xff"
                                            + bytes(3))),
-            ("write to the counters", P.frame(w, bytes([P.Space.COUNTERS, 0, 0, 0, 0, 1]))),
-            ("write to space 7", P.frame(w, bytes([7, 0, 0, 0, 0, 1]))),
-            ("write without data", P.frame(w, bytes([P.Space.BIAS, 0, 0, 0, 0]))),
-            ("EIE write not record aligned", P.frame(w, bytes([P.Space.EIE, 0, 0, 0, 0])
+            ("write to the counters", proto.frame(w, bytes([Space.COUNTERS, 0, 0, 0, 0, 1]))),
+            ("write to space 7", proto.frame(w, bytes([7, 0, 0, 0, 0, 1]))),
+            ("write without data", proto.frame(w, bytes([Space.BIAS, 0, 0, 0, 0]))),
+            ("EIE write not record aligned", proto.frame(w, bytes([Space.EIE, 0, 0, 0, 0])
                                                      + bytes(12))),
             ("EIE record past the entry memory",
-             P.frame(w, bytes([P.Space.EIE, 0, 0, 0, 0])
-                     + P.pack_eie_record(0, 0, 0, 1) + P.pack_eie_record(0, 0, 0xFFFF, 1))),
+             proto.frame(w, bytes([Space.EIE, 0, 0, 0, 0])
+                     + proto.pack_eie_record(0, 0, 0, 1) + proto.pack_eie_record(0, 0, 0xFFFF, 1))),
             ("EIE record for a PE that does not exist",
-             P.frame(w, bytes([P.Space.EIE, 0, 0, 0, 0]) + P.pack_eie_record(0, 63, 0, 1))),
-            ("EIE bias too wide", P.frame(w, bytes([P.Space.EIE, 0, 0, 0, 0])
-                                          + P.pack_eie_record(3, 0, 0, 1 << 31)
+             proto.frame(w, bytes([Space.EIE, 0, 0, 0, 0]) + proto.pack_eie_record(0, 63, 0, 1))),
+            ("EIE bias too wide", proto.frame(w, bytes([Space.EIE, 0, 0, 0, 0])
+                                          + proto.pack_eie_record(3, 0, 0, 1 << 31)
                                           if p.acc_width < 32 else
-                                          bytes([P.Space.EIE, 0, 0, 0, 0])
-                                          + P.pack_eie_record(1, 0, 0, 0xFFFF))),
-            ("read of the EIE space", P.frame(r, bytes([P.Space.EIE, 0, 0, 0, 0, 8, 0]))),
-            ("read past the end", P.frame(r, bytes([P.Space.BIAS])
-                                          + (size[P.Space.BIAS] - 4).to_bytes(4, "little")
+                                          bytes([Space.EIE, 0, 0, 0, 0])
+                                          + proto.pack_eie_record(1, 0, 0, 0xFFFF))),
+            ("read of the EIE space", proto.frame(r, bytes([Space.EIE, 0, 0, 0, 0, 8, 0]))),
+            ("read past the end", proto.frame(r, bytes([Space.BIAS])
+                                          + (size[Space.BIAS] - 4).to_bytes(4, "little")
                                           + (8).to_bytes(2, "little"))),
-            ("read of 0 bytes", P.frame(r, bytes([P.Space.BIAS, 0, 0, 0, 0, 0, 0]))),
-            ("read longer than max_payload", P.frame(r, bytes([P.Space.WEIGHTS, 0, 0, 0, 0])
+            ("read of 0 bytes", proto.frame(r, bytes([Space.BIAS, 0, 0, 0, 0, 0, 0]))),
+            ("read longer than max_payload", proto.frame(r, bytes([Space.WEIGHTS, 0, 0, 0, 0])
                                                      + (p.max_payload + 1).to_bytes(2, "little"))),
-            ("read with a short payload", P.frame(r, bytes([P.Space.BIAS, 0, 0]))),
-            ("ping with a payload", P.frame(P.Command.PING, b"x")),
-            ("status with a payload", P.frame(P.Command.STATUS, b"xy")),
-            ("run past the program", P.frame(P.Command.RUN,
+            ("read with a short payload", proto.frame(r, bytes([Space.BIAS, 0, 0]))),
+            ("ping with a payload", proto.frame(Command.PING, b"x")),
+            ("status with a payload", proto.frame(Command.STATUS, b"xy")),
+            ("run past the program", proto.frame(Command.RUN,
                                              bytes([p.program_depth - 1, 2, 0, 0, 0, 0]))),
-            ("run of 0 steps", P.frame(P.Command.RUN, bytes([0, 0, 0, 0, 0, 0]))),
-            ("run with a short payload", P.frame(P.Command.RUN, bytes([0, 1]))),
+            ("run of 0 steps", proto.frame(Command.RUN, bytes([0, 0, 0, 0, 0, 0]))),
+            ("run with a short payload", proto.frame(Command.RUN, bytes([0, 1]))),
             ("length past max_payload",
-             bytes([P.SYNC_REQUEST, w, 0]) + (p.max_payload + 1).to_bytes(2, "little")
+             bytes([proto.SYNC_REQUEST, w, 0]) + (p.max_payload + 1).to_bytes(2, "little")
              + bytes(40)),
         ]
         counts = {}
@@ -278,20 +248,21 @@ async def fuzz_link(dut):
                 reply = _any_reply(driver)
             assert reply is not None, f"{what}: no reply to {raw.hex()}"
             status, _ = reply
-            if status == P.Status.OK:
+            if status == Status.OK:
                 # A flipped byte can leave a valid request (e.g. another tag); it must then
                 # have been one of the good ones, so only the tag or an unchecked byte moved.
                 raise AssertionError(f"{what}: accepted {raw.hex()}")
             counts[getattr(status, "name", status)] = counts.get(
                 getattr(status, "name", status), 0) + 1
         # Noise before a good frame: skipped.
-        transport.write(bytes([0x00, 0x13, 0x5C]) + P.frame(P.Command.PING, tag=200))
+        transport.write(bytes([0x00, 0x13, 0x5C]) + proto.frame(Command.PING, tag=200))
         assert driver._read_reply(200) is not None, "no reply after line noise"
         after = {sp: driver.read(sp, 0, sizes[sp]) for sp in spaces}
         for sp in spaces:
             assert after[sp] == before[sp], f"{sp.name} changed by refused requests"
         got, want, *_ = run_batches(driver, prog, model, pixels)
-        assert _mismatch(got, want) is None, "run after fuzzing: " + str(_mismatch(got, want))
+        msg = first_mismatch(got, want)
+        assert msg is None, f"run after fuzzing: {msg}"
         return len(invalid), counts
 
     count, counts = await bridge(host)()
@@ -304,7 +275,7 @@ def _any_reply(driver):
 
     t = driver.transport
     first = t.read(1, driver.timeout)
-    while first and first[0] != P.SYNC_REPLY:
+    while first and first[0] != proto.SYNC_REPLY:
         first = t.read(1, driver.timeout)
     if not first:
         return None
@@ -322,7 +293,7 @@ def _any_reply(driver):
 async def bad_programs(dut):
     """Invalid descriptors, a broken EIE layer and the watchdog stop a program with the
     right flag; the next good program runs."""
-    p, tb, transport, driver = await _setup(dut)
+    p, _, driver = await _setup(dut)
     gen = rng(31)
     model = random_mlp(gen, (8, 6, 3))
     pixels = gen.integers(-128, 128, (2, 8))
@@ -352,23 +323,23 @@ async def bad_programs(dut):
                           {"kind": 2, "rows": info["eie_max_rows"], "cols": 4, "batch": 1,
                            "ptr_base": info["eie_ptr_depth"] - 2}, "EIE_CONFIG"))
         for what, desc, flag in cases:
-            driver.write(P.Space.PROGRAM, 0, P.pack_descriptor(**desc))
+            driver.write(Space.PROGRAM, 0, proto.pack_descriptor(**desc))
             driver.run(0, 1, watchdog=50 if flag == "WATCHDOG" else 0)
             st = driver.wait()
-            names = [f.name for f in P.ErrorFlag if st["errors"] >> f & 1]
+            names = [f.name for f in ErrorFlag if st["errors"] >> f & 1]
             assert names == [flag], f"{what}: flags {names}, expected [{flag}]"
             # Writes are refused while a program runs.
-        driver.write(P.Space.PROGRAM, 0, P.pack_descriptor(kind=1, rows=64, cols=64, batch=1))
+        driver.write(Space.PROGRAM, 0, proto.pack_descriptor(kind=1, rows=64, cols=64, batch=1))
         driver.run(0, 1)
         try:
-            driver.write(P.Space.WEIGHTS, 0, b"\x01")
+            driver.write(Space.WEIGHTS, 0, b"\x01")
             raise AssertionError("a write during a run was accepted")
         except LinkError as exc:
-            assert exc.status == P.Status.BUSY, exc
+            assert exc.status == Status.BUSY, exc
         driver.wait()
         session._batch = None
         res = session.infer(pixels)
         want = golden_outputs(model, prog, pixels)
-        assert _mismatch(res.outputs, want) is None, _mismatch(res.outputs, want)
+        assert first_mismatch(res.outputs, want) is None, first_mismatch(res.outputs, want)
 
     await bridge(host)()

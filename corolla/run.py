@@ -1,0 +1,165 @@
+"""Running networks on the accelerator: in simulation (cocotb) or on a board (serial port).
+
+Both go through the same driver (:mod:`corolla.firmware.runtime`): in simulation the cocotb
+bench ``run_job`` of :mod:`corolla.sim.benches.top` drives it over
+:class:`~corolla.firmware.runtime.sim.SimTransport`; on a board,
+:class:`~corolla.firmware.runtime.SerialTransport` does. Inputs are images of the digits
+test split; every output is compared with the golden model of the variant.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from .config import Config, ConfigError
+
+__all__ = ["RunError", "load_network", "run_board", "run_sim"]
+
+#: Images in the digits test split.
+TEST_IMAGES = 450
+
+
+class RunError(RuntimeError):
+    """The run failed (simulation failure, link failure, outputs not bit-exact)."""
+
+
+def load_network(model: str):
+    """The compressed integer model: ``"digits"`` (built in) or a compressed-model file.
+
+    Raises
+    ------
+    ConfigError
+        The file is missing or malformed, or its input/output sizes are not the digits
+        network's (64 inputs, 10 outputs).
+    """
+    from .firmware.compress.qmodel import load_compressed
+    from .firmware.digits import digits_compressed
+    from .firmware.model import ModelError
+
+    if model == "digits":
+        return digits_compressed()
+    try:
+        net = load_compressed(model)
+    except (ModelError, OSError) as exc:
+        raise ConfigError(str(exc)) from None
+    n_in, n_out = net.layers[0].shape[1], net.layers[-1].shape[0]
+    if (n_in, n_out) != (64, 10):
+        raise ConfigError(f"{model}: the model has {n_in} inputs and {n_out} outputs; the "
+                          f"digits test images need 64 and 10")
+    return net
+
+
+def _check_images(images: int, first: int):
+    if not 1 <= images <= TEST_IMAGES:
+        raise ConfigError(f"--images is {images}; expected 1 to {TEST_IMAGES}")
+    if first < 0 or first + images > TEST_IMAGES:
+        raise ConfigError(f"--first is {first}; with {images} image(s) expected 0 to "
+                          f"{TEST_IMAGES - images}")
+
+
+def run_sim(config: Config, *, model: str = "digits", variant: str = "dense", images: int = 8,
+            first: int = 0, link: str = "stream", simulator: str | None = None,
+            seed: int | None = None, status=None) -> dict:
+    """Simulate the accelerator of ``config`` running ``images`` test images.
+
+    ``link="uart"`` drives the UART pins, at a baud rate of an eighth of the clock so that
+    loading a model takes seconds, not hours, of simulation.
+
+    Returns
+    -------
+    dict
+        The bench's figures (:func:`corolla.firmware.runtime.run_report`) plus ``sim``, the
+        simulator's summary.
+
+    Raises
+    ------
+    ConfigError
+        Bad input (variant, images, model, configuration), before anything is simulated.
+    RunError
+        The simulation failed or an output differed from the golden model.
+    """
+    from .firmware.compile import VARIANTS, CompileError, compile_network
+    from .generate import top_params
+    from .hw.top import Accelerator
+    from .sim import runner
+
+    if variant not in VARIANTS:
+        raise ConfigError(f"--variant is {variant!r}; expected one of {', '.join(VARIANTS)}")
+    if link not in ("stream", "uart"):
+        raise ConfigError(f"--link is {link!r}; expected stream or uart")
+    _check_images(images, first)
+    overrides = {"baud": int(config.clock_mhz * 1e6 / 8)} if link == "uart" else {}
+    params = top_params(config, link=link, **overrides)
+    net = load_network(model)
+    try:
+        compile_network(net, params.info(), variant)
+    except CompileError as exc:
+        raise ConfigError(str(exc)) from None
+    design = Accelerator(params)
+    with tempfile.TemporaryDirectory(prefix="corolla-run-") as tmp:
+        result_path = Path(tmp) / "result.json"
+        model_path = model
+        if model == "digits":
+            from .firmware.compress.qmodel import save_compressed
+
+            model_path = str(save_compressed(net, Path(tmp) / "digits.npz"))
+        env = {"COROLLA_MODEL": str(Path(model_path).resolve()), "COROLLA_VARIANT": variant,
+               "COROLLA_IMAGES": str(images), "COROLLA_FIRST_IMAGE": str(first),
+               "COROLLA_RESULT": str(result_path)}
+        if status:
+            status(f"Simulating {images} image(s), {variant} variant, host link over {link}")
+        try:
+            sim = runner.run(design, test_module="corolla.sim.benches.top",
+                             name="corolla_top", testcase="run_job", simulator=simulator,
+                             env=env, seed=seed, check=False)
+        except (runner.SimulatorUnavailable, runner.SimulationFailure) as exc:
+            raise RunError(str(exc)) from None
+        if not result_path.is_file():
+            message = sim.tests[0].message if sim.tests else "no test ran"
+            raise RunError(f"the simulation stopped before it had a result: {message}")
+        result = json.loads(result_path.read_text())
+    result["sim"] = sim.summary()
+    result["clock_mhz"] = config.clock_mhz
+    result["config"] = config.name
+    return result
+
+
+def run_board(config: Config, port: str, *, baud: int = 115200, model: str = "digits",
+              variant: str = "dense", images: int = 8, first: int = 0,
+              status=None) -> dict:
+    """Run test images on a board over a serial port; same figures as :func:`run_sim`."""
+    from .firmware.compile import VARIANTS, CompileError, compile_network
+    from .firmware.digits import load_digits_data
+    from .firmware.runtime import Driver, LinkError, SerialTransport, run_batches, run_report
+
+    if variant not in VARIANTS:
+        raise ConfigError(f"--variant is {variant!r}; expected one of {', '.join(VARIANTS)}")
+    _check_images(images, first)
+    net = load_network(model)
+    data = load_digits_data()
+    pixels = data.pixels_test[first:first + images]
+    try:
+        transport = SerialTransport(port, baud)
+    except Exception as exc:        # pyserial raises SerialException (an OSError) or ValueError
+        raise RunError(f"cannot open {port}: {exc}") from None
+    try:
+        driver = Driver(transport, timeout=2.0)
+        t0 = time.perf_counter()
+        info = driver.ping()
+        try:
+            prog = compile_network(net, info, variant)
+        except CompileError as exc:
+            raise ConfigError(str(exc)) from None
+        if status:
+            status(f"Loading the {variant} model and running {images} image(s) on {port}")
+        got, want, cycles, steps, load_s = run_batches(driver, prog, net, pixels)
+    except LinkError as exc:
+        raise RunError(f"{port}: {exc}") from None
+    finally:
+        transport.close()
+    return run_report(prog, got, want, data.y_test[first:first + images], cycles, steps,
+                      first_image=first, load_s=load_s, host_s=time.perf_counter() - t0,
+                      clock_mhz=config.clock_mhz, config=config.name, port=port)
