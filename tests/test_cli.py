@@ -18,7 +18,8 @@ def corolla(*args):
 
 
 def test_generate_default_writes_lintable_verilog(tmp_path):
-    proc = corolla("generate", "--config", "default", "--out", str(tmp_path))
+    proc = corolla("generate", "--config", "default", "--design", "array", "--out",
+                   str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["toplevel"] == "corolla_top"
@@ -41,10 +42,18 @@ def test_generate_default_writes_lintable_verilog(tmp_path):
     assert lint.returncode == 0, lint.stderr
 
 
-def test_generate_json(tmp_path):
+def test_generate_json_top(tmp_path):
     proc = corolla("generate", "--out", str(tmp_path), "--json")
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["verilog"] == "corolla_top.v"
+    manifest = json.loads(proc.stdout)
+    assert manifest["verilog"] == "corolla_top.v"
+    assert manifest["design"]["class"] == "corolla.hw.top.Accelerator"
+    params = manifest["design"]["parameters"]
+    assert params["link"] == "uart" and params["rows"] == params["cols"] == 4
+    assert params["eie"]["pes"] == 4
+    ports = {p["name"]: p["direction"] for p in manifest["ports"]}
+    assert ports == {"clk": "input", "rst": "input", "rx": "input", "tx": "output",
+                     "busy": "output", "error": "output"}
 
 
 @pytest.mark.parametrize("toml,fragment", [
@@ -53,13 +62,19 @@ def test_generate_json(tmp_path):
     ("[widths]\naccumulator = 99\n", "key 'widths.accumulator' = 99 is out of range"),
     ("[array]\ndataflow = 'weight-stationary'\n",
      "key 'array.dataflow' = 'weight-stationary' is not built yet"),
-    ("[array]\npe = 'lns'\n[lns]\naccumulate = 'log'\n",
+    ("[array]\npe = 'ternary'\n",
+     "key 'array.pe' = 'ternary' is not built by the accelerator top"),
+    ("[array]\nrows = 3\n", "key 'array.rows' = 3 is not built by the accelerator top"),
+    ("[widths]\naccumulator = 40\n",
+     "key 'widths.accumulator' = 40 is not built by the accelerator top"),
+    ("[array]\npe = 'lns'\n[lns]\naccumulate = 'log'\n# array\n",
      "key 'lns.accumulate' = 'log' is not built by the array's LNS PEs"),
 ])
 def test_bad_config_exits_2_with_one_line(tmp_path, toml, fragment):
     path = tmp_path / "bad.toml"
     path.write_text(toml)
-    proc = corolla("generate", "--config", str(path), "--out", str(tmp_path / "out"))
+    design = ["--design", "array"] if "# array" in toml else []
+    proc = corolla("generate", "--config", str(path), "--out", str(tmp_path / "out"), *design)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and fragment in lines[0], proc.stderr
@@ -79,14 +94,15 @@ def test_bad_arguments_exit_2():
 def test_help_on_every_verb():
     parser = build_parser()
     verbs = parser._subparsers._group_actions[0].choices
-    assert {"generate", "sim"} <= set(verbs)
+    assert {"generate", "sim", "run", "demo"} <= set(verbs)
     for verb in verbs:
         proc = corolla(verb, "--help")
         assert proc.returncode == 0 and "usage: corolla " + verb in proc.stdout
 
 
 def test_sim_json():
-    proc = corolla("sim", "--config", "default", "--cycles", "900", "--seed", "3", "--json")
+    proc = corolla("sim", "--config", "default", "--design", "array", "--cycles", "900",
+                   "--seed", "3", "--json")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["passed"] and summary["simulator"] == "verilator"
@@ -95,8 +111,9 @@ def test_sim_json():
 
 def test_sim_waves(tmp_path):
     env = dict(os.environ, COROLLA_BUILD_DIR=str(tmp_path))
-    proc = subprocess.run([sys.executable, "-m", "corolla.cli", "sim", "--waves", "--cycles",
-                           "300", "--json"], capture_output=True, text=True, env=env)
+    proc = subprocess.run([sys.executable, "-m", "corolla.cli", "sim", "--design", "array",
+                           "--waves", "--cycles", "300", "--json"],
+                          capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     wave = Path(json.loads(proc.stdout)["wave_file"])
     assert wave.exists() and wave.read_text(errors="replace").startswith("$")
