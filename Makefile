@@ -21,10 +21,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-# The main job on the built-in default configuration.
+# The main job on the built-in defaults: generate the default accelerator, compress the digits
+# MLP, run test images on the simulated accelerator (dense and sparse) and print a summary.
 demo: setup
-	$(BIN)/corolla generate --config default --out build/default
-	$(BIN)/corolla sim --config default
+	$(BIN)/corolla demo --config default --out build/demo
 
 test: setup
 	$(BIN)/ruff check .
