@@ -465,7 +465,17 @@ class AcceleratorCore(wiring.Component):
                                      f_waddr.eq(d.weight_base)]
                         m.next = "DENSE"
                 with m.Elif((d.kind == proto.LayerKind.SPARSE) & (engine is not None)):
-                    m.next = "SPARSE_START"
+                    if engine is not None:
+                        e = p.eie
+                        # Fields the engine's descriptor holds in fewer bits are checked here,
+                        # so none is truncated into a different layer.
+                        with m.If((d.rows > e.max_rows) | (d.cols >= e.ptr_depth)
+                                  | (d.ptr_base >= e.ptr_depth)
+                                  | (d.eie_bias_base >= e.bias_depth)
+                                  | (d.codebook >= e.codebooks)):
+                            stop(flag.DESCRIPTOR)
+                        with m.Else():
+                            m.next = "SPARSE_START"
                 with m.Else():
                     stop(flag.DESCRIPTOR)
             with m.State("DENSE"):

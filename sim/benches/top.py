@@ -322,6 +322,17 @@ async def bad_programs(dut):
             cases.append(("EIE layer past its memories",
                           {"kind": 2, "rows": info["eie_max_rows"], "cols": 4, "batch": 1,
                            "ptr_base": info["eie_ptr_depth"] - 2}, "EIE_CONFIG"))
+            cases += [
+                ("EIE layer with more rows than the engine holds",
+                 {"kind": 2, "rows": info["eie_max_rows"] + 1, "cols": 4, "batch": 1},
+                 "DESCRIPTOR"),
+                ("EIE layer with as many columns as pointers",
+                 {"kind": 2, "rows": 4, "cols": info["eie_ptr_depth"], "batch": 1},
+                 "DESCRIPTOR"),
+                ("EIE codebook that does not exist",
+                 {"kind": 2, "rows": 4, "cols": 4, "batch": 1,
+                  "codebook": info["eie_codebooks"]}, "DESCRIPTOR"),
+            ]
         for what, desc, flag in cases:
             driver.write(Space.PROGRAM, 0, proto.pack_descriptor(**desc))
             driver.run(0, 1, watchdog=50 if flag == "WATCHDOG" else 0)
