@@ -57,8 +57,9 @@ class Driver:
         self._tag = 0
         self._info = None
 
-    def _read_reply(self, tag: int):
-        """One reply with ``tag``, or ``None`` on timeout or a damaged frame."""
+    def read_reply(self, tag: int | None):
+        """One reply with ``tag`` (any tag for ``None``), or ``None`` on timeout or a damaged
+        frame; replies with other tags are dropped."""
         while True:
             first = self.transport.read(1, self.timeout)
             if not first:
@@ -76,7 +77,7 @@ class Driver:
                 status, got_tag, payload = proto.parse_reply(first + head + rest)
             except proto.ProtocolError:
                 return None
-            if got_tag == tag:
+            if tag is None or got_tag == tag:
                 return status, payload
 
     def request(self, command: proto.Command, payload: bytes = b"", *, retry: bool = True) -> bytes:
@@ -92,7 +93,7 @@ class Driver:
         for _ in range(attempts):
             self._tag = (self._tag + 1) & 0xFF
             self.transport.write(proto.frame(command, payload, tag=self._tag))
-            reply = self._read_reply(self._tag)
+            reply = self.read_reply(self._tag)
             if reply is None:
                 last = f"no valid reply within {self.timeout} s"
             else:
