@@ -298,3 +298,11 @@ def test_demo_json(tmp_path):
     for v in r["variants"].values():
         assert v["inferences_per_s"] == pytest.approx(50e6 / v["cycles_per_inference"])
     assert (tmp_path / "verilog" / "corolla_top.v").is_file()
+
+
+def test_sim_runs_every_bench_of_the_top():
+    proc = corolla("sim", "--config", "default", "--seed", "7", "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    names = {t["name"] for t in summary["tests"] if t["passed"]}
+    assert names == {"run_job", "small_networks", "fuzz_link", "bad_programs"}

@@ -14,6 +14,7 @@ Two ways in:
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 __all__ = ["SimTransport"]
@@ -113,8 +114,9 @@ class SimTransport:
             from cocotb.triggers import First, Timer
             from cocotb.utils import get_sim_time
 
-            period = 1e9 / self.clock_hz
-            deadline = get_sim_time("ns") + cycles * period
+            # Whole nanoseconds, so every Timer is exactly representable.
+            period = math.ceil(1e9 / self.clock_hz)
+            deadline = math.ceil(get_sim_time("ns")) + cycles * period
             await FallingEdge(dut.clk)
             dut.host_tx__ready.value = 1
             while len(out) < n:
@@ -123,7 +125,7 @@ class SimTransport:
                     out.append(int(dut.host_tx__payload.value))
                     await RisingEdge(dut.clk)
                     continue
-                left = deadline - get_sim_time("ns")
+                left = deadline - math.ceil(get_sim_time("ns"))
                 if left <= 0:
                     break
                 # Nothing to take: skip ahead to the next byte (or the deadline).
