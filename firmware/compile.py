@@ -54,6 +54,8 @@ class Program:
         Descriptor fields per layer, without ``batch``.
     in_features, out_features : int
     layer_names : list of str
+    matrices : list of EieMatrix
+        The EIE encoding of each layer (``sparse`` only).
     """
 
     variant: str
@@ -63,6 +65,7 @@ class Program:
     in_features: int = 0
     out_features: int = 0
     layer_names: list = field(default_factory=list)
+    matrices: list = field(default_factory=list)
 
     @property
     def lanes(self) -> int:
@@ -185,6 +188,7 @@ def _sparse(prog: Program, model, info):
         _need(f"layer {i}", "codebook entries", len(q.codebook),
               len(q.codebook) <= 1 << params.v_bits, f"at most {1 << params.v_bits}")
         matrix = eie_encode(q.index, params.pes, z_bits=params.z_bits, v_bits=params.v_bits)
+        prog.matrices.append(matrix)
         encoded.append((matrix, q.codebook, q.bias, q.shift, q.relu))
     try:
         placed = plan_layers(encoded, params)
@@ -209,13 +213,10 @@ def golden_outputs(model, prog: Program, pixels) -> np.ndarray:
     x = np.asarray(pixels, dtype=np.int64)
     if prog.variant == "dense":
         return model.forward(x)[-1]
-    params = eie_params(prog.info)
-    mats = [eie_encode(q.index, params.pes, z_bits=params.z_bits, v_bits=params.v_bits)
-            for q in model.layers]
     out = []
     for image in x:
         a = image
-        for q, mat in zip(model.layers, mats, strict=True):
+        for q, mat in zip(model.layers, prog.matrices, strict=True):
             a = eie_spmv(mat, q.codebook, a, bias=q.bias, shift=q.shift, relu=q.relu,
                          acc_width=model.acc_width).out
         out.append(a)

@@ -42,7 +42,7 @@ from .array.systolic import SystolicArray, operand_layout
 from .io import protocol as proto
 from .io.link import HostLink, SpaceInfo, status_bytes
 from .io.uart import UartRx, UartTx, divisor_for
-from .sparse.engine import EieEngine, EieParams, LoadTarget
+from .sparse.engine import EieEngine, EieParams, load_fits
 
 __all__ = ["Accelerator", "AcceleratorCore", "TopParams", "descriptor_layout"]
 
@@ -465,17 +465,16 @@ class AcceleratorCore(wiring.Component):
                                      f_waddr.eq(d.weight_base)]
                         m.next = "DENSE"
                 with m.Elif((d.kind == proto.LayerKind.SPARSE) & (engine is not None)):
-                    if engine is not None:
-                        e = p.eie
-                        # Fields the engine's descriptor holds in fewer bits are checked here,
-                        # so none is truncated into a different layer.
-                        with m.If((d.rows > e.max_rows) | (d.cols >= e.ptr_depth)
-                                  | (d.ptr_base >= e.ptr_depth)
-                                  | (d.eie_bias_base >= e.bias_depth)
-                                  | (d.codebook >= e.codebooks)):
-                            stop(flag.DESCRIPTOR)
-                        with m.Else():
-                            m.next = "SPARSE_START"
+                    e = p.eie
+                    # Fields the engine's descriptor holds in fewer bits are checked here, so
+                    # none is truncated into a different layer.
+                    with m.If((d.rows > e.max_rows) | (d.cols >= e.ptr_depth)
+                              | (d.ptr_base >= e.ptr_depth)
+                              | (d.eie_bias_base >= e.bias_depth)
+                              | (d.codebook >= e.codebooks)):
+                        stop(flag.DESCRIPTOR)
+                    with m.Else():
+                        m.next = "SPARSE_START"
                 with m.Else():
                     stop(flag.DESCRIPTOR)
             with m.State("DENSE"):
@@ -535,17 +534,8 @@ class AcceleratorCore(wiring.Component):
         pe = full[2:8]
         addr = full[8:24]
         value = full[24:56]
-        limits = {
-            LoadTarget.ENTRY: (e.entry_depth, e.entry_width),
-            LoadTarget.POINTER: (e.ptr_depth, e.ptr_width),
-            LoadTarget.CODEBOOK: (e.codebooks << e.v_bits, e.weight_width),
-            LoadTarget.BIAS: (e.bias_depth, e.acc_width),
-        }
-        fits = 0
-        for tgt, (depth, width) in limits.items():
-            fits = fits | ((target == tgt.value) & (addr < depth) & (value >> width == 0))
         ok = Signal()
-        m.d.comb += ok.eq(fits & (pe < e.pes) & (full[56:] == 0))
+        m.d.comb += ok.eq(load_fits(e, target, addr, value) & (pe < e.pes) & (full[56:] == 0))
         m.d.comb += self.bus_bad.eq(at_end & ~ok)
         load = engine.load.payload
         m.d.comb += [

@@ -47,7 +47,7 @@ from amaranth.utils import bits_for, exact_log2
 
 from corolla.hw.arith.requant import Requant
 
-__all__ = ["EieEngine", "EieParams", "EiePe", "LoadTarget", "error_layout"]
+__all__ = ["EieEngine", "EieParams", "EiePe", "LoadTarget", "error_layout", "load_fits"]
 
 
 class LoadTarget(enum.Enum, shape=2):
@@ -205,6 +205,21 @@ def load_layout(p: EieParams) -> data.StructLayout:
         "addr": unsigned(p.load_addr_width),
         "data": unsigned(p.load_data_width),
     })
+
+
+def load_fits(p: EieParams, target, addr, value):
+    """Whether a ``load`` write of ``value`` at ``addr`` of ``target`` exists and fits its
+    memory (a 1-bit expression)."""
+    limits = {
+        LoadTarget.ENTRY: (p.entry_depth, p.entry_width),
+        LoadTarget.POINTER: (p.ptr_depth, p.ptr_width),
+        LoadTarget.CODEBOOK: (p.codebooks << p.v_bits, p.weight_width),
+        LoadTarget.BIAS: (p.bias_depth, p.acc_width),
+    }
+    fits = 0
+    for tgt, (depth, width) in limits.items():
+        fits = fits | ((target == tgt.value) & (addr < depth) & (value >> width == 0))
+    return fits
 
 
 def column_layout(p: EieParams) -> data.StructLayout:
@@ -533,18 +548,9 @@ class EieEngine(wiring.Component):
 
         # Loads: checked here, then given to the PEs (or the bias memory).
         load = self.load.payload
-        limits = {
-            LoadTarget.ENTRY: (p.entry_depth, p.entry_width),
-            LoadTarget.POINTER: (p.ptr_depth, p.ptr_width),
-            LoadTarget.CODEBOOK: (p.codebooks << p.v_bits, p.weight_width),
-            LoadTarget.BIAS: (p.bias_depth, p.acc_width),
-        }
         load_ok = Signal()
-        fits = 0
-        for target, (depth, width) in limits.items():
-            fits = fits | ((load.target == target) & (load.addr < depth)
-                           & (load.data >> width == 0))
-        m.d.comb += load_ok.eq((state == idle) & fits)
+        m.d.comb += load_ok.eq((state == idle)
+                               & load_fits(p, load.target.as_value(), load.addr, load.data))
         with m.If(self.load.valid & ~load_ok):
             m.d.sync += error.load.eq(1)
         biases = Memory(shape=signed(p.acc_width), depth=p.bias_depth, init=[])
