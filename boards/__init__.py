@@ -1,1 +1,141 @@
-"""Board support: one module per board (platform, clocks, pins) around the accelerator top."""
+"""Board support: one module per board (platform, clocks, pins) around the accelerator top.
+
+Each board module defines ``BOARD``, a :class:`Board`: the amaranth-boards platform, the
+toolchain device, the built-in configuration that fits the device, the PLL that makes the
+accelerator's clock from the board's oscillator, the UART pins of the board's USB-serial and
+how the board is programmed. :class:`BoardTop` is the thin top every board shares: PLL,
+reset held until the PLL locks, the :class:`~corolla.hw.top.Accelerator` on the UART pins,
+and status LEDs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from amaranth import ClockDomain, Module, Signal
+from amaranth.hdl import Elaboratable
+from amaranth.lib.cdc import ResetSynchronizer
+
+__all__ = ["BOARDS", "Board", "BoardError", "BoardTop", "get_board"]
+
+#: Supported boards (module names under ``corolla.boards``).
+BOARDS = ("icebreaker", "ulx3s", "orangecrab")
+
+
+class BoardError(ValueError):
+    """An unknown board or a configuration the board cannot build."""
+
+
+@dataclass(frozen=True)
+class Board:
+    """What Corolla needs to know about a board.
+
+    Attributes
+    ----------
+    name : str
+        Board name on the command line.
+    description : str
+    platform : Callable
+        Returns a fresh amaranth-boards platform.
+    device : str
+        Key of :data:`corolla.toolchain.DEVICES`.
+    config : str
+        Built-in configuration that fits the device.
+    clock_in_mhz : float
+        The board oscillator's frequency (the PLL's input).
+    make_clock : Callable
+        ``make_clock(m, platform, f_mhz) -> (clk, locked, f_achieved_mhz)``: the PLL.
+    uart : Callable
+        ``uart(platform) -> (rx, tx)``: the pins of the host's serial link.
+    leds : Callable
+        ``leds(platform) -> list of 1-bit outputs``: status LEDs in the order error,
+        heartbeat, busy (a board with fewer LEDs shows the first ones).
+    bitstream : str
+        Bitstream file extension (``"bin"`` or ``"bit"``).
+    pack_args : tuple
+        Extra options of the bitstream packer (``ecppack``).
+    programmers : tuple
+        ``(tool, args)`` pairs tried in order by ``corolla flash``; ``{bitstream}`` in the
+        args is replaced by the file.
+    packages : str
+        System packages and setup the programmers need (for error messages and docs).
+    """
+
+    name: str
+    description: str
+    platform: Callable
+    device: str
+    config: str
+    clock_in_mhz: float
+    make_clock: Callable
+    uart: Callable
+    leds: Callable
+    bitstream: str
+    pack_args: tuple = ()
+    programmers: tuple = field(default_factory=tuple)
+    packages: str = ""
+
+
+def get_board(name: str) -> Board:
+    """The :class:`Board` called ``name``.
+
+    Raises
+    ------
+    BoardError
+        Naming the supported boards.
+    """
+    if name not in BOARDS:
+        raise BoardError(f"board {name!r} is not supported; expected one of "
+                         f"{', '.join(BOARDS)}")
+    return importlib.import_module(f"{__name__}.{name}").BOARD
+
+
+class BoardTop(Elaboratable):
+    """A design on a board: the board's clock and reset around ``design``.
+
+    Parameters
+    ----------
+    board : Board
+    design : wiring.Component
+        The accelerator (``link="uart"``: ports ``rx``, ``tx``, ``busy``, ``error``) or any
+        component with a subset of those ports.
+    clock_mhz : float
+        Requested clock; the PLL's achieved frequency is :attr:`clock_mhz` after
+        elaboration.
+    """
+
+    def __init__(self, board: Board, design, clock_mhz: float):
+        self.board = board
+        self.design = design
+        self.requested_mhz = clock_mhz
+        self.clock_mhz = None
+
+    def elaborate(self, platform):
+        m = Module()
+        clk, locked, self.clock_mhz = self.board.make_clock(m, platform, self.requested_mhz)
+        m.domains.sync = cd_sync = ClockDomain("sync")
+        m.d.comb += cd_sync.clk.eq(clk)
+        m.submodules.reset = ResetSynchronizer(~locked, domain="sync")
+        platform.add_clock_constraint(clk, self.clock_mhz * 1e6)
+
+        m.submodules.design = design = self.design
+        ports = design.signature.members
+        rx, tx = self.board.uart(platform)
+        if "rx" in ports:
+            m.d.comb += design.rx.eq(rx)
+        if "tx" in ports:
+            m.d.comb += tx.eq(design.tx)
+        else:
+            m.d.comb += tx.eq(1)
+
+        # LEDs: error, a heartbeat that shows the clock runs (about a second per blink), and
+        # busy.
+        heartbeat = Signal(max(1, round(self.clock_mhz * 1e6).bit_length()))
+        m.d.sync += heartbeat.eq(heartbeat + 1)
+        status = [design.error if "error" in ports else 0, heartbeat[-1],
+                  design.busy if "busy" in ports else 0]
+        for led, value in zip(self.board.leds(platform), status, strict=False):
+            m.d.comb += led.eq(value)
+        return m

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -480,7 +481,10 @@ def _print_run(console, r: dict):
 def _cmd_run(args) -> int:
     from .run import RunError, run_board, run_sim
 
-    config = load_config(args.config)
+    if args.board:
+        _, config = _board_and_config(args)
+    else:
+        config = load_config(args.config or "default")
     err = _console_err()
     t0 = time.perf_counter()
     try:
@@ -579,6 +583,99 @@ def _cmd_demo(args) -> int:
     return EXIT_OK if result["bit_exact"] else EXIT_FAILURE
 
 
+def _board_and_config(args):
+    from .boards import BoardError, get_board
+
+    try:
+        board = get_board(args.board)
+    except BoardError as exc:
+        raise CliError(str(exc), EXIT_BAD_INPUT) from None
+    return board, load_config(args.config or board.config)
+
+
+def _print_build(console, r: dict):
+    clock, util = r["clock"], r["utilization"]
+    table = Table(title=f"{r['board']} ({r['device']}): {r['design']}, "
+                        f"config '{r['config']['name']}'")
+    table.add_column("resource")
+    table.add_column("used", justify="right")
+    table.add_column("available", justify="right")
+    table.add_column("%", justify="right")
+    for name, u in util.items():
+        table.add_row(name.upper(), f"{u['used']:,}", f"{u['available']:,}", f"{u['percent']}")
+    console.print(table)
+    console.print(f"clock: target {clock['target_mhz']:.2f} MHz (PLL), Fmax "
+                  f"{clock['fmax_mhz']:.2f} MHz")
+    t = r["times_s"]
+    console.print(f"build {r['build_s']:.0f} s (yosys {t['yosys_s']:.0f} s, nextpnr "
+                  f"{t['nextpnr_s']:.0f} s, pack {t['pack_s']:.0f} s); bitstream "
+                  f"{r['out']}/{r['bitstream']['file']} ({r['bitstream']['bytes']:,} bytes)")
+
+
+def _cmd_build(args) -> int:
+    from .build import BuildError, build_board
+
+    board, config = _board_and_config(args)
+    out = Path(args.out)
+    err = _console_err()
+    names = {"rtlil": "Elaborating", "yosys": "Synthesizing (Yosys)",
+             "nextpnr": "Placing and routing (nextpnr)", "pack": "Packing the bitstream"}
+    try:
+        with err.status("Elaborating") as status:
+            def progress(step, seconds):
+                status.update(f"{names[step]} … {seconds:.0f} s")
+
+            report = build_board(board, config, out, design=args.design,
+                                 clock_mhz=args.clock_mhz, baud=args.baud, seed=args.seed,
+                                 progress=progress)
+    except BuildError as exc:
+        raise CliError(str(exc)) from None
+    report["out"] = str(out)
+    clock = report["clock"]
+    if not clock["timing_met"]:
+        err.print(f"[bold red]WARNING: timing not met[/]: the design reaches "
+                  f"{clock['fmax_mhz']:.2f} MHz but its clock is {clock['target_mhz']:.2f} "
+                  f"MHz; it may not work on the board. Lower clock_mhz (--clock-mhz) to at "
+                  f"most {clock['fmax_mhz']:.1f}. The critical path is in "
+                  f"{out}/corolla_top.nextpnr.log.")
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print_build(Console(highlight=False), report)
+    return EXIT_OK
+
+
+def _cmd_flash(args) -> int:
+    from .boards import BoardError, get_board
+    from .build import BuildError, flash, flash_command
+
+    try:
+        board = get_board(args.board)
+    except BoardError as exc:
+        raise CliError(str(exc), EXIT_BAD_INPUT) from None
+    bitstream = Path(args.bitstream or f"build/{board.name}/corolla_top.{board.bitstream}")
+    if not bitstream.is_file():
+        raise CliError(f"bitstream {bitstream} does not exist; build it with `corolla build "
+                       f"--board {board.name} --out {bitstream.parent}`", EXIT_BAD_INPUT)
+    if bitstream.suffix != f".{board.bitstream}":
+        raise CliError(f"bitstream {bitstream} is not a .{board.bitstream} file, which the "
+                       f"{board.name} takes", EXIT_BAD_INPUT)
+    try:
+        if args.dry_run:
+            cmd = flash_command(board, bitstream, installed=False)
+            if not Path(cmd[0]).is_absolute():
+                _console_err().print(f"note: {cmd[0]} is not installed; install "
+                                     f"{board.packages}")
+            print(shlex.join(cmd))
+            return EXIT_OK
+        with _console_err().status(f"Programming the {board.name}"):
+            cmd = flash(board, bitstream)
+    except BuildError as exc:
+        raise CliError(str(exc)) from None
+    print(f"programmed {board.name} with {bitstream} ({Path(cmd[0]).name})")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``corolla`` command."""
     parser = _Parser(
@@ -612,6 +709,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=_cmd_sim)
 
+    from .boards import BOARDS
+    from .build import BUILD_DESIGNS
+
+    p = sub.add_parser("build", help="build a bitstream for a board (Yosys, nextpnr)",
+                       description="Put the accelerator (or a UART loopback) on a board: "
+                                   "Yosys, nextpnr and the bitstream packer from the YoWASP "
+                                   "wheels. Writes the bitstream and report.json (Fmax "
+                                   "against the clock, LUT/FF/DSP/BRAM utilization, build "
+                                   "times).")
+    p.add_argument("--board", required=True, choices=BOARDS, help="the board")
+    p.add_argument("--config", metavar="NAME|FILE",
+                   help="built-in configuration or a TOML file (default: the board's own)")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    p.add_argument("--design", choices=BUILD_DESIGNS, default="top",
+                   help="top: the accelerator; echo: a UART loopback for bringing up the "
+                        "board's serial link (default: %(default)s)")
+    p.add_argument("--clock-mhz", type=float,
+                   help="clock to ask the PLL for (default: clock_mhz of the configuration)")
+    p.add_argument("--baud", type=int, default=115200,
+                   help="host link baud rate (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr seed (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=_cmd_build)
+
+    p = sub.add_parser("flash", help="program a board with a bitstream",
+                       description="Program a board with openFPGALoader, iceprog, fujprog or "
+                                   "dfu-util (whichever the board takes and is installed).")
+    p.add_argument("--board", required=True, choices=BOARDS, help="the board")
+    p.add_argument("--bitstream", type=Path, metavar="FILE",
+                   help="the bitstream (default: build/BOARD/corolla_top.bin|bit)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the command instead of running it")
+    p.set_defaults(func=_cmd_flash)
+
     p = sub.add_parser("run", help="run the digits network on the accelerator (simulated or "
                                    "on a board) and check it against the golden model",
                        description="Compile a network for the accelerator, load it over the "
@@ -623,7 +754,11 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--sim", action="store_true", help="simulate the accelerator (cocotb)")
     where.add_argument("--port", metavar="DEVICE",
                        help="a board's serial port, e.g. /dev/ttyUSB1")
-    _add_config_arg(p)
+    p.add_argument("--board", choices=BOARDS,
+                   help="the board behind --port (its configuration is the default one)")
+    p.add_argument("--config", metavar="NAME|FILE",
+                   help="built-in configuration or a TOML file (default: the board's, else "
+                        "'default')")
     p.add_argument("--model", default="digits", metavar="digits|FILE.npz",
                    help="the built-in compressed digits model or a compressed-model file "
                         "from `corolla compress` (default: %(default)s)")

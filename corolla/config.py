@@ -1,9 +1,10 @@
 """Accelerator configurations: TOML files, validated before anything is built.
 
 A configuration names the PE array (size, PE kind, dataflow), the number widths, the sparse
-(EIE) engine and the LNS format. Every key is optional and takes the value of the built-in
-``default`` configuration; unknown keys, wrong types and out-of-range values are rejected with
-a :class:`ConfigError` that names the key, the value and what was expected.
+(EIE) engine, the LNS format and the on-chip memory sizes. Every key is optional and takes the
+value of the built-in ``default`` configuration; unknown keys, wrong types and out-of-range
+values are rejected with a :class:`ConfigError` that names the key, the value and what was
+expected.
 
 Built-in configurations live in ``corolla/configs/NAME.toml``; ``--config`` accepts either
 such a name or a path to a TOML file.
@@ -23,6 +24,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "LnsConfig",
+    "MemoryConfig",
     "SparseConfig",
     "WidthsConfig",
     "builtin_configs",
@@ -147,8 +149,37 @@ class SparseConfig:
     codebook_bits: int = 4
     codebook_width: int = 8
 
+    #: Per-PE entry memory (words of index + codebook bits), pointer memory (columns + 1
+    #: per layer), bias memory, and the largest layer's rows.
+    entries: int = 1024
+    pointers: int = 512
+    biases: int = 512
+    max_rows: int = 512
+
     _schema: ClassVar[dict] = {"enabled": _Bool(), "pes": _Int(1, 64), "index_bits": _Int(2, 8),
-               "codebook_bits": _Int(1, 8), "codebook_width": _Int(2, 16)}
+               "codebook_bits": _Int(1, 8), "codebook_width": _Int(2, 16),
+               "entries": _Int(16, 65536), "pointers": _Int(16, 65536),
+               "biases": _Int(16, 65536), "max_rows": _Int(16, 65536)}
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    """On-chip memories of the accelerator top, in words (see :class:`corolla.hw.top.TopParams`).
+
+    ``weights`` are dense weight words of ``array.rows`` bytes, ``activations`` the words of
+    each activation bank (the widest layer), ``biases`` dense biases, ``program`` layer
+    descriptors, ``max_payload`` the host link's largest request payload in bytes.
+    """
+
+    weights: int = 16384
+    activations: int = 512
+    biases: int = 1024
+    program: int = 16
+    max_payload: int = 1024
+
+    _schema: ClassVar[dict] = {"weights": _Int(16, 1 << 20), "activations": _Int(16, 4095),
+                               "biases": _Int(16, 4095), "program": _Int(1, 255),
+                               "max_payload": _Int(64, 4096)}
 
 
 LNS_MODES = ("linear", "log", "kahan")
@@ -178,7 +209,7 @@ class LnsConfig:
 
 
 _SECTIONS = {"array": ArrayConfig, "widths": WidthsConfig, "sparse": SparseConfig,
-             "lns": LnsConfig}
+             "lns": LnsConfig, "memory": MemoryConfig}
 _TOP = {"name": _Str(), "description": _Str(200), "clock_mhz": _Float(1.0, 500.0)}
 
 
@@ -193,6 +224,7 @@ class Config:
     widths: WidthsConfig = field(default_factory=WidthsConfig)
     sparse: SparseConfig = field(default_factory=SparseConfig)
     lns: LnsConfig = field(default_factory=LnsConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
 
     def to_dict(self) -> dict:
         """Plain-data form (what goes into manifests and reports)."""

@@ -170,9 +170,17 @@ def top_params(config: Config, *, link: str = "uart", **overrides):
         if not ok:
             raise ConfigError(f"key '{key}' = {value!r} is not built by the accelerator top; "
                               f"expected {expected}", key=key)
-    eie = None
-    if s.enabled:
-        eie = EieParams(pes=s.pes, z_bits=s.index_bits, v_bits=s.codebook_bits,
-                        weight_width=s.codebook_width, acc_width=w.accumulator)
-    return TopParams(rows=a.rows, cols=a.cols, acc_width=w.accumulator, eie=eie,
-                     clock_hz=config.clock_mhz * 1e6, link=link, **overrides)
+    try:
+        eie = None
+        if s.enabled:
+            eie = EieParams(pes=s.pes, z_bits=s.index_bits, v_bits=s.codebook_bits,
+                            weight_width=s.codebook_width, acc_width=w.accumulator,
+                            entry_depth=s.entries, ptr_depth=s.pointers, bias_depth=s.biases,
+                            max_rows=s.max_rows)
+        mem = config.memory
+        sizes = dict(weight_depth=mem.weights, act_depth=mem.activations, bias_depth=mem.biases,
+                     program_depth=mem.program, max_payload=mem.max_payload)
+        return TopParams(rows=a.rows, cols=a.cols, acc_width=w.accumulator, eie=eie,
+                         clock_hz=config.clock_mhz * 1e6, link=link, **(sizes | overrides))
+    except ValueError as exc:
+        raise ConfigError(f"configuration {config.name!r}: {exc}") from None

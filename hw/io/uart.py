@@ -7,7 +7,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["UartRx", "UartTx", "divisor_for"]
+__all__ = ["UartEcho", "UartRx", "UartTx", "divisor_for"]
 
 
 def divisor_for(clock_hz: float, baud: int) -> int:
@@ -143,4 +143,34 @@ class UartTx(wiring.Component):
             m.d.sync += timer.eq(timer - 1)
         with m.Else():
             m.d.sync += [shreg.eq(Cat(shreg[1:], 1)), left.eq(left - 1), timer.eq(d - 1)]
+        return m
+
+
+class UartEcho(wiring.Component):
+    """A UART loopback for bringing up a board's serial link: every byte received is sent
+    back.
+
+    Parameters
+    ----------
+    divisor : int
+        Clock cycles per bit.
+
+    Members
+    -------
+    rx, tx : In(1), Out(1)
+        The pins.
+    busy : Out(1)
+        A byte is being sent back.
+    """
+
+    def __init__(self, divisor: int):
+        self.divisor = divisor
+        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "busy": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.uart_rx = urx = UartRx(self.divisor)
+        m.submodules.uart_tx = utx = UartTx(self.divisor)
+        m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx), self.busy.eq(~utx.input.ready)]
+        wiring.connect(m, urx.output, utx.input)
         return m

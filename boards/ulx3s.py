@@ -1,0 +1,50 @@
+"""ULX3S: Lattice ECP5-85F (CABGA381), 25 MHz oscillator, FT231X USB-serial.
+
+The accelerator's clock comes from an ``EHXPLLL``; the host link is the FT231X
+(``/dev/ttyUSB0``). LEDs 0, 1 and 2 show error, heartbeat and busy.
+"""
+
+from __future__ import annotations
+
+from . import Board
+from .ecp5 import ecp5_clock
+
+__all__ = ["BOARD"]
+
+
+def _platform():
+    from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+    return ULX3S_85F_Platform()
+
+
+def _clock(m, platform, f_mhz):
+    return ecp5_clock(m, platform.request("clk25", 0).i, 25.0, f_mhz)
+
+
+def _uart(platform):
+    uart = platform.request("uart", 0)
+    return uart.rx.i, uart.tx.o
+
+
+def _leds(platform):
+    return [platform.request("led", n).o for n in range(3)]
+
+
+BOARD = Board(
+    name="ulx3s",
+    description="ULX3S (ECP5 LFE5U-85F)",
+    platform=_platform,
+    device="ecp5-85f",
+    config="ulx3s",
+    clock_in_mhz=25.0,
+    make_clock=_clock,
+    uart=_uart,
+    leds=_leds,
+    bitstream="bit",
+    pack_args=("--compress",),
+    programmers=(("openFPGALoader", ["--board", "ulx3s", "{bitstream}"]),
+                 ("fujprog", ["{bitstream}"])),
+    packages="openFPGALoader (Debian package openfpgaloader) or fujprog, with a udev rule "
+             "giving your user access to the FT231X (idVendor 0403, idProduct 6015)",
+)
