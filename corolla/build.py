@@ -26,8 +26,8 @@ from .boards import Board, BoardTop
 from .config import Config, ConfigError
 from .toolchain import DEVICES, SynthReport, ToolchainError, run_tool
 
-__all__ = ["BUILD_DESIGNS", "BuildError", "board_design", "build_board", "flash",
-           "flash_command"]
+__all__ = ["BUILD_DESIGNS", "BuildError", "board_design", "build_board", "critical_path",
+           "flash", "flash_command"]
 
 #: What ``corolla build --design`` puts on a board: the accelerator, or a UART loopback
 #: (every byte received is sent back) for bringing up a board's serial link.
@@ -111,6 +111,33 @@ def _utilization(device: str, report: dict, synth: SynthReport) -> dict:
         if entry:
             entry["percent"] = round(100 * entry["used"] / max(entry["available"], 1), 1)
     return {k: v for k, v in out.items() if v is not None}
+
+
+def critical_path(pnr: dict) -> dict | None:
+    """The slowest path in nextpnr's report: where it starts and ends, its delay, and how much
+    of it is logic and how much routing."""
+    paths = [p["path"] for p in pnr.get("critical_paths", []) if p.get("path")]
+    if not paths:
+        return None
+    path = max(paths, key=lambda p: sum(step["delay"] for step in p))
+
+    def where(end):
+        return f"{end['cell']}.{end['port']}"
+
+    by_type = {}
+    for step in path:
+        by_type[step["type"]] = by_type.get(step["type"], 0.0) + step["delay"]
+    start = path[0]["from"]["cell"]
+    return {
+        "from": where(path[0]["from"]), "to": where(path[-1]["to"]),
+        # The hierarchy the path starts in, e.g. design.core.eie.pe3.
+        "module": start.rsplit(".", 2)[0] if start.count(".") >= 2 else start,
+        "delay_ns": round(sum(by_type.values()), 2),
+        "logic_ns": round(by_type.get("logic", 0.0) + by_type.get("clk-to-q", 0.0)
+                          + by_type.get("setup", 0.0), 2),
+        "routing_ns": round(by_type.get("routing", 0.0), 2),
+        "steps": len(path),
+    }
 
 
 def _check_fit(device: str, synth: SynthReport):
@@ -208,7 +235,8 @@ def build_board(board: Board, config: Config, out_dir: Path, *, design: str = "t
         "design": design,
         "config": config.to_dict(),
         "clock": {"requested_mhz": top.requested_mhz, "target_mhz": round(target, 4),
-                  "fmax_mhz": fmax, "timing_met": fmax >= target, "clocks": clocks},
+                  "fmax_mhz": fmax, "timing_met": fmax >= target, "clocks": clocks,
+                  "critical_path": critical_path(pnr)},
         "utilization": _utilization(board.device, pnr, synth),
         "synthesis": synth.summary(),
         "times_s": {k: round(v, 1) for k, v in times.items()},

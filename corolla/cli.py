@@ -606,6 +606,10 @@ def _print_build(console, r: dict):
     console.print(table)
     console.print(f"clock: target {clock['target_mhz']:.2f} MHz (PLL), Fmax "
                   f"{clock['fmax_mhz']:.2f} MHz")
+    path = clock.get("critical_path")
+    if path:
+        console.print(f"slowest path: {path['from']} → {path['to']}, {path['delay_ns']} ns "
+                      f"({path['logic_ns']} ns logic, {path['routing_ns']} ns routing)")
     t = r["times_s"]
     console.print(f"build {r['build_s']:.0f} s (yosys {t['yosys_s']:.0f} s, nextpnr "
                   f"{t['nextpnr_s']:.0f} s, pack {t['pack_s']:.0f} s); bitstream "
@@ -636,8 +640,9 @@ def _cmd_build(args) -> int:
         err.print(f"[bold red]WARNING: timing not met[/]: the design reaches "
                   f"{clock['fmax_mhz']:.2f} MHz but its clock is {clock['target_mhz']:.2f} "
                   f"MHz; it may not work on the board. Lower clock_mhz (--clock-mhz) to at "
-                  f"most {clock['fmax_mhz']:.1f}. The critical path is in "
-                  f"{out}/corolla_top.nextpnr.log.")
+                  f"most {clock['fmax_mhz']:.1f}. The slowest path starts in "
+                  f"{(clock['critical_path'] or {}).get('module', '?')} (report.json, "
+                  f"clock.critical_path).")
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -198,3 +198,20 @@ def test_build_names_the_resource_a_design_lacks(tmp_path):
                    str(tmp_path))
     assert proc.returncode == 1
     assert "does not fit the ice40up5k" in proc.stderr
+
+
+def test_critical_path_summary_from_a_nextpnr_report():
+    from corolla.build import critical_path
+
+    def step(kind, delay, cell="design.core.eie.pe0.ptr.0", port="Q"):
+        end = {"cell": cell, "port": port}
+        return {"type": kind, "delay": delay, "from": end, "to": end}
+
+    fast = [step("clk-to-q", 1.0), step("setup", 0.5)]
+    slow = [step("clk-to-q", 2.0), step("routing", 3.0), step("logic", 0.5),
+            step("routing", 1.0), step("setup", 0.5, cell="design.core.seq.d", port="D")]
+    path = critical_path({"critical_paths": [{"path": fast}, {"path": slow}]})
+    assert path == {"from": "design.core.eie.pe0.ptr.0.Q", "to": "design.core.seq.d.D",
+                    "module": "design.core.eie.pe0", "delay_ns": 7.0, "logic_ns": 3.0,
+                    "routing_ns": 4.0, "steps": 5}
+    assert critical_path({}) is None
