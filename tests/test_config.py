@@ -20,7 +20,7 @@ def test_missing_keys_take_defaults():
 
 @pytest.mark.parametrize("data,message", [
     ({"arrray": {}}, "unknown key 'arrray'; expected one of: array, clock_mhz, description, "
-                     "lns, name, sparse, widths"),
+                     "lns, memory, name, sparse, widths"),
     ({"array": {"colz": 4}}, "unknown key 'array.colz'; expected one of: cols, dataflow, pe, "
                              "rows"),
     ({"array": {"rows": "4"}}, "key 'array.rows' = '4' has type str; expected an integer"),
