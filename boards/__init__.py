@@ -45,8 +45,12 @@ class Board:
         Built-in configuration that fits the device.
     clock_in_mhz : float
         The board oscillator's frequency (the PLL's input).
+    solve_pll : Callable
+        ``solve_pll(f_in_mhz, f_out_mhz)``: the PLL's settings
+        (:func:`~corolla.boards.pll.ice40_pll` or :func:`~corolla.boards.pll.ecp5_pll`).
     make_clock : Callable
-        ``make_clock(m, platform, f_mhz) -> (clk, locked, f_achieved_mhz)``: the PLL.
+        ``make_clock(m, platform, pll) -> (clk, locked)``: instantiates the PLL with the
+        settings :meth:`pll` gives.
     uart : Callable
         ``uart(platform) -> (rx, tx)``: the pins of the host's serial link.
     leds : Callable
@@ -69,6 +73,7 @@ class Board:
     device: str
     config: str
     clock_in_mhz: float
+    solve_pll: Callable
     make_clock: Callable
     uart: Callable
     leds: Callable
@@ -76,6 +81,17 @@ class Board:
     pack_args: tuple = ()
     programmers: tuple = field(default_factory=tuple)
     packages: str = ""
+
+
+    def pll(self, f_mhz: float):
+        """PLL settings for a clock of ``f_mhz`` (``.f_out_mhz`` is what it gives).
+
+        Raises
+        ------
+        PllError
+            If the PLL cannot make it.
+        """
+        return self.solve_pll(self.clock_in_mhz, f_mhz)
 
 
 def get_board(name: str) -> Board:
@@ -101,20 +117,23 @@ class BoardTop(Elaboratable):
     design : wiring.Component
         The accelerator (``link="uart"``: ports ``rx``, ``tx``, ``busy``, ``error``) or any
         component with a subset of those ports.
-    clock_mhz : float
-        Requested clock; the PLL's achieved frequency is :attr:`clock_mhz` after
-        elaboration.
+    pll
+        The PLL settings (:meth:`Board.pll`); the clock is ``pll.f_out_mhz``.
     """
 
-    def __init__(self, board: Board, design, clock_mhz: float):
+    def __init__(self, board: Board, design, pll):
         self.board = board
         self.design = design
-        self.requested_mhz = clock_mhz
-        self.clock_mhz = None
+        self.pll = pll
+
+    @property
+    def clock_mhz(self) -> float:
+        """The clock the PLL makes."""
+        return self.pll.f_out_mhz
 
     def elaborate(self, platform):
         m = Module()
-        clk, locked, self.clock_mhz = self.board.make_clock(m, platform, self.requested_mhz)
+        clk, locked = self.board.make_clock(m, platform, self.pll)
         m.domains.sync = cd_sync = ClockDomain("sync")
         m.d.comb += cd_sync.clk.eq(clk)
         m.submodules.reset = ResetSynchronizer(~locked, domain="sync")

@@ -5,21 +5,18 @@ from __future__ import annotations
 from amaranth import Signal
 from amaranth.hdl import Instance
 
-from .pll import ecp5_pll
-
 __all__ = ["ecp5_clock"]
 
 
-def ecp5_clock(m, clkin, f_in_mhz: float, f_mhz: float):
-    """Instantiate an ``EHXPLLL`` making ``f_mhz`` from ``clkin``.
+def ecp5_clock(m, clkin, pll):
+    """Instantiate an ``EHXPLLL`` with settings ``pll`` (:class:`~.pll.Ecp5Pll`) on ``clkin``.
 
-    Returns ``(clk, locked, achieved_mhz)``.
+    Returns ``(clk, locked)``.
     """
-    pll = ecp5_pll(f_in_mhz, f_mhz)
     clk, locked = Signal(), Signal()
     m.submodules.pll = Instance(
         "EHXPLLL",
-        a_FREQUENCY_PIN_CLKI=f"{f_in_mhz:g}", a_FREQUENCY_PIN_CLKOP=f"{pll.f_out_mhz:g}",
+        a_FREQUENCY_PIN_CLKI=f"{pll.f_in_mhz:g}", a_FREQUENCY_PIN_CLKOP=f"{pll.f_out_mhz:g}",
         a_ICP_CURRENT="12", a_LPF_RESISTOR="8", a_MFG_ENABLE_FILTEROPAMP="1",
         a_MFG_GMCREF_SEL="2",
         p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED", p_STDBY_ENABLE="DISABLED",
@@ -30,4 +27,4 @@ def ecp5_clock(m, clkin, f_in_mhz: float, f_mhz: float):
         i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1, i_PLLWAKESYNC=0, i_ENCLKOP=0,
         o_CLKOP=clk, o_LOCK=locked,
     )
-    return clk, locked, pll.f_out_mhz
+    return clk, locked

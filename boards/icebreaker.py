@@ -24,8 +24,7 @@ def _platform():
     return ICEBreakerPlatform()
 
 
-def _clock(m, platform, f_mhz):
-    pll = ice40_pll(12.0, f_mhz)
+def _clock(m, platform, pll):
     pin = platform.request("clk12", dir="-")
     clk, locked = Signal(), Signal()
     m.submodules.pll = Instance(
@@ -35,7 +34,7 @@ def _clock(m, platform, f_mhz):
         i_PACKAGEPIN=pin.io, i_RESETB=1, i_BYPASS=0,
         o_PLLOUTGLOBAL=clk, o_LOCK=locked,
     )
-    return clk, locked, pll.f_out_mhz
+    return clk, locked
 
 
 def _uart(platform):
@@ -54,6 +53,7 @@ BOARD = Board(
     device="ice40up5k",
     config="icebreaker",
     clock_in_mhz=12.0,
+    solve_pll=ice40_pll,
     make_clock=_clock,
     uart=_uart,
     leds=_leds,

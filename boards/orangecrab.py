@@ -12,6 +12,7 @@ from amaranth.build import Attrs
 
 from . import Board
 from .ecp5 import ecp5_clock
+from .pll import ecp5_pll
 
 __all__ = ["BOARD"]
 
@@ -26,8 +27,8 @@ def _platform():
     return platform
 
 
-def _clock(m, platform, f_mhz):
-    return ecp5_clock(m, platform.request("clk", 0).i, 48.0, f_mhz)
+def _clock(m, platform, pll):
+    return ecp5_clock(m, platform.request("clk", 0).i, pll)
 
 
 def _uart(platform):
@@ -47,6 +48,7 @@ BOARD = Board(
     device="ecp5-85f",
     config="orangecrab",
     clock_in_mhz=48.0,
+    solve_pll=ecp5_pll,
     make_clock=_clock,
     uart=_uart,
     leds=_leds,

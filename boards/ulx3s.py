@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from . import Board
 from .ecp5 import ecp5_clock
+from .pll import ecp5_pll
 
 __all__ = ["BOARD"]
 
@@ -18,8 +19,8 @@ def _platform():
     return ULX3S_85F_Platform()
 
 
-def _clock(m, platform, f_mhz):
-    return ecp5_clock(m, platform.request("clk25", 0).i, 25.0, f_mhz)
+def _clock(m, platform, pll):
+    return ecp5_clock(m, platform.request("clk25", 0).i, pll)
 
 
 def _uart(platform):
@@ -38,6 +39,7 @@ BOARD = Board(
     device="ecp5-85f",
     config="ulx3s",
     clock_in_mhz=25.0,
+    solve_pll=ecp5_pll,
     make_clock=_clock,
     uart=_uart,
     leds=_leds,

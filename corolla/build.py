@@ -40,13 +40,6 @@ class BuildError(RuntimeError):
     """A build failed: a design that does not fit, or a tool that stopped with an error."""
 
 
-def _pll_mhz(board: Board, f_mhz: float) -> float:
-    from .boards.pll import ecp5_pll, ice40_pll
-
-    solve = ice40_pll if DEVICES[board.device]["family"] == "ice40" else ecp5_pll
-    return solve(board.clock_in_mhz, f_mhz).f_out_mhz
-
-
 def board_design(board: Board, config: Config, design: str = "top", *,
                  clock_mhz: float | None = None, baud: int = 115200):
     """The :class:`~corolla.boards.BoardTop` for ``design`` on ``board``.
@@ -68,9 +61,10 @@ def board_design(board: Board, config: Config, design: str = "top", *,
                           f"{', '.join(BUILD_DESIGNS)}", key="design")
     requested = clock_mhz or config.clock_mhz
     try:
-        achieved = _pll_mhz(board, requested)
+        pll = board.pll(requested)
     except PllError as exc:
         raise ConfigError(f"clock {requested} MHz: {exc}", key="clock_mhz") from None
+    achieved = pll.f_out_mhz
     try:
         divisor_for(achieved * 1e6, baud)
     except ValueError as exc:
@@ -81,8 +75,8 @@ def board_design(board: Board, config: Config, design: str = "top", *,
         params = top_params(config, link="uart")
         params = replace(params, clock_hz=achieved * 1e6, baud=baud,
                          frame_timeout=max(params.frame_timeout, round(achieved * 1e4)))
-        return BoardTop(board, Accelerator(params), requested)
-    return BoardTop(board, UartEcho(divisor_for(achieved * 1e6, baud)), requested)
+        return BoardTop(board, Accelerator(params), pll)
+    return BoardTop(board, UartEcho(divisor_for(achieved * 1e6, baud)), pll)
 
 
 def _utilization(device: str, report: dict, synth: SynthReport) -> dict:
@@ -178,7 +172,8 @@ def build_board(board: Board, config: Config, out_dir: Path, *, design: str = "t
 
     t0 = time.perf_counter()
     tell("rtlil", 0.0)
-    top = board_design(board, config, design, clock_mhz=clock_mhz, baud=baud)
+    requested = clock_mhz or config.clock_mhz
+    top = board_design(board, config, design, clock_mhz=requested, baud=baud)
     platform = board.platform()
     synth_opts = spec["synth"].split()[1:]
     plan = platform.prepare(top, name=NAME, synth_opts=" ".join(synth_opts),
@@ -196,9 +191,7 @@ def build_board(board: Board, config: Config, out_dir: Path, *, design: str = "t
         times[f"{name}_s"] = time.perf_counter() - t
 
     step("yosys", "yosys", ["-q", f"{NAME}.ys"], f"{NAME}.yosys.log")
-    stat = json.loads((out_dir / f"{NAME}.stat.json").read_text())
-    cells = (stat.get("design") or stat["modules"][f"\\{NAME}"]).get("num_cells_by_type", {})
-    synth = SynthReport(device=board.device, cells={k: int(v) for k, v in cells.items()})
+    synth = SynthReport.from_stat(out_dir / f"{NAME}.stat.json", device=board.device, top=NAME)
     _check_fit(board.device, synth)
 
     pnr_args = ["--json", f"{NAME}.json", "--report", f"{NAME}.pnr.json", "--seed", str(seed),
@@ -234,7 +227,7 @@ def build_board(board: Board, config: Config, out_dir: Path, *, design: str = "t
         "device": board.device,
         "design": design,
         "config": config.to_dict(),
-        "clock": {"requested_mhz": top.requested_mhz, "target_mhz": round(target, 4),
+        "clock": {"requested_mhz": requested, "target_mhz": round(target, 4),
                   "fmax_mhz": fmax, "timing_met": fmax >= target, "clocks": clocks,
                   "critical_path": critical_path(pnr)},
         "utilization": _utilization(board.device, pnr, synth),

