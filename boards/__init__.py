@@ -16,9 +16,24 @@ from dataclasses import dataclass, field
 
 from amaranth import ClockDomain, Module, Signal
 from amaranth.hdl import Elaboratable
+from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
-__all__ = ["BOARDS", "Board", "BoardError", "BoardTop", "get_board"]
+__all__ = ["BOARDS", "Board", "BoardError", "BoardTop", "get_board", "pin_in", "pin_out"]
+
+
+def pin_in(m: Module, port, name: str):
+    """An input buffer on ``port`` (a resource requested with ``dir="-"``), added to ``m`` as
+    ``name``; returns its value."""
+    m.submodules[name] = buf = io.Buffer("i", port)
+    return buf.i
+
+
+def pin_out(m: Module, port, name: str):
+    """An output buffer on ``port``, added to ``m`` as ``name``; returns the signal it
+    drives."""
+    m.submodules[name] = buf = io.Buffer("o", port)
+    return buf.o
 
 #: Supported boards (module names under ``corolla.boards``).
 BOARDS = ("icebreaker", "ulx3s", "orangecrab")
@@ -52,9 +67,10 @@ class Board:
         ``make_clock(m, platform, pll) -> (clk, locked)``: instantiates the PLL with the
         settings :meth:`pll` gives.
     uart : Callable
-        ``uart(platform) -> (rx, tx)``: the pins of the host's serial link.
+        ``uart(m, platform) -> (rx, tx)``: the pins of the host's serial link (their buffers
+        added to ``m``).
     leds : Callable
-        ``leds(platform) -> list of 1-bit outputs``: status LEDs in the order error,
+        ``leds(m, platform) -> list of 1-bit outputs``: status LEDs in the order error,
         heartbeat, busy (a board with fewer LEDs shows the first ones).
     bitstream : str
         Bitstream file extension (``"bin"`` or ``"bit"``).
@@ -141,7 +157,7 @@ class BoardTop(Elaboratable):
 
         m.submodules.design = design = self.design
         ports = design.signature.members
-        rx, tx = self.board.uart(platform)
+        rx, tx = self.board.uart(m, platform)
         if "rx" in ports:
             m.d.comb += design.rx.eq(rx)
         if "tx" in ports:
@@ -155,6 +171,6 @@ class BoardTop(Elaboratable):
         m.d.sync += heartbeat.eq(heartbeat + 1)
         status = [design.error if "error" in ports else 0, heartbeat[-1],
                   design.busy if "busy" in ports else 0]
-        for led, value in zip(self.board.leds(platform), status, strict=False):
+        for led, value in zip(self.board.leds(m, platform), status, strict=False):
             m.d.comb += led.eq(value)
         return m

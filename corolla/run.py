@@ -155,11 +155,13 @@ def run_board(config: Config, port: str, *, baud: int = 115200, model: str = "di
             raise ConfigError(str(exc)) from None
         if status:
             status(f"Loading the {variant} model and running {images} image(s) on {port}")
-        got, want, cycles, steps, load_s = run_batches(driver, prog, net, pixels)
+        run = run_batches(driver, prog, net, pixels)
     except LinkError as exc:
         raise RunError(f"{port}: {exc}") from None
     finally:
         transport.close()
-    return run_report(prog, got, want, data.y_test[first:first + images], cycles, steps,
-                      first_image=first, load_s=load_s, host_s=time.perf_counter() - t0,
+    return run_report(prog, run.outputs, run.expected, data.y_test[first:first + images],
+                      run.batch_cycles, run.step_cycles, first_image=first, load_s=run.load_s,
+                      bytes_sent=driver.bytes_sent, bytes_received=driver.bytes_received,
+                      link=run.link, host_s=time.perf_counter() - t0,
                       clock_mhz=config.clock_mhz, config=config.name, port=port)

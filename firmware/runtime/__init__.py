@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from corolla.hw.io import protocol as proto
 
-__all__ = ["Driver", "LinkError", "RunResult", "SerialTransport", "Session", "first_mismatch",
-           "run_batches", "run_report"]
+__all__ = ["BatchRun", "Driver", "LinkError", "RunResult", "SerialTransport", "Session",
+           "first_mismatch", "run_batches", "run_report"]
 
 
 class LinkError(RuntimeError):
@@ -54,23 +55,31 @@ class Driver:
         self.timeout = timeout
         self.retries = retries
         self.retried = 0
+        #: Bytes written to and read from the transport, framing and retries included.
+        self.bytes_sent = 0
+        self.bytes_received = 0
         self._tag = 0
         self._info = None
+
+    def _read(self, n: int) -> bytes:
+        data = self.transport.read(n, self.timeout)
+        self.bytes_received += len(data)
+        return data
 
     def read_reply(self, tag: int | None):
         """One reply with ``tag`` (any tag for ``None``), or ``None`` on timeout or a damaged
         frame; replies with other tags are dropped."""
         while True:
-            first = self.transport.read(1, self.timeout)
+            first = self._read(1)
             if not first:
                 return None
             if first[0] != proto.SYNC_REPLY:
                 continue
-            head = self.transport.read(4, self.timeout)
+            head = self._read(4)
             if len(head) < 4:
                 return None
             n = int.from_bytes(head[2:4], "little")
-            rest = self.transport.read(n + 2, self.timeout)
+            rest = self._read(n + 2)
             if len(rest) < n + 2:
                 return None
             try:
@@ -92,7 +101,9 @@ class Driver:
         last = "no reply"
         for _ in range(attempts):
             self._tag = (self._tag + 1) & 0xFF
-            self.transport.write(proto.frame(command, payload, tag=self._tag))
+            request = proto.frame(command, payload, tag=self._tag)
+            self.transport.write(request)
+            self.bytes_sent += len(request)
             reply = self.read_reply(self._tag)
             if reply is None:
                 last = f"no valid reply within {self.timeout} s"
@@ -251,33 +262,55 @@ class Session:
                          step_cycles=self.driver.counters(len(prog.steps)), cycles=st["cycles"])
 
 
-def run_batches(driver: Driver, prog, model, pixels, *, progress=None):
-    """Load ``prog`` and run ``pixels`` through it in batches of ``prog.lanes``.
+class BatchRun(NamedTuple):
+    """What :func:`run_batches` measured.
 
-    Returns
-    -------
+    Attributes
+    ----------
     outputs, expected : numpy.ndarray
         The accelerator's int8 outputs and the golden model's, (images, out).
     batch_cycles : list of int
-        Hardware cycles per batch.
+        Hardware cycles per batch (the accelerator's run counter).
     step_cycles : list of list of int
-        Hardware cycles per layer, per batch.
+        Hardware cycles per layer, per batch (its per-step counters).
     load_s : float
         Seconds spent writing the model image.
+    link : dict
+        Host-link bytes: ``load_sent``/``load_received`` while writing the model image,
+        ``run_sent``/``run_received`` while running the batches (inputs, program, RUN, STATUS
+        polls, outputs and counters, with framing).
     """
+
+    outputs: np.ndarray
+    expected: np.ndarray
+    batch_cycles: list
+    step_cycles: list
+    load_s: float
+    link: dict
+
+
+def run_batches(driver: Driver, prog, model, pixels, *, progress=None) -> BatchRun:
+    """Load ``prog`` and run ``pixels`` through it in batches of ``prog.lanes``."""
     from corolla.firmware.compile import golden_outputs
 
     session = Session(driver, prog)
+    sent, received = driver.bytes_sent, driver.bytes_received
     t0 = time.perf_counter()
     session.load(progress)
     load_s = time.perf_counter() - t0
+    link = {"load_sent": driver.bytes_sent - sent,
+            "load_received": driver.bytes_received - received}
+    sent, received = driver.bytes_sent, driver.bytes_received
     outs, cycles, steps = [], [], []
     for start in range(0, len(pixels), prog.lanes):
         res = session.infer(pixels[start:start + prog.lanes])
         outs.append(res.outputs)
         cycles.append(res.cycles)
         steps.append(res.step_cycles)
-    return (np.concatenate(outs), golden_outputs(model, prog, pixels), cycles, steps, load_s)
+    link |= {"run_sent": driver.bytes_sent - sent,
+             "run_received": driver.bytes_received - received}
+    return BatchRun(np.concatenate(outs), golden_outputs(model, prog, pixels), cycles, steps,
+                    load_s, link)
 
 
 def first_mismatch(got, want, first_image: int = 0) -> str | None:

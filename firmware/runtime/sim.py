@@ -45,8 +45,6 @@ class SimTransport:
         self.clock_hz = clock_hz
         self.mode = mode
         self.divisor = divisor
-        self.bytes_sent = 0
-        self.bytes_received = 0
         self._rx = deque()
         self._write = resume(self._send)
         self._read = resume(self._recv)
@@ -86,7 +84,6 @@ class SimTransport:
                 for bit in [0] + [(byte >> i) & 1 for i in range(8)] + [1]:
                     dut.rx.value = bit
                     await ClockCycles(dut.clk, self.divisor)
-            self.bytes_sent += len(data)
             return
         await FallingEdge(dut.clk)
         for byte in data:
@@ -95,7 +92,6 @@ class SimTransport:
             await RisingEdge(dut.clk)
             await FallingEdge(dut.clk)
         dut.host_rx__valid.value = 0
-        self.bytes_sent += len(data)
 
     async def _recv(self, n: int, cycles: int) -> bytes:
         from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
@@ -132,7 +128,6 @@ class SimTransport:
                 await First(RisingEdge(dut.host_tx__valid), Timer(left, unit="ns"))
             await FallingEdge(dut.clk)
             dut.host_tx__ready.value = 0
-        self.bytes_received += len(out)
         return bytes(out)
 
     async def _uart_monitor(self):

@@ -91,7 +91,7 @@ async def run_job(dut):
     """A network on test images; every output must equal the golden model's."""
     from corolla.firmware.digits import load_digits_data
 
-    _, transport, driver = await _setup(dut)
+    _, _, driver = await _setup(dut)
     variant = os.environ.get("COROLLA_VARIANT", "dense")
     n = int(os.environ.get("COROLLA_IMAGES", "8"))
     first = int(os.environ.get("COROLLA_FIRST_IMAGE", "0"))
@@ -103,14 +103,15 @@ async def run_job(dut):
     def host():
         info = driver.ping()
         prog = compile_network(model, info, variant)
-        return prog, *run_batches(driver, prog, model, pixels)
+        return prog, run_batches(driver, prog, model, pixels)
 
     t0 = time.perf_counter()
-    prog, got, want, cycles, steps, load_s = await bridge(host)()
-    result = run_report(prog, got, want, labels, cycles, steps, first_image=first,
-                        bytes_sent=transport.bytes_sent,
-                        bytes_received=transport.bytes_received, retries=driver.retried,
-                        load_s=load_s, host_s=time.perf_counter() - t0)
+    prog, run = await bridge(host)()
+    result = run_report(prog, run.outputs, run.expected, labels, run.batch_cycles,
+                        run.step_cycles, first_image=first, bytes_sent=driver.bytes_sent,
+                        bytes_received=driver.bytes_received, link=run.link,
+                        retries=driver.retried, load_s=run.load_s,
+                        host_s=time.perf_counter() - t0)
     mismatch = result["first_mismatch"]
     path = os.environ.get("COROLLA_RESULT")
     if path:
@@ -140,7 +141,7 @@ async def small_networks(dut):
                 if variant == "sparse" and not info["eie_pes"]:
                     continue
                 prog = compile_network(model, info, variant)
-                got, want, cycles, _, _ = run_batches(driver, prog, model, pixels)
+                got, want, cycles, *_ = run_batches(driver, prog, model, pixels)
                 msg = first_mismatch(got, want)
                 assert msg is None, f"{variant} {model.layers[0].shape}: {msg}"
                 dut._log.info("%s network %s: %d images bit-exact, cycles per batch %s",

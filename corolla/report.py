@@ -1,0 +1,645 @@
+"""The evaluation report: accuracy, throughput, latency, energy and cost of a configuration.
+
+:func:`measure` puts one configuration (a board, an accelerator configuration and a model
+variant) through the three sources Corolla trusts:
+
+* the cocotb simulation of the accelerator running digits test images
+  (:func:`corolla.run.run_sim`): cycles per run and per layer come from the accelerator's own
+  cycle counters, read back over the host link, and host-link bytes from the driver;
+* the board build (:func:`corolla.build.build_board`): achieved Fmax from nextpnr's timing
+  report, LUT/FF/DSP/BRAM from its utilization report;
+* the golden model (:mod:`corolla.firmware.compile`): accuracy on the whole digits test split
+  (the simulated images are checked bit-exact against it), and the operation and memory-access
+  counts behind the energy estimate and the roofline.
+
+:func:`write_report` writes ``report.json``, ``report.md`` and the PNG plots: a roofline per
+configuration with each layer placed on it, and a bar chart when several are compared.
+
+The energy figure is an estimate, not a measurement: operation and memory-access counts
+weighted with the 45 nm per-operation energies of Horowitz (ISSCC 2014), see
+:data:`HOROWITZ_45NM_PJ` and :func:`energy_estimate`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .config import ConfigError
+
+__all__ = ["ENERGY_ASSUMPTIONS", "HOROWITZ_45NM_PJ", "Target", "energy_estimate", "measure",
+           "parse_target", "sram_access_pj", "work_counts", "write_report"]
+
+#: Energy per operation at 45 nm, 0.9 V, in pJ: M. Horowitz, "Computing's energy problem
+#: (and what we can do about it)", ISSCC 2014. SRAM figures are per 64-bit access.
+HOROWITZ_45NM_PJ = {
+    "int8_add": 0.03,
+    "int32_add": 0.1,
+    "int8_mult": 0.2,
+    "int32_mult": 3.1,
+    "sram_8kB_64b": 10.0,
+    "sram_32kB_64b": 20.0,
+    "sram_1MB_64b": 100.0,
+}
+
+#: What the energy estimate counts and what it leaves out; printed with every figure.
+ENERGY_ASSUMPTIONS = (
+    "Estimate, not a measurement: counts of operations and memory accesses from the golden "
+    "model and the compiled program, weighted with Horowitz's 45 nm table (ISSCC 2014). An FPGA "
+    "spends several times more per operation than this ASIC table; read the figure as a way to "
+    "compare configurations and variants, not as the board's power.",
+    "A MAC is an 8-bit multiply (0.2 pJ) and a 32-bit add (0.1 pJ); the EIE engine's MACs "
+    "include its padding entries, the array's include the padding rows of a part-filled tile "
+    "and the idle lanes of a part-filled run.",
+    "An SRAM access of w bits costs w/64 of the table's 64-bit access energy for the memory's "
+    "size: 10 pJ at 8 kB or less, 20 pJ at 32 kB, 100 pJ at 1 MB, interpolated linearly in "
+    "log(size) between them.",
+    "Counted accesses: array weights, activations read and written, biases; EIE entries, "
+    "column pointers (two per PE per broadcast), codebook lookups, accumulator read-modify-"
+    "writes, biases, activations scanned and outputs written.",
+    "Not counted: pipeline and systolic-mesh registers, control, clock tree, static power, "
+    "the host link and anything off the chip.",
+)
+
+
+def sram_access_pj(size_bytes: float, bits: float) -> float:
+    """Energy of reading or writing ``bits`` bits of an SRAM of ``size_bytes`` (Horowitz)."""
+    points = [(8 * 1024, HOROWITZ_45NM_PJ["sram_8kB_64b"]),
+              (32 * 1024, HOROWITZ_45NM_PJ["sram_32kB_64b"]),
+              (1024 * 1024, HOROWITZ_45NM_PJ["sram_1MB_64b"])]
+    size = max(float(size_bytes), 1.0)
+    if size <= points[0][0]:
+        e64 = points[0][1]
+    elif size >= points[-1][0]:
+        e64 = points[-1][1]
+    else:
+        xs = [math.log(s) for s, _ in points]
+        e64 = float(np.interp(math.log(size), xs, [e for _, e in points]))
+    return e64 * bits / 64
+
+
+@dataclass(frozen=True)
+class Target:
+    """One configuration to report: a board, an accelerator configuration and a variant.
+
+    ``own`` is true when the configuration is the board's own (it is then left out of the
+    label).
+    """
+
+    board: str
+    config: str
+    variant: str = "dense"
+    own: bool = False
+
+    @property
+    def build_name(self) -> str:
+        """Board and configuration: the variants of one configuration share its build."""
+        if self.own:
+            return self.board
+        name = Path(self.config).stem if self.config.endswith(".toml") else self.config
+        return f"{self.board}-{name}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.build_name}-{self.variant}"
+
+
+def parse_target(text: str, *, variant: str = "dense") -> Target:
+    """``BOARD[:CONFIG[:VARIANT]]``, e.g. ``icebreaker`` or ``ulx3s:default:sparse``.
+
+    Without a configuration the board's own is used.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown board or variant, or an empty field.
+    """
+    from .boards import BOARDS, get_board
+    from .firmware.compile import VARIANTS
+
+    parts = text.split(":")
+    if len(parts) > 3 or not all(parts):
+        raise ConfigError(f"configuration {text!r}: expected BOARD[:CONFIG[:VARIANT]], e.g. "
+                          f"icebreaker or ulx3s:default:sparse")
+    if parts[0] not in BOARDS:
+        raise ConfigError(f"configuration {text!r}: board {parts[0]!r} is not one of "
+                          f"{', '.join(BOARDS)}")
+    own = get_board(parts[0]).config
+    config = parts[1] if len(parts) > 1 else own
+    variant = parts[2] if len(parts) > 2 else variant
+    if variant not in VARIANTS:
+        raise ConfigError(f"configuration {text!r}: variant {variant!r} is not one of "
+                          f"{', '.join(VARIANTS)}")
+    return Target(parts[0], config, variant, own=config == own)
+
+
+# -- operation and memory-access counts -------------------------------------------------------
+
+def _memories(params) -> dict:
+    """Logical on-chip memories of the accelerator: name → (bytes, access width in bits)."""
+    from .hw.io import protocol as proto
+
+    mem = {
+        "weights": (params.weight_depth * params.rows, 8 * params.rows),
+        "activations": (2 * params.act_depth * params.cols, 8 * params.cols),
+        "biases": (params.bias_depth * 4, 32),
+        "program": (params.program_depth * proto.DESCRIPTOR_BYTES, 8 * proto.DESCRIPTOR_BYTES),
+        "counters": (params.program_depth * 4, 32),
+    }
+    e = params.eie
+    if e is not None:
+        mem |= {
+            "eie_entries": (e.pes * e.entry_depth * e.entry_width / 8, e.entry_width),
+            "eie_pointers": (e.pes * e.ptr_depth * e.ptr_width / 8, e.ptr_width),
+            "eie_codebooks": ((e.codebooks << e.v_bits) * e.weight_width / 8, e.weight_width),
+            "eie_accumulators": (e.pes * e.local_depth * e.acc_width / 8, e.acc_width),
+            "eie_biases": (e.bias_depth * e.acc_width / 8, e.acc_width),
+            "eie_activations": (2 * e.max_rows, 8),
+        }
+    return mem
+
+
+def _per_pe(mem: dict, name: str, pes: int) -> float:
+    """Size of one PE's bank of a memory split across ``pes`` PEs."""
+    return mem[name][0] / pes
+
+
+def work_counts(prog, net, pixels, params, runs: int) -> list[dict]:
+    """Operations and memory accesses per inference, per layer, for ``pixels`` run as the
+    compiled program ``prog`` does.
+
+    Parameters
+    ----------
+    prog : corolla.firmware.compile.Program
+    net : corolla.firmware.compress.qmodel.CompressedMlp
+    pixels : numpy.ndarray
+        The images (int8 codes), (images, 64).
+    params : corolla.hw.top.TopParams
+    runs : int
+        Runs (batches) the images took on the accelerator.
+
+    Returns
+    -------
+    list of dict
+        Per layer: ``macs`` (the layer's dense multiply-accumulates), ``macs_useful`` (the
+        variant's own work: ``dense`` every weight, pruned ones included; ``sparse`` the
+        products of a non-zero weight and a non-zero activation), ``macs_executed``
+        (what the hardware did, padding included), ``weight_bytes`` (weight-memory traffic,
+        the roofline's bytes) and ``accesses``: memory name → bits moved.
+    """
+    from .sim.models.sparse import eie_spmv
+
+    images = len(pixels)
+    x = np.asarray(pixels, dtype=np.int64)
+    acts = net.forward(x)         # acts[i] is layer i's input (the model's integer arithmetic)
+    layers = []
+    for i, q in enumerate(net.layers):
+        rows, cols = q.shape
+        a = acts[i]
+        entry = {"layer": prog.layer_names[i], "rows": rows, "cols": cols,
+                 "macs": rows * cols}
+        if prog.variant == "dense":
+            r, lanes = params.rows, params.cols
+            tiles = -(-rows // r)
+            beats = runs * tiles * cols                 # weight and activation words read
+            entry |= {
+                "macs_useful": rows * cols,
+                "macs_executed": beats * r * lanes / images,
+                "weight_bytes": beats * r / images,
+                "accesses": {
+                    "weights": beats * 8 * r / images,
+                    "activations": (beats + runs * rows) * 8 * lanes / images,
+                    "biases": runs * rows * 32 / images,
+                },
+            }
+        else:
+            mat = prog.matrices[i]
+            e = params.eie
+            work = broadcasts = useful = 0
+            col_nnz = np.count_nonzero(q.index, axis=0)
+            for image in a:
+                res = eie_spmv(mat, q.codebook, image, bias=q.bias, shift=q.shift, relu=q.relu,
+                               acc_width=net.acc_width)
+                work += int(res.work.sum())
+                broadcasts += res.broadcasts
+                useful += int(col_nnz[image != 0].sum())
+            work, broadcasts = work / images, broadcasts / images
+            ptr_reads = 2 * e.pes * broadcasts
+            entry |= {
+                "macs_useful": useful / images,
+                "macs_executed": work,
+                "broadcasts": broadcasts,
+                "weight_bytes": (work * e.entry_width + ptr_reads * e.ptr_width) / 8,
+                "accesses": {
+                    "eie_entries": work * e.entry_width,
+                    "eie_pointers": ptr_reads * e.ptr_width,
+                    "eie_codebooks": work * e.weight_width,
+                    "eie_accumulators": 2 * work * e.acc_width,
+                    "eie_biases": rows * e.acc_width,
+                    "eie_activations": (cols + rows) * 8,
+                },
+            }
+        layers.append(entry)
+    return layers
+
+
+def energy_estimate(layers: list[dict], params) -> dict:
+    """Energy per inference (pJ) from :func:`work_counts`, with Horowitz's 45 nm table.
+
+    Returns
+    -------
+    dict
+        ``total_pj``, ``compute_pj``, ``memory_pj``, ``by_memory`` (pJ per memory),
+        ``per_layer_pj``, ``pj_per_mac`` (per useful MAC) and ``assumptions``.
+    """
+    t = HOROWITZ_45NM_PJ
+    mac_pj = t["int8_mult"] + t["int32_add"]
+    mem = _memories(params)
+    pes = params.eie.pes if params.eie is not None else 1
+    banked = {"eie_entries", "eie_pointers", "eie_accumulators"}
+    by_memory: dict[str, float] = {}
+    per_layer = []
+    compute = 0.0
+    for layer in layers:
+        e = layer["macs_executed"] * mac_pj
+        compute += e
+        for name, bits in layer["accesses"].items():
+            size = _per_pe(mem, name, pes) if name in banked else mem[name][0]
+            pj = sram_access_pj(size, bits)
+            by_memory[name] = by_memory.get(name, 0.0) + pj
+            e += pj
+        per_layer.append(e)
+    memory = sum(by_memory.values())
+    useful = sum(layer["macs_useful"] for layer in layers)
+    return {"total_pj": compute + memory, "compute_pj": compute, "memory_pj": memory,
+            "by_memory": by_memory, "per_layer_pj": per_layer,
+            "pj_per_mac": (compute + memory) / max(useful, 1),
+            "mac_pj": mac_pj, "table_pj": dict(t), "assumptions": list(ENERGY_ASSUMPTIONS)}
+
+
+def _storage(prog, net, params) -> dict:
+    """Bits the model occupies on the accelerator, against float32 weights and biases."""
+    weights = sum(q.index.size for q in net.layers)
+    biases = sum(q.shape[0] for q in net.layers)
+    float_bits = 32 * (weights + biases)
+    if prog.variant == "dense":
+        weight_bits = sum(-(-q.shape[0] // params.rows) * params.rows * q.shape[1] * 8
+                          for q in net.layers)
+        other_bits = 32 * biases
+    else:
+        e = params.eie
+        weight_bits = sum(m.entries * e.entry_width + m.pes * (m.cols + 1) * e.ptr_width
+                          for m in prog.matrices)
+        other_bits = (sum(len(q.codebook) * e.weight_width for q in net.layers)
+                      + e.acc_width * biases)
+    stored = weight_bits + other_bits
+    return {"weights": weights, "nonzero_weights": int(sum(np.count_nonzero(q.index)
+                                                           for q in net.layers)),
+            "float32_bytes": float_bits / 8, "stored_bytes": stored / 8,
+            "weight_bits_stored": weight_bits, "bits_per_weight": weight_bits / weights,
+            "compression_ratio": float_bits / stored}
+
+
+# -- one configuration ------------------------------------------------------------------------
+
+def measure(target: Target, *, model: str = "digits", images: int = 8, out_dir: Path,
+            seed: int = 1, build: bool = True, status=None) -> dict:
+    """Simulate, build and count one configuration; returns its section of ``report.json``.
+
+    Parameters
+    ----------
+    out_dir : Path
+        The board build goes to ``out_dir/build/<board>[-<config>]``; a build whose inputs
+        are unchanged is reused.
+    build : bool
+        ``False`` leaves out Fmax and resources (marked as not built); rates are then given at
+        the configured clock only.
+    status : callable, optional
+        ``status(message)`` at each step.
+
+    Raises
+    ------
+    ConfigError
+        Bad board, configuration, model or variant.
+    corolla.run.RunError, corolla.build.BuildError
+        The simulation or the build failed.
+    """
+    from .boards import get_board
+    from .build import build_board
+    from .config import load_config
+    from .firmware.compile import CompileError, compile_network, golden_outputs
+    from .firmware.digits import load_digits_data
+    from .generate import top_params
+    from .run import load_network, run_sim
+
+    say = status or (lambda message: None)
+    board = get_board(target.board)
+    config = load_config(target.config)
+    params = top_params(config, link="stream")
+    net = load_network(model)
+    try:
+        prog = compile_network(net, params.info(), target.variant)
+    except CompileError as exc:
+        raise ConfigError(f"{target.label}: {exc}") from None
+
+    say(f"{target.label}: simulating {images} test image(s)")
+    sim = run_sim(config, model=model, variant=target.variant, images=images)
+    data = load_digits_data()
+    pixels = data.pixels_test[:images]
+    runs = len(sim["batch_cycles"])
+
+    build_report = None
+    if build:
+        def tick(step, seconds):
+            say(f"{target.label}: building for the {board.name}: {step} ({seconds:.0f} s)")
+        build_report = build_board(board, config, Path(out_dir) / "build" / target.build_name,
+                                   seed=seed, progress=tick, reuse=True)
+
+    say(f"{target.label}: golden model on the test split, operation counts")
+    golden = golden_outputs(net, prog, data.pixels_test)
+    accuracy = float(np.mean(np.argmax(golden, axis=1) == data.y_test))
+    layers = work_counts(prog, net, pixels, params, runs)
+    energy = energy_estimate(layers, params)
+
+    clock_mhz = build_report["clock"]["target_mhz"] if build_report else config.clock_mhz
+    fmax = build_report["clock"]["fmax_mhz"] if build_report else None
+    cycles = sim["cycles_per_inference"]
+    layer_cycles = sim["layer_cycles_per_inference"]
+    batch_cycles = float(np.mean(sim["batch_cycles"]))
+    if target.variant == "dense":
+        pes, kind = params.rows * params.cols, f"{params.rows}×{params.cols} int8 systolic array"
+        peak_bytes = params.rows                       # weight bytes per cycle
+    else:
+        e = params.eie
+        pes, kind = e.pes, f"{e.pes}-PE EIE sparse engine"
+        peak_bytes = e.pes * e.entry_width / 8
+    useful = sum(layer["macs_useful"] for layer in layers)
+    dense_macs = sum(layer["macs"] for layer in layers)
+    for layer, c in zip(layers, layer_cycles, strict=True):
+        layer["cycles"] = c
+        layer["utilization"] = layer["macs_useful"] / (pes * c)
+        layer["ops_per_cycle"] = 2 * layer["macs_useful"] / c
+        layer["intensity"] = 2 * layer["macs_useful"] / layer["weight_bytes"]
+    memories = _memories(params)
+
+    def rates(mhz):
+        if not mhz:
+            return None
+        return {"clock_mhz": mhz, "inferences_per_s": mhz * 1e6 / cycles,
+                "latency_us": batch_cycles / mhz, "gops": 2 * useful * mhz * 1e6 / cycles / 1e9,
+                "dense_equivalent_gops": 2 * dense_macs * mhz * 1e6 / cycles / 1e9}
+
+    link = sim["link"]
+    run_bytes = (link["run_sent"] + link["run_received"]) / images
+    util = (build_report or {}).get("utilization", {})
+    storage = _storage(prog, net, params)
+    return {
+        "label": target.label,
+        "board": board.name, "device": board.device, "config": config.name,
+        "config_description": config.description, "variant": target.variant, "model": model,
+        "clock": {"configured_mhz": config.clock_mhz, "board_mhz": clock_mhz, "fmax_mhz": fmax,
+                  "timing_met": build_report["clock"]["timing_met"] if build_report else None,
+                  "critical_path": build_report["clock"]["critical_path"] if build_report
+                  else None},
+        "pes": pes, "pe_kind": kind,
+        "on_chip_memory": {"total_kB": sum(b for b, _ in memories.values()) / 1024,
+                           "by_memory_kB": {k: b / 1024 for k, (b, _) in memories.items()}},
+        "precision": {"weight_bits": 8, "activation_bits": 8,
+                      "accumulator_bits": params.acc_width,
+                      "stored_bits_per_weight": storage["bits_per_weight"]},
+        "batch": prog.lanes,
+        "cycles": {"per_inference": cycles, "per_run": batch_cycles,
+                   "per_layer_per_inference": layer_cycles, "runs": runs, "images": images,
+                   "ideal_per_inference": useful / pes},
+        "rate_at_clock": rates(clock_mhz),
+        "rate_at_fmax": rates(fmax),
+        "utilization": useful / (pes * cycles),
+        "macs": {"dense": dense_macs, "useful": useful,
+                 "executed": sum(layer["macs_executed"] for layer in layers)},
+        "host_link": {"run_bytes_per_inference": run_bytes,
+                      "inputs_outputs_bytes_per_inference": prog.in_features + prog.out_features,
+                      "model_load_bytes": link["load_sent"] + link["load_received"],
+                      "uart_115200_inferences_per_s": 115200 / 10 / run_bytes},
+        "resources": {k: util[k] for k in ("lut", "ff", "dsp", "bram", "spram", "logic_cells")
+                      if k in util} or None,
+        "accuracy": {"test_split": accuracy, "test_images": len(data.y_test),
+                     "simulated_images": images, "simulated_bit_exact": sim["bit_exact"],
+                     "simulated_accuracy": sim["accuracy"]},
+        "compression": storage,
+        "energy": energy | {"per_inference_nj": energy["total_pj"] / 1e3},
+        "roofline": {"peak_ops_per_cycle": 2 * pes, "weight_bytes_per_cycle": peak_bytes,
+                     "ridge_ops_per_byte": 2 * pes / peak_bytes},
+        "layers": layers,
+        "sources": {
+            "cycles": "the accelerator's run and per-step cycle counters, read over the host "
+                      f"link in the cocotb simulation of {images} test image(s) "
+                      f"({sim['sim']['simulator']})",
+            "batch_cycles": sim["batch_cycles"], "step_cycles": sim["step_cycles"],
+            "build_report": (str(Path(out_dir) / "build" / target.build_name / "report.json")
+                             if build_report else None),
+            "build_reused": bool(build_report and build_report.get("reused")),
+        },
+    }
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+def _fmt(value, digits=0, unit=""):
+    if value is None:
+        return "not built"
+    return f"{value:,.{digits}f}{unit}"
+
+
+def _roofline(entry: dict, path: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    roof = entry["roofline"]
+    rate = entry["rate_at_clock"]
+    ghz = rate["clock_mhz"] / 1e3
+    peak = roof["peak_ops_per_cycle"] * ghz
+    bw = roof["weight_bytes_per_cycle"] * rate["clock_mhz"] / 1e3    # GB/s
+    layers = entry["layers"]
+    xs = [layer["intensity"] for layer in layers]
+    ridge = roof["ridge_ops_per_byte"]
+    lo = min([*xs, ridge]) / 8
+    hi = max([*xs, ridge]) * 8
+    grid = np.geomspace(lo, hi, 200)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
+    ax.loglog(grid, np.minimum(peak, bw * grid), color="black", lw=2)
+    ax.axvline(ridge, color="grey", ls=":", lw=1)
+    ax.text(hi, peak * 1.08, f"peak {peak:.3g} GOP/s ({roof['peak_ops_per_cycle']} ops/cycle)",
+            ha="right", va="bottom", fontsize=8)
+    ax.text(lo * 1.3, bw * lo * 1.3 * 1.25, f"weight memory {bw:.3g} GB/s", ha="left",
+            va="bottom", fontsize=8, rotation=32, rotation_mode="anchor")
+    ax.text(ridge * 1.05, peak * 1.35, f"ridge {ridge:g} ops/B", fontsize=8, color="grey")
+    markers = "os^Dv<>p"
+    for i, (layer, x) in enumerate(zip(layers, xs, strict=True)):
+        y = layer["ops_per_cycle"] * ghz
+        ax.plot(x, y, markers[i % len(markers)], ms=11 - 2 * (i % 4), alpha=0.85,
+                label=f"{layer['layer']}: {layer['utilization']:.0%} of peak")
+    ax.set_ylim(peak / 40, peak * 2)
+    ax.set_xlabel("operational intensity (ops per weight-memory byte)")
+    ax.set_ylabel("GOP/s (2 ops per useful MAC)")
+    ax.set_title(f"{entry['label']} at {rate['clock_mhz']:.1f} MHz", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _compare_chart(entries: list[dict], path: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = [
+        ("inferences/s", lambda e: e["rate_at_clock"]["inferences_per_s"]),
+        ("latency per run (µs)", lambda e: e["rate_at_clock"]["latency_us"]),
+        ("PE utilization (%)", lambda e: 100 * e["utilization"]),
+        ("energy estimate (nJ/inference)", lambda e: e["energy"]["per_inference_nj"]),
+        ("LUTs", lambda e: (e["resources"] or {}).get("lut", {}).get("used", 0)),
+        ("test accuracy (%)", lambda e: 100 * e["accuracy"]["test_split"]),
+    ]
+    labels = [e["label"] for e in entries]
+    colors = [f"C{i}" for i in range(len(entries))]
+    fig, axes = plt.subplots(2, 3, figsize=(10, 5.6), dpi=110)
+    for ax, (title, get) in zip(axes.flat, metrics, strict=True):
+        values = [get(e) for e in entries]
+        bars = ax.bar(range(len(values)), values, color=colors)
+        ax.bar_label(bars, labels=[f"{v:,.3g}" for v in values], fontsize=7)
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        ax.margins(y=0.15)
+    fig.legend([plt.Rectangle((0, 0), 1, 1, color=c) for c in colors], labels,
+               loc="lower center", ncol=min(len(labels), 4), fontsize=8)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _markdown(doc: dict, plots: dict) -> str:
+    out = [f"# Corolla evaluation report ({doc['model']} model)", "",
+           f"Corolla {doc['corolla_version']}. Cycles come from the accelerator's cycle counters "
+           "in simulation, Fmax and resources from nextpnr, accuracy from the golden model on "
+           "the whole test split (the simulated images are bit-exact against it). Rates are "
+           "at the board's clock; the row *at Fmax* is what the placed design could reach.", ""]
+    entries = doc["configurations"]
+    head = "| | " + " | ".join(e["label"] for e in entries) + " |"
+    out += [head, "|---" * (len(entries) + 1) + "|"]
+
+    def row(name, get):
+        out.append(f"| {name} | " + " | ".join(get(e) for e in entries) + " |")
+
+    def res(key):
+        def get(e):
+            r = (e["resources"] or {}).get(key)
+            return f"{r['used']:,} / {r['available']:,} ({r['percent']:.0f} %)" if r \
+                else ("-" if e["resources"] else "not built")
+        return get
+
+    row("FPGA part", lambda e: f"{e['device']} ({e['board']})")
+    row("clock (board)", lambda e: f"{e['clock']['board_mhz']:.2f} MHz")
+    row("Fmax (nextpnr)", lambda e: _fmt(e["clock"]["fmax_mhz"], 1, " MHz"))
+    row("PEs", lambda e: f"{e['pes']} ({e['pe_kind']})")
+    row("on-chip memory", lambda e: f"{e['on_chip_memory']['total_kB']:.1f} kB")
+    row("bits per weight / activation",
+        lambda e: f"{e['precision']['weight_bits']} / {e['precision']['activation_bits']} "
+                  f"(stored: {e['precision']['stored_bits_per_weight']:.2f} per weight)")
+    row("batch (images per run)", lambda e: str(e["batch"]))
+    row("cycles per inference", lambda e: f"{e['cycles']['per_inference']:,.1f}")
+    row("cycles per layer", lambda e: " / ".join(
+        f"{c:,.1f}" for c in e["cycles"]["per_layer_per_inference"]))
+    row("inferences/s", lambda e: f"{e['rate_at_clock']['inferences_per_s']:,.0f}")
+    row("latency (one run)", lambda e: f"{e['rate_at_clock']['latency_us']:,.1f} µs")
+    row("inferences/s at Fmax", lambda e: _fmt((e["rate_at_fmax"] or {}).get(
+        "inferences_per_s") if e["rate_at_fmax"] else None))
+    row("PE utilization (useful MACs / peak)", lambda e: f"{e['utilization']:.1%}")
+    row("host link per inference", lambda e: f"{e['host_link']['run_bytes_per_inference']:,.0f}"
+        f" B ({e['host_link']['inputs_outputs_bytes_per_inference']} B of pixels and scores)")
+    row("model load over the link", lambda e: f"{e['host_link']['model_load_bytes']:,} B")
+    row("LUT", res("lut"))
+    row("FF", res("ff"))
+    row("DSP", res("dsp"))
+    row("BRAM", res("bram"))
+    row("SPRAM", res("spram"))
+    row("accuracy (test split)", lambda e: f"{e['accuracy']['test_split']:.2%} of "
+        f"{e['accuracy']['test_images']}")
+    row("compression (float32 / stored)", lambda e: f"{e['compression']['compression_ratio']:.2f}×"
+        f" ({e['compression']['stored_bytes'] / 1024:.1f} kB)")
+    row("energy per inference (estimate)",
+        lambda e: f"{e['energy']['per_inference_nj']:,.1f} nJ "
+                  f"({e['energy']['pj_per_mac']:.2f} pJ/MAC)")
+    out.append("")
+    if "compare" in plots:
+        out += [f"![comparison]({plots['compare']})", ""]
+
+    for e in entries:
+        rate = e["rate_at_clock"]
+        out += [f"## {e['label']}", "", f"{e['config_description']}; {e['variant']} variant on "
+                f"the {e['board']} ({e['device']}) at {rate['clock_mhz']:.2f} MHz.", ""]
+        cp = e["clock"]["critical_path"]
+        if cp:
+            out += [f"Slowest path (nextpnr): `{cp['from']}` → `{cp['to']}`, "
+                    f"{cp['delay_ns']} ns ({cp['logic_ns']} ns logic, {cp['routing_ns']} ns "
+                    "routing).", ""]
+        out += [f"![roofline of {e['label']}]({plots[e['label']]})", "",
+                f"Roofline against the weight memory: peak {e['roofline']['peak_ops_per_cycle']} "
+                f"ops/cycle, {e['roofline']['weight_bytes_per_cycle']:g} weight bytes/cycle, "
+                f"ridge at {e['roofline']['ridge_ops_per_byte']:g} ops/byte.", "",
+                "| layer | dense MACs | useful MACs | executed MACs | cycles | utilization | "
+                "ops/byte | energy (nJ, est.) |", "|---|---|---|---|---|---|---|---|"]
+        for layer, pj in zip(e["layers"], e["energy"]["per_layer_pj"], strict=True):
+            out.append(f"| {layer['layer']} | {layer['macs']:,} | {layer['macs_useful']:,.0f} | "
+                       f"{layer['macs_executed']:,.0f} | {layer['cycles']:,.1f} | "
+                       f"{layer['utilization']:.1%} | {layer['intensity']:.2f} | "
+                       f"{pj / 1e3:,.2f} |")
+        en = e["energy"]
+        parts = ", ".join(f"{k} {v / 1e3:,.2f}" for k, v in sorted(
+            en["by_memory"].items(), key=lambda kv: -kv[1]))
+        out += ["", f"Energy estimate per inference: {en['per_inference_nj']:,.1f} nJ = MACs "
+                f"{en['compute_pj'] / 1e3:,.2f} nJ + memories {en['memory_pj'] / 1e3:,.2f} nJ "
+                f"({parts}).", "",
+                f"Host link: {e['host_link']['run_bytes_per_inference']:,.0f} bytes per inference"
+                f" while running; a 115200-baud UART carries that "
+                f"{e['host_link']['uart_115200_inferences_per_s']:,.0f} times per second.", "",
+                f"Sources: {e['sources']['cycles']}; counters per run "
+                f"{e['sources']['batch_cycles']}, per step {e['sources']['step_cycles']}."]
+        if e["sources"]["build_report"]:
+            out.append(f"Build: `{e['sources']['build_report']}`.")
+        out.append("")
+    out += ["## About the energy estimate", ""]
+    out += [f"- {a}" for a in ENERGY_ASSUMPTIONS]
+    out += ["", "| operation | pJ |", "|---|---|"]
+    out += [f"| {k} | {v} |" for k, v in HOROWITZ_45NM_PJ.items()]
+    out.append("")
+    return "\n".join(out)
+
+
+def write_report(entries: list[dict], out_dir: Path, *, model: str = "digits") -> dict:
+    """Write ``report.json``, ``report.md``, a roofline PNG per configuration and, for two or
+    more, ``compare.png``; returns the report document (with the written paths)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots = {}
+    for e in entries:
+        name = f"roofline-{e['label']}.png"
+        _roofline(e, out_dir / name)
+        plots[e["label"]] = name
+    if len(entries) > 1:
+        _compare_chart(entries, out_dir / "compare.png")
+        plots["compare"] = "compare.png"
+    doc = {"corolla_version": __version__, "model": model, "configurations": entries,
+           "plots": plots}
+    (out_dir / "report.json").write_text(json.dumps(doc, indent=1) + "\n")
+    (out_dir / "report.md").write_text(_markdown(doc, plots))
+    return doc
