@@ -8,6 +8,8 @@ prints one JSON document on stdout and keeps progress messages on stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import shlex
 import sys
@@ -134,10 +136,39 @@ def _cmd_sim(args) -> int:
     return EXIT_OK if result.passed else EXIT_FAILURE
 
 
+#: What ``corolla bench all`` runs, in order.
+BENCHES = ("units", "lns", "array", "sparse")
+
+
+def _bench_all(args) -> int:
+    """Every bench with its defaults; with ``--json`` one document keyed by bench."""
+    given = [f"--{name.replace('_', '-')}" for name in ("sizes", "kinds", "shapes", "pes",
+                                                        "images")
+             if getattr(args, name) is not None] + (["--no-synth"] if args.no_synth else [])
+    if given:
+        raise CliError(f"{', '.join(given)}: 'bench all' runs every bench with its defaults; "
+                       "give these options to the bench they belong to", EXIT_BAD_INPUT)
+    doc = {}
+    for what in BENCHES:
+        sub = argparse.Namespace(**{**vars(args), "what": what})
+        if not args.json:
+            _cmd_bench(sub)
+            continue
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            _cmd_bench(sub)
+        doc[what] = json.loads(out.getvalue())
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    return EXIT_OK
+
+
 def _cmd_bench(args) -> int:
     from .bench import bench_units, lns_catalogue, lns_error_table, unit_catalogue
     from .toolchain import ToolchainError
 
+    if args.what == "all":
+        return _bench_all(args)
     if args.what == "sparse":
         return _bench_sparse(args)
     if args.what == "array":
@@ -920,9 +951,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "measure the PE array's utilization on GEMM shapes and its "
                                    "resources; or run the digits MLP on the simulated EIE "
                                    "engine and print its cycles and resources.")
-    p.add_argument("what", choices=("units", "lns", "array", "sparse"),
-                   help="units: the arithmetic units; lns: LNS error against float64 and LNS "
-                        "units next to integer multipliers; array: the systolic PE array "
+    p.add_argument("what", choices=(*BENCHES, "all"),
+                   help="all: every bench below with its defaults (the figures the README "
+                        "quotes); units: the arithmetic units; lns: LNS error against float64 "
+                        "and LNS units next to integer multipliers; array: the systolic PE array "
                         "(utilization per GEMM shape, resources); sparse: the EIE engine on "
                         "the digits MLP (cycles, load balance, resources)")
     p.add_argument("--device", choices=tuple(DEVICES),

@@ -189,8 +189,10 @@ def work_counts(prog, net, pixels, params, runs: int) -> list[dict]:
         Per layer: ``macs`` (the layer's dense multiply-accumulates), ``macs_useful`` (the
         variant's own work: ``dense`` every weight, pruned ones included; ``sparse`` the
         products of a non-zero weight and a non-zero activation), ``macs_executed``
-        (what the hardware did, padding included), ``weight_bytes`` (weight-memory traffic,
-        the roofline's bytes) and ``accesses``: memory name → bits moved.
+        (what the hardware did, padding included), ``weight_bytes`` (traffic of the weight
+        memory, the roofline's bytes: the array's weight words, or the EIE entries; the EIE
+        column pointers sit in memories of their own) and ``accesses``: memory name → bits
+        moved.
     """
     from .sim.models.sparse import eie_spmv
 
@@ -234,7 +236,7 @@ def work_counts(prog, net, pixels, params, runs: int) -> list[dict]:
                 "macs_useful": useful / images,
                 "macs_executed": work,
                 "broadcasts": broadcasts,
-                "weight_bytes": (work * e.entry_width + ptr_reads * e.ptr_width) / 8,
+                "weight_bytes": work * e.entry_width / 8,
                 "accesses": {
                     "eie_entries": work * e.entry_width,
                     "eie_pointers": ptr_reads * e.ptr_width,
@@ -474,24 +476,30 @@ def _roofline(entry: dict, path: Path):
     grid = np.geomspace(lo, hi, 200)
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
     ax.loglog(grid, np.minimum(peak, bw * grid), color="black", lw=2)
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(peak / 40, peak * 2)
     ax.axvline(ridge, color="grey", ls=":", lw=1)
     ax.text(hi, peak * 1.08, f"peak {peak:.3g} GOP/s ({roof['peak_ops_per_cycle']} ops/cycle)",
             ha="right", va="bottom", fontsize=8)
-    ax.text(lo * 1.3, bw * lo * 1.3 * 1.25, f"weight memory {bw:.3g} GB/s", ha="left",
-            va="bottom", fontsize=8, rotation=32, rotation_mode="anchor")
     ax.text(ridge * 1.05, peak * 1.35, f"ridge {ridge:g} ops/B", fontsize=8, color="grey")
+    ax.set_xlabel("operational intensity (ops per byte of "
+                  f"{'entry' if entry['variant'] == 'sparse' else 'weight'} memory)")
+    ax.set_ylabel("GOP/s (2 ops per useful MAC)")
+    ax.set_title(f"{entry['label']} at {rate['clock_mhz']:.1f} MHz", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    # Along the memory roof: its angle on screen, from two of its points.
+    x0 = max(lo * 1.5, peak / 40 / bw * 1.5)
+    (ax0, ay0), (ax1, ay1) = ax.transData.transform([(x0, bw * x0), (x0 * 2, bw * x0 * 2)])
+    ax.text(x0, bw * x0 * 1.15, f"{'entry' if entry['variant'] == 'sparse' else 'weight'} "
+            f"memory {bw:.3g} GB/s", ha="left", va="bottom", fontsize=8,
+            rotation=math.degrees(math.atan2(ay1 - ay0, ax1 - ax0)), rotation_mode="anchor")
     markers = "os^Dv<>p"
     for i, (layer, x) in enumerate(zip(layers, xs, strict=True)):
         y = layer["ops_per_cycle"] * ghz
         ax.plot(x, y, markers[i % len(markers)], ms=11 - 2 * (i % 4), alpha=0.85,
                 label=f"{layer['layer']}: {layer['utilization']:.0%} of peak")
-    ax.set_ylim(peak / 40, peak * 2)
-    ax.set_xlabel("operational intensity (ops per weight-memory byte)")
-    ax.set_ylabel("GOP/s (2 ops per useful MAC)")
-    ax.set_title(f"{entry['label']} at {rate['clock_mhz']:.1f} MHz", fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
 
@@ -516,7 +524,8 @@ def _compare_chart(entries: list[dict], path: Path):
     for ax, (title, get) in zip(axes.flat, metrics, strict=True):
         values = [get(e) for e in entries]
         bars = ax.bar(range(len(values)), values, color=colors)
-        ax.bar_label(bars, labels=[f"{v:,.3g}" for v in values], fontsize=7)
+        ax.bar_label(bars, labels=[f"{v:,.0f}" if v >= 100 else f"{v:.3g}" for v in values],
+                     fontsize=7)
         ax.set_title(title, fontsize=9)
         ax.set_xticks([])
         ax.margins(y=0.15)
@@ -525,6 +534,12 @@ def _compare_chart(entries: list[dict], path: Path):
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path)
     plt.close(fig)
+
+
+def _roof_memory(entry: dict) -> str:
+    if entry["variant"] == "sparse":
+        return "EIE entry memories (one 8-bit entry per PE per cycle)"
+    return "weight memory (one word of a weight per array row per cycle)"
 
 
 def _markdown(doc: dict, plots: dict) -> str:
@@ -578,7 +593,7 @@ def _markdown(doc: dict, plots: dict) -> str:
         f" ({e['compression']['stored_bytes'] / 1024:.1f} kB)")
     row("energy per inference (estimate)",
         lambda e: f"{e['energy']['per_inference_nj']:,.1f} nJ "
-                  f"({e['energy']['pj_per_mac']:.2f} pJ/MAC)")
+                  f"({e['energy']['pj_per_mac']:.2f} pJ per useful MAC)")
     out.append("")
     if "compare" in plots:
         out += [f"![comparison]({plots['compare']})", ""]
@@ -593,9 +608,13 @@ def _markdown(doc: dict, plots: dict) -> str:
                     f"{cp['delay_ns']} ns ({cp['logic_ns']} ns logic, {cp['routing_ns']} ns "
                     "routing).", ""]
         out += [f"![roofline of {e['label']}]({plots[e['label']]})", "",
-                f"Roofline against the weight memory: peak {e['roofline']['peak_ops_per_cycle']} "
-                f"ops/cycle, {e['roofline']['weight_bytes_per_cycle']:g} weight bytes/cycle, "
-                f"ridge at {e['roofline']['ridge_ops_per_byte']:g} ops/byte.", "",
+                f"Roofline against the {_roof_memory(e)}: peak "
+                f"{e['roofline']['peak_ops_per_cycle']} ops/cycle (2 per PE), "
+                f"{e['roofline']['weight_bytes_per_cycle']:g} bytes/cycle from it, ridge at "
+                f"{e['roofline']['ridge_ops_per_byte']:g} ops/byte. A layer's ops are 2 per "
+                "useful MAC, its bytes what it reads from that memory; batching raises the "
+                "array's intensity (each weight serves every lane of a run), pruning and zero "
+                "activations lower the EIE engine's ops per entry.", "",
                 "| layer | dense MACs | useful MACs | executed MACs | cycles | utilization | "
                 "ops/byte | energy (nJ, est.) |", "|---|---|---|---|---|---|---|---|"]
         for layer, pj in zip(e["layers"], e["energy"]["per_layer_pj"], strict=True):
