@@ -61,7 +61,8 @@ ENERGY_ASSUMPTIONS = (
     "log(size) between them.",
     "Counted accesses: array weights, activations read and written, biases; EIE entries, "
     "column pointers (two per PE per broadcast), codebook lookups, accumulator read-modify-"
-    "writes, biases, activations scanned and outputs written.",
+    "writes, biases, activations scanned (whole words) and outputs written. A banked memory "
+    "(the EIE engine's per-PE memories) costs what one bank of its size does.",
     "Not counted: pipeline and systolic-mesh registers, control, clock tree, static power, "
     "the host link and anything off the chip.",
 )
@@ -156,17 +157,21 @@ def _memories(params) -> dict:
         mem |= {
             "eie_entries": (e.pes * e.entry_depth * e.entry_width / 8, e.entry_width),
             "eie_pointers": (e.pes * e.ptr_depth * e.ptr_width / 8, e.ptr_width),
-            "eie_codebooks": ((e.codebooks << e.v_bits) * e.weight_width / 8, e.weight_width),
+            "eie_codebooks": (e.pes * (e.codebooks << e.v_bits) * e.weight_width / 8,
+                              e.weight_width),
             "eie_accumulators": (e.pes * e.local_depth * e.acc_width / 8, e.acc_width),
             "eie_biases": (e.bias_depth * e.acc_width / 8, e.acc_width),
-            "eie_activations": (2 * e.max_rows, 8),
         }
     return mem
 
 
-def _per_pe(mem: dict, name: str, pes: int) -> float:
-    """Size of one PE's bank of a memory split across ``pes`` PEs."""
-    return mem[name][0] / pes
+def _banks(params) -> dict:
+    """Memories made of several equal banks: name → number of banks. Each PE of the EIE
+    engine has its own entries, codebooks and accumulators, and its column pointers in two
+    banks (even and odd columns)."""
+    pes = params.eie.pes if params.eie is not None else 1
+    return {"eie_entries": pes, "eie_pointers": 2 * pes, "eie_codebooks": pes,
+            "eie_accumulators": pes}
 
 
 def work_counts(prog, net, pixels, params, runs: int) -> list[dict]:
@@ -243,7 +248,8 @@ def work_counts(prog, net, pixels, params, runs: int) -> list[dict]:
                     "eie_codebooks": work * e.weight_width,
                     "eie_accumulators": 2 * work * e.acc_width,
                     "eie_biases": rows * e.acc_width,
-                    "eie_activations": (cols + rows) * 8,
+                    # Inputs are scanned a word (every lane) at a time; outputs written a lane.
+                    "activations": (cols * params.cols + rows) * 8,
                 },
             }
         layers.append(entry)
@@ -262,8 +268,7 @@ def energy_estimate(layers: list[dict], params) -> dict:
     t = HOROWITZ_45NM_PJ
     mac_pj = t["int8_mult"] + t["int32_add"]
     mem = _memories(params)
-    pes = params.eie.pes if params.eie is not None else 1
-    banked = {"eie_entries", "eie_pointers", "eie_accumulators"}
+    banks = _banks(params)
     by_memory: dict[str, float] = {}
     per_layer = []
     compute = 0.0
@@ -271,7 +276,7 @@ def energy_estimate(layers: list[dict], params) -> dict:
         e = layer["macs_executed"] * mac_pj
         compute += e
         for name, bits in layer["accesses"].items():
-            size = _per_pe(mem, name, pes) if name in banked else mem[name][0]
+            size = mem[name][0] / banks.get(name, 1)
             pj = sram_access_pj(size, bits)
             by_memory[name] = by_memory.get(name, 0.0) + pj
             e += pj
