@@ -687,7 +687,7 @@ def _cmd_build(args) -> int:
 
 def _cmd_report(args) -> int:
     from .build import BuildError
-    from .report import measure, parse_target, write_report
+    from .report import fmt_built, measure, parse_target, write_report
     from .run import RunError
 
     specs = ([f"{args.board}:{args.config}" if args.config else args.board] if args.board
@@ -733,7 +733,7 @@ def _cmd_report(args) -> int:
         def used(key, res=res):
             return f"{res[key]['used']:,}" if key in res else "-"
         table.add_row(e["label"], f"{e['clock']['board_mhz']:.1f}",
-                      _fmt_opt(e["clock"]["fmax_mhz"]), f"{e['cycles']['per_inference']:,.0f}",
+                      fmt_built(e["clock"]["fmax_mhz"], 1), f"{e['cycles']['per_inference']:,.0f}",
                       f"{e['rate_at_clock']['inferences_per_s']:,.0f}",
                       f"{e['utilization']:.0%}", used("lut"), used("dsp"), used("bram"),
                       f"{e['accuracy']['test_split']:.1%}",
@@ -742,10 +742,6 @@ def _cmd_report(args) -> int:
     console.print(f"Wrote {args.out}/report.md, report.json and "
                   f"{', '.join(doc['plots'].values())} in {doc['seconds']:.0f} s.")
     return EXIT_OK
-
-
-def _fmt_opt(value, digits=1):
-    return "not built" if value is None else f"{value:.{digits}f}"
 
 
 def _cmd_flash(args) -> int:

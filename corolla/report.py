@@ -32,8 +32,8 @@ import numpy as np
 from . import __version__
 from .config import ConfigError
 
-__all__ = ["ENERGY_ASSUMPTIONS", "HOROWITZ_45NM_PJ", "Target", "energy_estimate", "measure",
-           "parse_target", "sram_access_pj", "work_counts", "write_report"]
+__all__ = ["ENERGY_ASSUMPTIONS", "HOROWITZ_45NM_PJ", "Target", "energy_estimate", "fmt_built",
+           "measure", "parse_target", "sram_access_pj", "work_counts", "write_report"]
 
 #: Energy per operation at 45 nm, 0.9 V, in pJ: M. Horowitz, "Computing's energy problem
 #: (and what we can do about it)", ISSCC 2014. SRAM figures are per 64-bit access.
@@ -456,7 +456,8 @@ def measure(target: Target, *, model: str = "digits", images: int = 8, out_dir: 
 
 # -- writing ----------------------------------------------------------------------------------
 
-def _fmt(value, digits=0, unit=""):
+def fmt_built(value, digits: int = 0, unit: str = "") -> str:
+    """A figure that comes from the board build, or "not built" without one."""
     if value is None:
         return "not built"
     return f"{value:,.{digits}f}{unit}"
@@ -569,7 +570,7 @@ def _markdown(doc: dict, plots: dict) -> str:
 
     row("FPGA part", lambda e: f"{e['device']} ({e['board']})")
     row("clock (board)", lambda e: f"{e['clock']['board_mhz']:.2f} MHz")
-    row("Fmax (nextpnr)", lambda e: _fmt(e["clock"]["fmax_mhz"], 1, " MHz"))
+    row("Fmax (nextpnr)", lambda e: fmt_built(e["clock"]["fmax_mhz"], 1, " MHz"))
     row("PEs", lambda e: f"{e['pes']} ({e['pe_kind']})")
     row("on-chip memory", lambda e: f"{e['on_chip_memory']['total_kB']:.1f} kB")
     row("bits per weight / activation",
@@ -581,8 +582,8 @@ def _markdown(doc: dict, plots: dict) -> str:
         f"{c:,.1f}" for c in e["cycles"]["per_layer_per_inference"]))
     row("inferences/s", lambda e: f"{e['rate_at_clock']['inferences_per_s']:,.0f}")
     row("latency (one run)", lambda e: f"{e['rate_at_clock']['latency_us']:,.1f} µs")
-    row("inferences/s at Fmax", lambda e: _fmt((e["rate_at_fmax"] or {}).get(
-        "inferences_per_s") if e["rate_at_fmax"] else None))
+    row("inferences/s at Fmax", lambda e: fmt_built((e["rate_at_fmax"] or {}).get(
+        "inferences_per_s")))
     row("PE utilization (useful MACs / peak)", lambda e: f"{e['utilization']:.1%}")
     row("host link per inference", lambda e: f"{e['host_link']['run_bytes_per_inference']:,.0f}"
         f" B ({e['host_link']['inputs_outputs_bytes_per_inference']} B of pixels and scores)")
