@@ -19,7 +19,8 @@ from amaranth.hdl import Elaboratable
 from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
-__all__ = ["BOARDS", "Board", "BoardError", "BoardTop", "get_board", "pin_in", "pin_out"]
+__all__ = ["BOARDS", "Board", "BoardError", "BoardTop", "get_board", "pin_in", "pin_out",
+           "uart_pins"]
 
 
 def pin_in(m: Module, port, name: str):
@@ -34,6 +35,13 @@ def pin_out(m: Module, port, name: str):
     drives."""
     m.submodules[name] = buf = io.Buffer("o", port)
     return buf.o
+
+
+def uart_pins(m: Module, platform):
+    """The ``uart`` 0 resource's ``(rx, tx)`` through buffers added to ``m``: the host link
+    of every board here."""
+    uart = platform.request("uart", 0, dir="-")
+    return pin_in(m, uart.rx, "uart_rx"), pin_out(m, uart.tx, "uart_tx")
 
 #: Supported boards (module names under ``corolla.boards``).
 BOARDS = ("icebreaker", "ulx3s", "orangecrab")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from amaranth import Signal
 from amaranth.hdl import Instance
 
-from . import Board, pin_in, pin_out
+from . import Board, pin_out, uart_pins
 from .pll import ice40_pll
 
 __all__ = ["BOARD"]
@@ -37,11 +37,6 @@ def _clock(m, platform, pll):
     return clk, locked
 
 
-def _uart(m, platform):
-    uart = platform.request("uart", 0, dir="-")
-    return pin_in(m, uart.rx, "uart_rx"), pin_out(m, uart.tx, "uart_tx")
-
-
 def _leds(m, platform):
     return [pin_out(m, platform.request(name, 0, dir="-"), name) for name in ("led_r", "led_g")]
 
@@ -55,7 +50,7 @@ BOARD = Board(
     clock_in_mhz=12.0,
     solve_pll=ice40_pll,
     make_clock=_clock,
-    uart=_uart,
+    uart=uart_pins,
     leds=_leds,
     bitstream="bin",
     programmers=(("iceprog", ["{bitstream}"]),

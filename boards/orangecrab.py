@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from amaranth.build import Attrs
 
-from . import Board, pin_in, pin_out
+from . import Board, pin_in, pin_out, uart_pins
 from .ecp5 import ecp5_clock
 from .pll import ecp5_pll
 
@@ -31,11 +31,6 @@ def _clock(m, platform, pll):
     return ecp5_clock(m, pin_in(m, platform.request("clk", 0, dir="-"), "clk"), pll)
 
 
-def _uart(m, platform):
-    uart = platform.request("uart", 0, dir="-")
-    return pin_in(m, uart.rx, "uart_rx"), pin_out(m, uart.tx, "uart_tx")
-
-
 def _leds(m, platform):
     rgb = platform.request("rgb_led", 0, dir="-")
     return [pin_out(m, rgb.r, "led_r"), pin_out(m, rgb.g, "led_g"), pin_out(m, rgb.b, "led_b")]
@@ -50,7 +45,7 @@ BOARD = Board(
     clock_in_mhz=48.0,
     solve_pll=ecp5_pll,
     make_clock=_clock,
-    uart=_uart,
+    uart=uart_pins,
     leds=_leds,
     bitstream="bit",
     pack_args=("--compress", "--freq", "38.8"),

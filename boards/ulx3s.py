@@ -6,7 +6,7 @@ The accelerator's clock comes from an ``EHXPLLL``; the host link is the FT231X
 
 from __future__ import annotations
 
-from . import Board, pin_in, pin_out
+from . import Board, pin_in, pin_out, uart_pins
 from .ecp5 import ecp5_clock
 from .pll import ecp5_pll
 
@@ -23,11 +23,6 @@ def _clock(m, platform, pll):
     return ecp5_clock(m, pin_in(m, platform.request("clk25", 0, dir="-"), "clk25"), pll)
 
 
-def _uart(m, platform):
-    uart = platform.request("uart", 0, dir="-")
-    return pin_in(m, uart.rx, "uart_rx"), pin_out(m, uart.tx, "uart_tx")
-
-
 def _leds(m, platform):
     return [pin_out(m, platform.request("led", n, dir="-"), f"led{n}") for n in range(3)]
 
@@ -41,7 +36,7 @@ BOARD = Board(
     clock_in_mhz=25.0,
     solve_pll=ecp5_pll,
     make_clock=_clock,
-    uart=_uart,
+    uart=uart_pins,
     leds=_leds,
     bitstream="bit",
     pack_args=("--compress",),

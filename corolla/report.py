@@ -291,12 +291,15 @@ def energy_estimate(layers: list[dict], params) -> dict:
 
 def _storage(prog, net, params) -> dict:
     """Bits the model occupies on the accelerator, against float32 weights and biases."""
+    from .hw.io import protocol as proto
+
     weights = sum(q.index.size for q in net.layers)
     biases = sum(q.shape[0] for q in net.layers)
     float_bits = 32 * (weights + biases)
     if prog.variant == "dense":
-        weight_bits = sum(-(-q.shape[0] // params.rows) * params.rows * q.shape[1] * 8
-                          for q in net.layers)
+        # The weight image as compiled: int8, tiles padded to the array's rows.
+        weight_bits = 8 * sum(len(image) for space, _, image in prog.writes
+                              if space == proto.Space.WEIGHTS)
         other_bits = 32 * biases
     else:
         e = params.eie
