@@ -253,7 +253,7 @@ def digits_engine_params(compressed, pes: int):
     pointers, biases, codebooks and the row count exactly what the layers need.
     """
     from corolla.firmware.compress.csc import eie_encode
-    from corolla.hw.sparse import EieParams
+    from corolla.params import EieParams
 
     # Layers are placed one after another at the same entry address on every PE.
     entries = sum(int(eie_encode(q.index, pes).entries_per_pe.max())

@@ -152,8 +152,7 @@ def top_params(config: Config, *, link: str = "uart", **overrides):
     ConfigError
         Naming the key the top does not build.
     """
-    from corolla.hw.sparse import EieParams
-    from corolla.hw.top import TopParams
+    from corolla.params import EieParams, TopParams
 
     a, w, s = config.array, config.widths, config.sparse
     checks = [

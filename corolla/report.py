@@ -121,7 +121,7 @@ def parse_target(text: str, *, variant: str = "dense") -> Target:
         For an unknown board or variant, or an empty field.
     """
     from .boards import BOARDS, get_board
-    from .firmware.compile import VARIANTS
+    from .run import check_variant
 
     parts = text.split(":")
     if len(parts) > 3 or not all(parts):
@@ -133,9 +133,10 @@ def parse_target(text: str, *, variant: str = "dense") -> Target:
     own = get_board(parts[0]).config
     config = parts[1] if len(parts) > 1 else own
     variant = parts[2] if len(parts) > 2 else variant
-    if variant not in VARIANTS:
-        raise ConfigError(f"configuration {text!r}: variant {variant!r} is not one of "
-                          f"{', '.join(VARIANTS)}")
+    try:
+        check_variant(variant, "variant")
+    except ConfigError as exc:
+        raise ConfigError(f"configuration {text!r}: {exc}") from None
     return Target(parts[0], config, variant, own=config == own)
 
 
@@ -143,35 +144,30 @@ def parse_target(text: str, *, variant: str = "dense") -> Target:
 
 def _memories(params) -> dict:
     """Logical on-chip memories of the accelerator: name → (bytes, access width in bits)."""
-    from .hw.io import protocol as proto
-
-    mem = {
-        "weights": (params.weight_depth * params.rows, 8 * params.rows),
-        "activations": (2 * params.act_depth * params.cols, 8 * params.cols),
-        "biases": (params.bias_depth * 4, 32),
-        "program": (params.program_depth * proto.DESCRIPTOR_BYTES, 8 * proto.DESCRIPTOR_BYTES),
-        "counters": (params.program_depth * 4, 32),
-    }
-    e = params.eie
-    if e is not None:
-        mem |= {
-            "eie_entries": (e.pes * e.entry_depth * e.entry_width / 8, e.entry_width),
-            "eie_pointers": (e.pes * e.ptr_depth * e.ptr_width / 8, e.ptr_width),
-            "eie_codebooks": (e.pes * (e.codebooks << e.v_bits) * e.weight_width / 8,
-                              e.weight_width),
-            "eie_accumulators": (e.pes * e.local_depth * e.acc_width / 8, e.acc_width),
-            "eie_biases": (e.bias_depth * e.acc_width / 8, e.acc_width),
-        }
-    return mem
+    return {name: (size, width) for name, (size, width, _) in _all_memories(params).items()}
 
 
 def _banks(params) -> dict:
-    """Memories made of several equal banks: name → number of banks. Each PE of the EIE
-    engine has its own entries, codebooks and accumulators, and its column pointers in two
-    banks (even and odd columns)."""
-    pes = params.eie.pes if params.eie is not None else 1
-    return {"eie_entries": pes, "eie_pointers": 2 * pes, "eie_codebooks": pes,
-            "eie_accumulators": pes}
+    """Memories made of several equal banks (the EIE engine's per-PE memories, its column
+    pointers in two banks per PE): name → number of banks."""
+    return {name: banks for name, (_, _, banks) in _all_memories(params).items() if banks > 1}
+
+
+def _all_memories(params) -> dict:
+    """The top's own memories and those of every engine: name → (bytes, width, banks)."""
+    from . import protocol as proto
+    from .layers import LAYER_KINDS
+
+    mem = {
+        "activations": (2 * params.act_depth * params.cols, 8 * params.cols, 1),
+        "program": (params.program_depth * proto.DESCRIPTOR_BYTES,
+                    8 * proto.DESCRIPTOR_BYTES, 1),
+        "counters": (params.program_depth * 4, 32, 1),
+    }
+    for kind in LAYER_KINDS.values():
+        if kind.enabled(params):
+            mem |= kind.memories(params)
+    return mem
 
 
 def work_counts(prog, net, pixels, params, runs: int) -> list[dict]:
@@ -199,59 +195,16 @@ def work_counts(prog, net, pixels, params, runs: int) -> list[dict]:
         column pointers sit in memories of their own) and ``accesses``: memory name → bits
         moved.
     """
-    from .sim.models.sparse import eie_spmv
+    from .layers import layer_kind
 
-    images = len(pixels)
     x = np.asarray(pixels, dtype=np.int64)
     acts = net.forward(x)         # acts[i] is layer i's input (the model's integer arithmetic)
     layers = []
-    for i, q in enumerate(net.layers):
+    for i, (kind, q) in enumerate(zip(prog.kinds, net.layers, strict=True)):
         rows, cols = q.shape
-        a = acts[i]
-        entry = {"layer": prog.layer_names[i], "rows": rows, "cols": cols,
+        entry = {"layer": prog.layer_names[i], "kind": kind, "rows": rows, "cols": cols,
                  "macs": rows * cols}
-        if prog.variant == "dense":
-            r, lanes = params.rows, params.cols
-            tiles = -(-rows // r)
-            beats = runs * tiles * cols                 # weight and activation words read
-            entry |= {
-                "macs_useful": rows * cols,
-                "macs_executed": beats * r * lanes / images,
-                "weight_bytes": beats * r / images,
-                "accesses": {
-                    "weights": beats * 8 * r / images,
-                    "activations": (beats + runs * rows) * 8 * lanes / images,
-                    "biases": runs * rows * 32 / images,
-                },
-            }
-        else:
-            mat = prog.matrices[i]
-            e = params.eie
-            work = broadcasts = useful = 0
-            col_nnz = np.count_nonzero(q.index, axis=0)
-            for image in a:
-                res = eie_spmv(mat, q.codebook, image, bias=q.bias, shift=q.shift, relu=q.relu,
-                               acc_width=net.acc_width)
-                work += int(res.work.sum())
-                broadcasts += res.broadcasts
-                useful += int(col_nnz[image != 0].sum())
-            work, broadcasts = work / images, broadcasts / images
-            ptr_reads = 2 * e.pes * broadcasts
-            entry |= {
-                "macs_useful": useful / images,
-                "macs_executed": work,
-                "broadcasts": broadcasts,
-                "weight_bytes": work * e.entry_width / 8,
-                "accesses": {
-                    "eie_entries": work * e.entry_width,
-                    "eie_pointers": ptr_reads * e.ptr_width,
-                    "eie_codebooks": work * e.weight_width,
-                    "eie_accumulators": 2 * work * e.acc_width,
-                    "eie_biases": rows * e.acc_width,
-                    # Inputs are scanned a word (every lane) at a time; outputs written a lane.
-                    "activations": (cols * params.cols + rows) * 8,
-                },
-            }
+        entry |= layer_kind(kind).work(prog, i, q, acts[i], params, runs, net.acc_width)
         layers.append(entry)
     return layers
 
@@ -291,22 +244,15 @@ def energy_estimate(layers: list[dict], params) -> dict:
 
 def _storage(prog, net, params) -> dict:
     """Bits the model occupies on the accelerator, against float32 weights and biases."""
-    from .hw.io import protocol as proto
+    from .layers import layer_kind
 
     weights = sum(q.index.size for q in net.layers)
     biases = sum(q.shape[0] for q in net.layers)
     float_bits = 32 * (weights + biases)
-    if prog.variant == "dense":
-        # The weight image as compiled: int8, tiles padded to the array's rows.
-        weight_bits = 8 * sum(len(image) for space, _, image in prog.writes
-                              if space == proto.Space.WEIGHTS)
-        other_bits = 32 * biases
-    else:
-        e = params.eie
-        weight_bits = sum(m.entries * e.entry_width + m.pes * (m.cols + 1) * e.ptr_width
-                          for m in prog.matrices)
-        other_bits = (sum(len(q.codebook) * e.weight_width for q in net.layers)
-                      + e.acc_width * biases)
+    weight_bits = other_bits = 0
+    for i, (kind, q) in enumerate(zip(prog.kinds, net.layers, strict=True)):
+        w, o = layer_kind(kind).storage(prog, i, q, params)
+        weight_bits, other_bits = weight_bits + w, other_bits + o
     stored = weight_bits + other_bits
     return {"weights": weights, "nonzero_weights": int(sum(np.count_nonzero(q.index)
                                                            for q in net.layers)),
@@ -345,6 +291,7 @@ def measure(target: Target, *, model: str = "digits", images: int = 8, out_dir: 
     from .firmware.compile import CompileError, compile_network, golden_outputs
     from .firmware.digits import load_digits_data
     from .generate import top_params
+    from .layers import layer_kind
     from .run import load_network, run_sim
 
     say = status or (lambda message: None)
@@ -381,18 +328,22 @@ def measure(target: Target, *, model: str = "digits", images: int = 8, out_dir: 
     cycles = sim["cycles_per_inference"]
     layer_cycles = sim["layer_cycles_per_inference"]
     batch_cycles = float(np.mean(sim["batch_cycles"]))
-    if target.variant == "dense":
-        pes, kind = params.rows * params.cols, f"{params.rows}×{params.cols} int8 systolic array"
-        peak_bytes = params.rows                       # weight bytes per cycle
-    else:
-        e = params.eie
-        pes, kind = e.pes, f"{e.pes}-PE EIE sparse engine"
-        peak_bytes = e.pes * e.entry_width / 8
+    # Each layer's peak from its kind; a mixed network's, weighted by the layers' cycles.
+    peaks = [layer_kind(kind).peak(params) for kind in prog.kinds]
+    weight = np.asarray(layer_cycles, dtype=float) / max(sum(layer_cycles), 1)
+    pes = float(sum(w * pk["pes"] for w, pk in zip(weight, peaks, strict=True)))
+    peak_bytes = float(sum(w * pk["bytes_per_cycle"] for w, pk in zip(weight, peaks,
+                                                                      strict=True)))
+    if len({pk["description"] for pk in peaks}) == 1:
+        pes = peaks[0]["pes"]
+        peak_bytes = peaks[0]["bytes_per_cycle"]
+    kind = " + ".join(dict.fromkeys(pk["description"] for pk in peaks))
+    roof = " / ".join(dict.fromkeys(pk["roof"] for pk in peaks))
     useful = sum(layer["macs_useful"] for layer in layers)
     dense_macs = sum(layer["macs"] for layer in layers)
-    for layer, c in zip(layers, layer_cycles, strict=True):
+    for layer, c, pk in zip(layers, layer_cycles, peaks, strict=True):
         layer["cycles"] = c
-        layer["utilization"] = layer["macs_useful"] / (pes * c)
+        layer["utilization"] = layer["macs_useful"] / (pk["pes"] * c)
         layer["ops_per_cycle"] = 2 * layer["macs_useful"] / c
         layer["intensity"] = 2 * layer["macs_useful"] / layer["weight_bytes"]
     memories = _memories(params)
@@ -416,7 +367,7 @@ def measure(target: Target, *, model: str = "digits", images: int = 8, out_dir: 
                   "timing_met": build_report["clock"]["timing_met"] if build_report else None,
                   "critical_path": build_report["clock"]["critical_path"] if build_report
                   else None},
-        "pes": pes, "pe_kind": kind,
+        "pes": pes, "pe_kind": kind, "roof_memory": roof,
         "on_chip_memory": {"total_kB": sum(b for b, _ in memories.values()) / 1024,
                            "by_memory_kB": {k: b / 1024 for k, (b, _) in memories.items()}},
         "precision": {"weight_bits": 8, "activation_bits": 8,
@@ -491,8 +442,8 @@ def _roofline(entry: dict, path: Path):
     ax.text(hi, peak * 1.08, f"peak {peak:.3g} GOP/s ({roof['peak_ops_per_cycle']} ops/cycle)",
             ha="right", va="bottom", fontsize=8)
     ax.text(ridge * 1.05, peak * 1.35, f"ridge {ridge:g} ops/B", fontsize=8, color="grey")
-    ax.set_xlabel("operational intensity (ops per byte of "
-                  f"{'entry' if entry['variant'] == 'sparse' else 'weight'} memory)")
+    memory = entry["roof_memory"].split(" (")[0]
+    ax.set_xlabel(f"operational intensity (ops per byte of {memory})")
     ax.set_ylabel("GOP/s (2 ops per useful MAC)")
     ax.set_title(f"{entry['label']} at {rate['clock_mhz']:.1f} MHz", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
@@ -500,8 +451,7 @@ def _roofline(entry: dict, path: Path):
     # Along the memory roof: its angle on screen, from two of its points.
     x0 = max(lo * 1.5, peak / 40 / bw * 1.5)
     (ax0, ay0), (ax1, ay1) = ax.transData.transform([(x0, bw * x0), (x0 * 2, bw * x0 * 2)])
-    ax.text(x0, bw * x0 * 1.15, f"{'entry' if entry['variant'] == 'sparse' else 'weight'} "
-            f"memory {bw:.3g} GB/s", ha="left", va="bottom", fontsize=8,
+    ax.text(x0, bw * x0 * 1.15, f"{memory} {bw:.3g} GB/s", ha="left", va="bottom", fontsize=8,
             rotation=math.degrees(math.atan2(ay1 - ay0, ax1 - ax0)), rotation_mode="anchor")
     markers = "os^Dv<>p"
     for i, (layer, x) in enumerate(zip(layers, xs, strict=True)):
@@ -546,9 +496,7 @@ def _compare_chart(entries: list[dict], path: Path):
 
 
 def _roof_memory(entry: dict) -> str:
-    if entry["variant"] == "sparse":
-        return "EIE entry memories (one 8-bit entry per PE per cycle)"
-    return "weight memory (one word of a weight per array row per cycle)"
+    return entry["roof_memory"]
 
 
 def _markdown(doc: dict, plots: dict) -> str:

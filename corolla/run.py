@@ -60,6 +60,19 @@ def _check_images(images: int, first: int):
                           f"{TEST_IMAGES - images}")
 
 
+def check_variant(variant, option: str = "--variant") -> list[str]:
+    """The layer kinds named by ``variant`` (``KIND`` or ``KIND,KIND,…``), checked against the
+    registry; raises :class:`ConfigError` naming ``option``."""
+    from .layers import LAYER_KINDS
+
+    names = [s.strip() for s in str(variant).split(",")]
+    for name in names:
+        if name not in LAYER_KINDS:
+            raise ConfigError(f"{option} is {variant!r}; expected a layer kind ("
+                              f"{', '.join(LAYER_KINDS)}) or one per layer, comma-separated")
+    return names
+
+
 def run_sim(config: Config, *, model: str = "digits", variant: str = "dense", images: int = 8,
             first: int = 0, link: str = "stream", simulator: str | None = None,
             seed: int | None = None, status=None) -> dict:
@@ -81,13 +94,12 @@ def run_sim(config: Config, *, model: str = "digits", variant: str = "dense", im
     RunError
         The simulation failed or an output differed from the golden model.
     """
-    from .firmware.compile import VARIANTS, CompileError, compile_network
+    from .firmware.compile import CompileError, compile_network
     from .generate import top_params
     from .hw.top import Accelerator
     from .sim import runner
 
-    if variant not in VARIANTS:
-        raise ConfigError(f"--variant is {variant!r}; expected one of {', '.join(VARIANTS)}")
+    check_variant(variant)
     if link not in ("stream", "uart"):
         raise ConfigError(f"--link is {link!r}; expected stream or uart")
     _check_images(images, first)
@@ -131,12 +143,11 @@ def run_board(config: Config, port: str, *, baud: int = 115200, model: str = "di
               variant: str = "dense", images: int = 8, first: int = 0,
               status=None) -> dict:
     """Run test images on a board over a serial port; same figures as :func:`run_sim`."""
-    from .firmware.compile import VARIANTS, CompileError, compile_network
+    from .firmware.compile import CompileError, compile_network
     from .firmware.digits import load_digits_data
     from .firmware.runtime import Driver, LinkError, SerialTransport, run_batches, run_report
 
-    if variant not in VARIANTS:
-        raise ConfigError(f"--variant is {variant!r}; expected one of {', '.join(VARIANTS)}")
+    check_variant(variant)
     _check_images(images, first)
     net = load_network(model)
     data = load_digits_data()

@@ -4,7 +4,7 @@
 codebook slot each; entries, column pointers and biases one after another) and
 :func:`load_words` turns one placed layer into the ``load`` writes of
 :class:`corolla.hw.sparse.EieEngine`: ``(target, pe, addr, data)`` tuples with
-``target`` the :class:`~corolla.hw.sparse.LoadTarget` value. Column pointers are written as
+``target`` the :class:`~corolla.params.EieTarget` value. Column pointers are written as
 absolute entry addresses (the encoding's pointers plus the layer's entry base). Everything
 is checked against the engine's sizes first, and errors name the layer, the field, the value
 and the limit.
@@ -16,12 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from corolla.formats import eie_entry_pack
+from corolla.params import EieTarget
 from corolla.sim.models.sparse import EieMatrix
 
 __all__ = ["EieImageError", "PlacedLayer", "layer_descriptor", "load_words", "plan_layers"]
 
-#: ``LoadTarget`` values (mirrors :class:`corolla.hw.sparse.LoadTarget`).
-ENTRY, POINTER, CODEBOOK, BIAS = range(4)
+ENTRY, POINTER, CODEBOOK, BIAS = EieTarget
 
 
 class EieImageError(ValueError):
@@ -146,9 +147,9 @@ def load_words(layer: PlacedLayer, params) -> list[tuple[int, int, int, int]]:
     mat = layer.matrix
     words = []
     for p in range(mat.pes):
-        for i, (z, v) in enumerate(zip(mat.z[p], mat.v[p], strict=True)):
-            words.append((ENTRY, p, layer.entry_base + i,
-                          (int(v) << mat.z_bits) | int(z)))
+        packed = eie_entry_pack(mat.z[p], mat.v[p], z_bits=mat.z_bits, v_bits=mat.v_bits)
+        for i, word in enumerate(packed):
+            words.append((ENTRY, p, layer.entry_base + i, int(word)))
         for j, ptr in enumerate(mat.ptr[p]):
             words.append((POINTER, p, layer.ptr_base + j, layer.entry_base + int(ptr)))
     cb = np.zeros(1 << params.v_bits, dtype=np.int64)

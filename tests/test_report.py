@@ -52,7 +52,7 @@ def test_targets_name_board_config_and_variant():
     assert (other.config, other.variant, other.own) == ("default", "sparse", False)
     assert other.label == "ulx3s-default-sparse" and other.build_name == "ulx3s-default"
     assert parse_target("ulx3s:default", variant="sparse").variant == "sparse"
-    for bad, words in (("nope", "board 'nope'"), ("ulx3s:default:fast", "variant 'fast'"),
+    for bad, words in (("nope", "board 'nope'"), ("ulx3s:default:fast", "variant is 'fast'"),
                        ("ulx3s::dense", "BOARD[:CONFIG[:VARIANT]]"),
                        ("a:b:c:d", "BOARD[:CONFIG[:VARIANT]]")):
         with pytest.raises(ConfigError, match=re.escape(words)):
@@ -89,7 +89,8 @@ def test_sparse_counts_agree_with_the_encoding(digits):
     prog = compile_network(net, params.info(), "sparse")
     layers = work_counts(prog, net, pixels, params, runs=2)
     acts = net.forward(pixels)[:-1]
-    for layer, q, mat, a in zip(layers, net.layers, prog.matrices, acts, strict=True):
+    matrices = [prog.layer_data[i]["matrix"] for i in range(len(net.layers))]
+    for layer, q, mat, a in zip(layers, net.layers, matrices, acts, strict=True):
         # Useful: pairs of a non-zero weight and a non-zero activation.
         useful = np.mean([np.count_nonzero((q.index != 0) & (x[None, :] != 0)) for x in a])
         assert layer["macs_useful"] == pytest.approx(useful)

@@ -10,13 +10,15 @@ from collections import deque
 import numpy as np
 import pytest
 
+from corolla import protocol as proto
 from corolla.firmware.compile import CompileError, compile_network, golden_outputs
 from corolla.firmware.digits import digits_compressed, load_digits_data
 from corolla.firmware.runtime import Driver, LinkError
-from corolla.hw.io import protocol as proto
-from corolla.hw.io.protocol import Command, Space, Status
+from corolla.hw.bus import descriptor_layout
 from corolla.hw.io.uart import divisor_for
-from corolla.hw.top import Accelerator, TopParams, descriptor_layout
+from corolla.hw.top import Accelerator, TopParams
+from corolla.layers import LAYER_KINDS
+from corolla.protocol import Command, Space, Status
 from corolla.sim import runner
 
 BENCH = "corolla.sim.benches.top"
@@ -46,21 +48,25 @@ def test_parse_reply_names_the_problem(damage, fragment):
         proto.parse_reply(damage(reply))
 
 
-def test_descriptor_packing_matches_the_gateware_layout():
-    layout = descriptor_layout()
-    assert layout.size <= 8 * proto.DESCRIPTOR_BYTES
-    raw = proto.pack_descriptor(kind=2, rows=300, cols=64, batch=4, codebook=3, shift=9)
+@pytest.mark.parametrize("kind", list(LAYER_KINDS.values()), ids=list(LAYER_KINDS))
+def test_descriptor_packing_matches_the_gateware_layout(kind):
+    layout = descriptor_layout(kind.args)
+    assert layout.size == 8 * proto.DESCRIPTOR_BYTES
+    assert descriptor_layout().size == layout.size
+    values = {"kind": kind.code, "rows": 300, "cols": 64, "batch": 4, "shift": 9}
+    values |= {name: (1 << bits) - 2 for name, bits in kind.args}
+    raw = proto.pack_descriptor(kind.args, **values)
     word = int.from_bytes(raw, "little")
-    fields = proto.unpack_fields(proto.DESCRIPTOR_FIELDS, word)
-    assert fields["rows"] == 300 and fields["codebook"] == 3 and fields["shift"] == 9
-    for name, _ in proto.DESCRIPTOR_FIELDS:
+    fields = proto.unpack_fields(proto.descriptor_fields(kind.args), word)
+    assert {k: fields[k] for k in values} == values
+    for name, _ in proto.descriptor_fields(kind.args):
         offset = layout[name].offset
         width = layout[name].shape.width
         assert (word >> offset) & ((1 << width) - 1) == fields[name]
     with pytest.raises(proto.ProtocolError, match="field rows is 5000"):
-        proto.pack_descriptor(rows=5000)
+        proto.pack_descriptor(kind.args, rows=5000)
     with pytest.raises(proto.ProtocolError, match="unknown field"):
-        proto.pack_descriptor(colour=1)
+        proto.pack_descriptor(kind.args, colour=1)
 
 
 def test_parameters_are_checked():
@@ -118,11 +124,11 @@ def test_compile_errors_name_layer_and_field(digits):
     with pytest.raises(CompileError, match="weight words"):
         compile_network(model, TopParams(weight_depth=1000).info(), "dense")
     with pytest.raises(CompileError, match="entry_depth"):
-        from corolla.hw.sparse import EieParams
+        from corolla.params import EieParams
         compile_network(model, TopParams(eie=EieParams(entry_depth=64)).info(), "sparse")
     with pytest.raises(CompileError, match="no EIE engine"):
         compile_network(model, TopParams(eie=None).info(), "sparse")
-    with pytest.raises(CompileError, match="variant is 'lns'"):
+    with pytest.raises(CompileError, match="layer kind is 'lns'"):
         compile_network(model, TopParams().info(), "lns")
     prog = compile_network(model, TopParams().info(), "dense")
     with pytest.raises(CompileError, match="inputs have shape"):
@@ -221,7 +227,7 @@ def test_small_networks_on_icarus():
 
 
 def test_small_networks_on_a_2x4_array_with_2_eie_pes():
-    from corolla.hw.sparse import EieParams
+    from corolla.params import EieParams
 
     params = TopParams(rows=2, cols=4, eie=EieParams(pes=2, entry_depth=512),
                        weight_depth=2048, act_depth=64, bias_depth=128, program_depth=4)

@@ -1,6 +1,6 @@
 """Host driver for a Corolla accelerator over any byte transport.
 
-:class:`Driver` speaks the host-link protocol (:mod:`corolla.hw.io.protocol`): it frames
+:class:`Driver` speaks the host-link protocol (:mod:`corolla.protocol`): it frames
 requests, matches replies by tag, retries a request whose reply is lost or damaged, and turns
 error replies into :class:`LinkError`. :class:`Session` uses it to load a compiled network
 (:mod:`corolla.firmware.compile`) and run batches of inputs. The same code runs against a
@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from corolla.hw.io import protocol as proto
+from corolla import protocol as proto
 
 __all__ = ["BatchRun", "Driver", "LinkError", "RunResult", "SerialTransport", "Session",
            "first_mismatch", "run_batches", "run_report"]

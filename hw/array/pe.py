@@ -19,7 +19,7 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from corolla.formats import LnsFormat
+from corolla.formats import TERNARY_CODES, LnsFormat
 from corolla.hw.arith.lns import lns_mul_comb, lns_to_fixed_comb
 from corolla.hw.arith.ternary import tree_sum
 
@@ -382,8 +382,8 @@ class TernaryPe(ProcessingElement):
     def term(self, m):
         width = self.kind.act_width
         pos, neg = Signal(signed(width)), Signal(signed(width))
-        m.d.comb += [pos.eq(Mux(self.a == 0b01, self.b, 0)),
-                     neg.eq(Mux(self.a == 0b11, self.b, 0))]
+        m.d.comb += [pos.eq(Mux(self.a == TERNARY_CODES[1], self.b, 0)),
+                     neg.eq(Mux(self.a == TERNARY_CODES[-1], self.b, 0))]
         return (pos, neg), self.valid, self.last
 
     def accumulate(self, m, acc, term, fresh):

@@ -1,12 +1,12 @@
 """Host link: frame parser, command executor and reply framer over a byte stream.
 
-The wire format is :mod:`corolla.hw.io.protocol`. The link receives a whole request into its
+The wire format is :mod:`corolla.protocol`. The link receives a whole request into its
 frame buffer while checking the CRC, then executes it and sends one reply. Memory accesses go
 through a byte-wide bus to the accelerator core (:class:`corolla.hw.top.AcceleratorCore`):
-``bus_we``/``bus_re`` with ``bus_space`` and ``bus_addr``, read data one cycle after
-``bus_re``. A write's range is checked before its first byte; EIE load records are first run
-through the core's record check (``bus_check``, with ``bus_bad`` answering) and written only
-when every record passed, so a refused request changes nothing.
+``we``/``re`` with ``space`` and ``addr`` (:class:`~corolla.hw.bus.MemBusSignature`), read
+data one cycle after ``re``. A write's range is checked before its first byte; EIE load
+records are first run through the core's record check (``check``, with ``bad`` answering)
+and written only when every record passed, so a refused request changes nothing.
 """
 
 from __future__ import annotations
@@ -17,26 +17,15 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
-from . import protocol as proto
+from corolla import protocol as proto
+from corolla.hw.bus import MemBusSignature, RunSignature, status_bits
+from corolla.params import SpaceInfo
 
 __all__ = ["HostLink", "SpaceInfo"]
 
 
-class SpaceInfo:
-    """Size in bytes and access of one memory space."""
-
-    def __init__(self, size: int, *, readable: bool = True, writable: bool = True):
-        self.size = size
-        self.readable = readable
-        self.writable = writable
-
-
-def status_bytes() -> int:
-    return sum(n for _, n in proto.STATUS_FIELDS)
-
-
 class HostLink(wiring.Component):
-    """Request/response host link (see :mod:`corolla.hw.io.protocol` for the commands).
+    """Request/response host link (see :mod:`corolla.protocol` for the commands).
 
     Parameters
     ----------
@@ -59,19 +48,13 @@ class HostLink(wiring.Component):
         dropped).
     tx : Out(stream.Signature(8))
         Bytes to the host.
-    bus_space, bus_addr, bus_wdata, bus_we, bus_re, bus_check : Out
-        Memory bus to the core.
-    bus_rdata : In(8)
-        Read data, one cycle after ``bus_re``.
-    bus_bad : In(1)
-        The record completed by this checking write is invalid.
-    run_start : Out(1)
-        One-cycle pulse that starts a program at ``run_first`` for ``run_count`` steps with
-        ``run_watchdog`` cycles per step.
-    busy : In(1)
-        A program runs (writes and reads are refused).
-    status : In(8 * STATUS bytes)
-        The STATUS reply payload, little endian fields of ``protocol.STATUS_FIELDS``.
+    bus : Out(MemBusSignature)
+        Memory bus to the core (:class:`~corolla.hw.bus.MemBusSignature`); read data one cycle
+        after ``re``; ``bad`` answers a checking write of a record.
+    run : Out(RunSignature)
+        ``start`` pulses for one cycle to run ``count`` steps from ``first`` with ``watchdog``
+        cycles per step; ``busy`` (a program runs: writes and reads are refused) and
+        ``status`` (the STATUS reply payload, fields of ``protocol.STATUS_FIELDS``) come back.
     """
 
     def __init__(self, *, spaces: dict, info: bytes, program_depth: int,
@@ -90,20 +73,8 @@ class HostLink(wiring.Component):
         super().__init__({
             "rx": In(stream.Signature(8)),
             "tx": Out(stream.Signature(8)),
-            "bus_space": Out(3),
-            "bus_addr": Out(32),
-            "bus_wdata": Out(8),
-            "bus_we": Out(1),
-            "bus_re": Out(1),
-            "bus_check": Out(1),
-            "bus_rdata": In(8),
-            "bus_bad": In(1),
-            "run_start": Out(1),
-            "run_first": Out(8),
-            "run_count": Out(8),
-            "run_watchdog": Out(32),
-            "busy": In(1),
-            "status": In(8 * status_bytes()),
+            "bus": Out(MemBusSignature()),
+            "run": Out(RunSignature()),
         })
 
     def elaborate(self, platform):
@@ -147,12 +118,12 @@ class HostLink(wiring.Component):
         data_len = Signal(17)
         m.d.comb += data_len.eq(length - 5)
 
-        m.d.sync += self.run_start.eq(0)
+        m.d.sync += self.run.start.eq(0)
         m.d.comb += [
-            self.run_first.eq(head[0:8]),
-            self.run_count.eq(head[8:16]),
-            self.run_watchdog.eq(head[16:48]),
-            self.bus_space.eq(space),
+            self.run.first.eq(head[0:8]),
+            self.run.count.eq(head[8:16]),
+            self.run.watchdog.eq(head[16:48]),
+            self.bus.space.eq(space),
         ]
 
         # Space properties, selected by the request's space byte.
@@ -250,22 +221,22 @@ class HostLink(wiring.Component):
                         with m.If(length != 0):
                             m.d.sync += status.eq(st.BAD_LENGTH)
                         with m.Else():
-                            m.d.sync += [reply_len.eq(status_bytes()), source.eq(2)]
+                            m.d.sync += [reply_len.eq(status_bits() // 8), source.eq(2)]
                     with m.Case(proto.Command.RUN):
                         first = head[0:8]
                         steps = head[8:16]
                         with m.If(length != 6):
                             m.d.sync += status.eq(st.BAD_LENGTH)
-                        with m.Elif(self.busy):
+                        with m.Elif(self.run.busy):
                             m.d.sync += status.eq(st.BUSY)
                         with m.Elif((steps == 0) | (first + steps > self._program_depth)):
                             m.d.sync += status.eq(st.BAD_ADDRESS)
                         with m.Else():
-                            m.d.sync += self.run_start.eq(1)
+                            m.d.sync += self.run.start.eq(1)
                     with m.Case(proto.Command.WRITE):
                         with m.If(length < 6):
                             m.d.sync += status.eq(st.BAD_LENGTH)
-                        with m.Elif(self.busy):
+                        with m.Elif(self.run.busy):
                             m.d.sync += status.eq(st.BUSY)
                         with m.Elif(~writable):
                             m.d.sync += status.eq(st.BAD_SPACE)
@@ -279,7 +250,7 @@ class HostLink(wiring.Component):
                     with m.Case(proto.Command.READ):
                         with m.If(length != 7):
                             m.d.sync += status.eq(st.BAD_LENGTH)
-                        with m.Elif(self.busy):
+                        with m.Elif(self.run.busy):
                             m.d.sync += status.eq(st.BUSY)
                         with m.Elif(~readable):
                             m.d.sync += status.eq(st.BAD_SPACE)
@@ -295,10 +266,10 @@ class HostLink(wiring.Component):
                 # Buffer byte idx is read this cycle and written to the bus the next.
                 m.d.comb += [fr.addr.eq(idx), fr.en.eq(1)]
                 m.d.comb += [
-                    self.bus_we.eq(wpend), self.bus_check.eq(checking),
-                    self.bus_addr.eq(waddr), self.bus_wdata.eq(fr.data),
+                    self.bus.we.eq(wpend), self.bus.check.eq(checking),
+                    self.bus.addr.eq(waddr), self.bus.wdata.eq(fr.data),
                 ]
-                with m.If(wpend & self.bus_bad):
+                with m.If(wpend & self.bus.bad):
                     m.d.sync += bad_seen.eq(1)
                 m.d.sync += [wpend.eq(idx < length), waddr.eq(addr + idx - 5)]
                 with m.If(idx < length):
@@ -318,8 +289,8 @@ class HostLink(wiring.Component):
             with m.State("REPLY_FETCH"):
                 in_payload = (r_idx >= 5) & (j < reply_len)
                 m.d.comb += [
-                    self.bus_re.eq(in_payload & (source == 3)),
-                    self.bus_addr.eq(addr + j),
+                    self.bus.re.eq(in_payload & (source == 3)),
+                    self.bus.addr.eq(addr + j),
                 ]
                 m.next = "REPLY_LOAD"
             with m.State("REPLY_LOAD"):
@@ -342,10 +313,10 @@ class HostLink(wiring.Component):
                     m.d.sync += r_byte.eq(info_sig.word_select(j[:bits_for(len(self._info))],
                                                                8))
                 with m.Elif(source == 2):
-                    m.d.sync += r_byte.eq(self.status.word_select(j[:bits_for(status_bytes())],
-                                                                  8))
+                    status_sel = j[:bits_for(status_bits() // 8)]
+                    m.d.sync += r_byte.eq(self.run.status.word_select(status_sel, 8))
                 with m.Else():
-                    m.d.sync += r_byte.eq(self.bus_rdata)
+                    m.d.sync += r_byte.eq(self.bus.rdata)
                 m.next = "REPLY_SEND"
             with m.State("REPLY_SEND"):
                 m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(r_byte)]

@@ -7,29 +7,11 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
+from corolla.params import divisor_for
+
 __all__ = ["UartEcho", "UartRx", "UartTx", "divisor_for"]
 
 
-def divisor_for(clock_hz: float, baud: int) -> int:
-    """Clock cycles per bit for ``baud`` at ``clock_hz`` (rounded), checked to be usable.
-
-    Raises
-    ------
-    ValueError
-        The divisor is below 4 or the rounding error is above 2 % (the receiver samples
-        mid-bit; about 4 % of total error is what 8N1 tolerates).
-    """
-    if baud <= 0 or clock_hz <= 0:
-        raise ValueError(f"baud {baud!r} and clock {clock_hz!r} must be positive")
-    divisor = round(clock_hz / baud)
-    if divisor < 4:
-        raise ValueError(f"baud {baud} is too fast for a {clock_hz / 1e6:g} MHz clock "
-                         f"(divisor {clock_hz / baud:.2f}; at least 4)")
-    error = abs(clock_hz / divisor - baud) / baud
-    if error > 0.02:
-        raise ValueError(f"baud {baud} at {clock_hz / 1e6:g} MHz is off by {100 * error:.1f} % "
-                         f"(divisor {divisor}); at most 2 %")
-    return divisor
 
 
 def _check_divisor(divisor):

@@ -37,146 +37,25 @@ ignored and flags ``error.load``. Flags stay set until the next ``start``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import bits_for, exact_log2
+from amaranth.utils import bits_for
 
 from corolla.hw.arith.requant import Requant
+from corolla.params import EieParams, EieTarget
 
 __all__ = ["EieEngine", "EieParams", "EiePe", "LoadTarget", "error_layout", "load_fits"]
 
 
 class LoadTarget(enum.Enum, shape=2):
-    """Which memory a ``load`` write goes to."""
+    """Which memory a ``load`` write goes to (values from :class:`corolla.params.EieTarget`)."""
 
-    #: A PE's entry memory: ``addr`` is the entry address, ``data`` the word ``v << z_bits | z``.
-    ENTRY = 0
-    #: A PE's column pointers: ``addr`` is ``ptr_base + column``, ``data`` the entry address.
-    POINTER = 1
-    #: The codebooks (every PE's copy): ``addr`` is ``codebook << v_bits | index``.
-    CODEBOOK = 2
-    #: The biases: ``addr`` is ``bias_base + row``, ``data`` two's complement, ``acc_width`` bits.
-    BIAS = 3
-
-
-@dataclass(frozen=True)
-class EieParams:
-    """Sizes of an EIE engine.
-
-    Parameters
-    ----------
-    pes : int
-        P, a power of two from 1 to 64; row ``i`` belongs to PE ``i mod P``.
-    z_bits, v_bits : int
-        Entry fields: relative row index and codebook index.
-    weight_width, act_width : int
-        Codebook entries and activations, signed.
-    acc_width, out_width : int
-        Accumulators (and biases) and outputs, signed.
-    max_rows : int
-        Most rows (M) a layer may have; each PE keeps ``ceil(max_rows / P)`` accumulators.
-    entry_depth : int
-        Entries per PE, over every layer held at once.
-    ptr_depth : int
-        Column pointers per PE, over every layer held at once (a layer of N columns needs
-        N + 1); even.
-    bias_depth : int
-        Biases, over every layer held at once.
-    codebooks : int
-        Codebooks held at once (one per layer), ``2**v_bits`` entries each.
-    fifo_depth : int
-        Depth of each PE's activation FIFO.
-    act_lanes : int
-        Activations per beat of the ``act`` stream (1 to 16).
-    column_queue : int
-        Non-empty columns each PE can hold between its pointer fetch and its entry walk.
-    """
-
-    pes: int = 4
-    z_bits: int = 4
-    v_bits: int = 4
-    weight_width: int = 8
-    act_width: int = 8
-    acc_width: int = 32
-    out_width: int = 8
-    max_rows: int = 512
-    entry_depth: int = 1024
-    ptr_depth: int = 512
-    bias_depth: int = 512
-    codebooks: int = 4
-    fifo_depth: int = 8
-    act_lanes: int = 4
-    column_queue: int = 4
-
-    def __post_init__(self):
-        def need(name, ok, expected):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not ok(value):
-                raise ValueError(f"EIE engine parameter {name} must be {expected}, not "
-                                 f"{value!r}")
-
-        need("pes", lambda v: 1 <= v <= 64 and v & (v - 1) == 0,
-             "a power of two from 1 to 64")
-        need("z_bits", lambda v: 1 <= v <= 8, "an integer from 1 to 8")
-        need("v_bits", lambda v: 1 <= v <= 8, "an integer from 1 to 8")
-        need("weight_width", lambda v: 2 <= v <= 18, "an integer from 2 to 18")
-        need("act_width", lambda v: 2 <= v <= 18, "an integer from 2 to 18")
-        need("acc_width", lambda v: self.weight_width + self.act_width <= v <= 48,
-             f"an integer from {self.weight_width + self.act_width} to 48")
-        need("out_width", lambda v: 2 <= v <= self.acc_width,
-             f"an integer from 2 to {self.acc_width}")
-        need("max_rows", lambda v: v >= 1, "a positive integer")
-        need("entry_depth", lambda v: v >= 2, "an integer of at least 2")
-        need("ptr_depth", lambda v: v >= 2 and v % 2 == 0, "an even integer of at least 2")
-        need("bias_depth", lambda v: v >= 1, "a positive integer")
-        need("codebooks", lambda v: v >= 1, "a positive integer")
-        need("fifo_depth", lambda v: v >= 2, "an integer of at least 2")
-        need("act_lanes", lambda v: 1 <= v <= 16, "an integer from 1 to 16")
-        need("column_queue", lambda v: 1 <= v <= 64, "an integer from 1 to 64")
-
-    @property
-    def pe_bits(self) -> int:
-        """Bits of a PE number (0 for a single PE)."""
-        return exact_log2(self.pes)
-
-    @property
-    def local_depth(self) -> int:
-        """Accumulators per PE."""
-        return -(-self.max_rows // self.pes)
-
-    @property
-    def entry_width(self) -> int:
-        """Bits of an entry word (``v`` above ``z``)."""
-        return self.z_bits + self.v_bits
-
-    @property
-    def ptr_width(self) -> int:
-        """Bits of a column pointer (an entry address or the end of the entry memory)."""
-        return bits_for(self.entry_depth)
-
-    @property
-    def col_bits(self) -> int:
-        """Bits of a column index (and of a pointer-memory address)."""
-        return bits_for(self.ptr_depth - 1)
-
-    @property
-    def load_addr_width(self) -> int:
-        """Bits of ``load.addr``."""
-        return bits_for(max(self.entry_depth, self.ptr_depth, self.codebooks << self.v_bits,
-                            self.bias_depth) - 1)
-
-    @property
-    def load_data_width(self) -> int:
-        """Bits of ``load.data``."""
-        return max(self.entry_width, self.ptr_width, self.weight_width, self.acc_width)
-
-    def to_dict(self) -> dict:
-        """The parameters as a plain mapping."""
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+    ENTRY = EieTarget.ENTRY.value
+    POINTER = EieTarget.POINTER.value
+    CODEBOOK = EieTarget.CODEBOOK.value
+    BIAS = EieTarget.BIAS.value
 
 
 def layer_layout(p: EieParams) -> data.StructLayout:

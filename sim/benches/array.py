@@ -36,7 +36,7 @@ import numpy as np
 from amaranth.hdl import Shape
 
 from corolla.firmware.array import GemmTiling, assemble, conv_as_gemm, gemm_beats
-from corolla.formats import LnsFormat, wrap_signed
+from corolla.formats import TERNARY_CODES, LnsFormat, wrap_signed
 from corolla.hw.array.pe import pe_kind
 from corolla.sim.benches.common import (
     golden,
@@ -219,7 +219,7 @@ async def extremes(dut):
     b = arr.gen.choice(pick_b, size=(k, arr.cols + 1))
     a[0], b[:, 0] = va[0], vb[0]
     if kind.name == "ternary":
-        a[0] = 0b11
+        a[0] = TERNARY_CODES[-1]
     if kind.name == "lns":
         a[0] = b[:, 0] = int(kind.fmt.pack(0, kind.fmt.log_max))
     await arr.gemm(a, b, what=f"extremes (K={k})", valid_prob=0.9, ready_prob=0.7)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import cocotb
 import numpy as np
 
+from corolla.formats import TERNARY_CODES, TERNARY_INVALID
 from corolla.sim.benches.common import (
     first_mismatch,
     golden,
@@ -21,6 +22,8 @@ from corolla.sim.benches.common import (
     to_signed,
 )
 from corolla.sim.models.ternary import ternary_dot
+
+_CODES = sorted(TERNARY_CODES.values())
 
 
 def _pack_beat(a_row, w_row, last, lanes, act_width):
@@ -62,7 +65,7 @@ async def _check_packets(dut, tb, packets, wp, wn, gen, what):
 
 def _random_packets(gen, count, lanes, act_width, max_beats, invalid=False):
     lo, hi = -(1 << (act_width - 1)), 1 << (act_width - 1)
-    codes_set = [0, 1, 3, 2] if invalid else [0, 1, 3]
+    codes_set = [*_CODES, TERNARY_INVALID] if invalid else _CODES
     packets = []
     for _ in range(count):
         beats = int(gen.integers(1, max_beats + 1))
@@ -92,7 +95,7 @@ async def exhaustive_pairs(dut):
     lanes, act_width = p["lanes"], p["act_width"]
     tb, gen = await start(dut, 4)
     values = np.arange(-(1 << (act_width - 1)), 1 << (act_width - 1))
-    pairs = [(int(a), c) for a in values for c in (0, 1, 3)]
+    pairs = [(int(a), c) for a in values for c in _CODES]
     packets = []
     for a, c in pairs:
         act = np.zeros((1, lanes), dtype=np.int64)

@@ -23,7 +23,8 @@ import cocotb
 import numpy as np
 from cocotb.task import bridge
 
-from corolla.firmware.compile import VARIANTS, compile_network, golden_outputs
+from corolla import protocol as proto
+from corolla.firmware.compile import compile_network, golden_outputs
 from corolla.firmware.compress.qmodel import CompressedMlp, QuantLayer
 from corolla.firmware.runtime import (
     Driver,
@@ -34,9 +35,9 @@ from corolla.firmware.runtime import (
     run_report,
 )
 from corolla.firmware.runtime.sim import SimTransport
-from corolla.hw.io import protocol as proto
-from corolla.hw.io.protocol import Command, ErrorFlag, Space, Status
-from corolla.hw.top import TopParams
+from corolla.layers import LAYER_KINDS
+from corolla.params import TopParams
+from corolla.protocol import Command, ErrorFlag, Space, Status
 from corolla.sim.runner import CLOCK_PERIOD_NS
 
 from .common import TB, params, record_stats, rng
@@ -137,9 +138,10 @@ async def small_networks(dut):
     def host():
         info = driver.ping()
         for model, pixels in cases:
-            for variant in VARIANTS:
-                if variant == "sparse" and not info["eie_pes"]:
-                    continue
+            kinds = [k.name for k in LAYER_KINDS.values() if k.missing(info) is None]
+            # Each kind alone, then the kinds alternating layer by layer in one network.
+            mixed = [kinds[i % len(kinds)] for i in range(len(model.layers))]
+            for variant in dict.fromkeys([*kinds, ",".join(mixed)]):
                 prog = compile_network(model, info, variant)
                 got, want, cycles, *_ = run_batches(driver, prog, model, pixels)
                 msg = first_mismatch(got, want)
@@ -281,6 +283,8 @@ async def bad_programs(dut):
         session.load()
         cases = [
             ("kind 0", {"kind": 0, "rows": 4, "cols": 4, "batch": 1}, "DESCRIPTOR"),
+            ("a kind the top has no engine for",
+             {"kind": 15, "rows": 4, "cols": 4, "batch": 1}, "DESCRIPTOR"),
             ("batch 0", {"kind": 1, "rows": 4, "cols": 4, "batch": 0}, "DESCRIPTOR"),
             ("batch past the lanes", {"kind": 1, "rows": 4, "cols": 4, "batch": p.cols + 1},
              "DESCRIPTOR"),
@@ -310,13 +314,16 @@ async def bad_programs(dut):
                   "codebook": info["eie_codebooks"]}, "DESCRIPTOR"),
             ]
         for what, desc, flag in cases:
-            driver.write(Space.PROGRAM, 0, proto.pack_descriptor(**desc))
+            args = next((k.args for k in LAYER_KINDS.values() if k.code == desc["kind"]), ())
+            driver.write(Space.PROGRAM, 0, proto.pack_descriptor(args, **desc))
             driver.run(0, 1, watchdog=50 if flag == "WATCHDOG" else 0)
             st = driver.wait()
             names = [f.name for f in ErrorFlag if st["errors"] >> f & 1]
             assert names == [flag], f"{what}: flags {names}, expected [{flag}]"
             # Writes are refused while a program runs.
-        driver.write(Space.PROGRAM, 0, proto.pack_descriptor(kind=1, rows=64, cols=64, batch=1))
+        dense = LAYER_KINDS["dense"]
+        driver.write(Space.PROGRAM, 0, proto.pack_descriptor(dense.args, kind=dense.code,
+                                                             rows=64, cols=64, batch=1))
         driver.run(0, 1)
         try:
             driver.write(Space.WEIGHTS, 0, b"\x01")

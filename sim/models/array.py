@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from corolla.formats import LnsFormat, wrap_signed
+from corolla.formats import TERNARY_CODES, LnsFormat, wrap_signed
 
 from .lns import lns_mul, lns_to_fixed
 
@@ -73,8 +73,8 @@ def array_gemm(kind: dict, a, b) -> np.ndarray:
     if name == "ternary":
         lim = 1 << (kind["act_width"] - 1)
         a, b = _check("A", a, 0, 3), _check("B", b, -lim, lim - 1)
-        pos = (a == 0b01).astype(np.int64) @ b
-        neg = (a == 0b11).astype(np.int64) @ b
+        pos = (a == TERNARY_CODES[1]).astype(np.int64) @ b
+        neg = (a == TERNARY_CODES[-1]).astype(np.int64) @ b
         return np.stack([wrap_signed(pos, acc), wrap_signed(neg, acc)], axis=-1)
     if name == "binary":
         bits = kind["bits"]

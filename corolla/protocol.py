@@ -50,9 +50,10 @@ import binascii
 from enum import IntEnum
 
 __all__ = [
-    "DESCRIPTOR_BYTES", "DESCRIPTOR_FIELDS", "EIE_RECORD_BYTES", "INFO_FIELDS", "INFO_MAGIC",
+    "DESCRIPTOR_ARGS_BITS", "DESCRIPTOR_BYTES", "DESCRIPTOR_COMMON", "EIE_RECORD_BYTES",
+    "INFO_FIELDS", "INFO_MAGIC",
     "STATUS_FIELDS", "SYNC_REPLY", "SYNC_REQUEST", "VERSION", "Command", "ErrorFlag",
-    "LayerKind", "ProtocolError", "Space", "Status", "crc16", "frame", "pack_descriptor",
+    "ProtocolError", "Space", "Status", "crc16", "descriptor_fields", "frame", "pack_descriptor",
     "pack_eie_record", "pack_fields", "parse_reply", "unpack_fields",
 ]
 
@@ -61,7 +62,7 @@ SYNC_REPLY = 0x5C
 HEADER_BYTES = 5
 CRC_BYTES = 2
 #: Protocol version carried in the PING reply.
-VERSION = 1
+VERSION = 2
 INFO_MAGIC = b"CRLA"
 
 
@@ -111,13 +112,6 @@ class Space(IntEnum):
     COUNTERS = 6
 
 
-class LayerKind(IntEnum):
-    """The ``kind`` field of a descriptor."""
-
-    DENSE = 1
-    SPARSE = 2
-
-
 class ErrorFlag(IntEnum):
     """Bits of the status ``errors`` field (sticky until the next run)."""
 
@@ -129,14 +123,16 @@ class ErrorFlag(IntEnum):
     EIE_LOAD = 5        # a load record the engine refused
 
 
-#: Layer descriptor fields, least significant first: (name, bits). 16 bytes in all.
-DESCRIPTOR_FIELDS = (
+#: Fields every layer descriptor starts with, least significant first: (name, bits). ``kind``
+#: is the layer kind's code (:mod:`corolla.layers`); step ``s`` reads activation bank ``src`` and
+#: writes the other one; ``rows`` × ``cols`` is the layer's matrix; ``batch`` the images run.
+DESCRIPTOR_COMMON = (
     ("kind", 4), ("relu", 1), ("src", 1), ("shift", 6),
     ("rows", 12), ("cols", 12), ("batch", 8),
-    ("weight_base", 20), ("bias_base", 12),
-    ("ptr_base", 12), ("eie_bias_base", 12), ("codebook", 4),
 )
 DESCRIPTOR_BYTES = 16
+#: Bits after the common fields, laid out by each layer kind with fields of its own.
+DESCRIPTOR_ARGS_BITS = 8 * DESCRIPTOR_BYTES - sum(bits for _, bits in DESCRIPTOR_COMMON)
 
 #: PING reply after the magic and version: (name, bytes).
 INFO_FIELDS = (
@@ -154,9 +150,6 @@ STATUS_FIELDS = (
 #: An EIE load record: target (2 bits) and PE (6 bits) in byte 0, address in bytes 1-2,
 #: data in bytes 3-6 (little endian), byte 7 zero.
 EIE_RECORD_BYTES = 8
-
-assert sum(bits for _, bits in DESCRIPTOR_FIELDS) <= 8 * DESCRIPTOR_BYTES
-
 
 def crc16(data: bytes) -> int:
     """CRC-16/CCITT-FALSE of ``data``."""
@@ -229,9 +222,21 @@ def unpack_fields(fields, word: int, *, unit: int = 1) -> dict:
     return values
 
 
-def pack_descriptor(**fields) -> bytes:
-    """A layer descriptor as the :data:`DESCRIPTOR_BYTES` bytes of :data:`Space.PROGRAM`."""
-    return pack_fields(DESCRIPTOR_FIELDS, fields).to_bytes(DESCRIPTOR_BYTES, "little")
+def descriptor_fields(args=()) -> tuple:
+    """The whole field list of a descriptor whose kind lays out ``args`` after the common
+    fields (``(name, bits)`` pairs, at most :data:`DESCRIPTOR_ARGS_BITS` bits)."""
+    args = tuple(args)
+    if sum(bits for _, bits in args) > DESCRIPTOR_ARGS_BITS:
+        raise ProtocolError(f"descriptor fields {', '.join(n for n, _ in args)} take "
+                            f"{sum(b for _, b in args)} bits; at most {DESCRIPTOR_ARGS_BITS}")
+    return DESCRIPTOR_COMMON + args
+
+
+def pack_descriptor(args=(), **fields) -> bytes:
+    """A layer descriptor as the :data:`DESCRIPTOR_BYTES` bytes of :data:`Space.PROGRAM`;
+    ``args`` are the kind's own fields (see :func:`descriptor_fields`)."""
+    word = pack_fields(descriptor_fields(args), fields)
+    return word.to_bytes(DESCRIPTOR_BYTES, "little")
 
 
 def pack_eie_record(target: int, pe: int, addr: int, data: int) -> bytes:

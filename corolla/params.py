@@ -1,0 +1,319 @@
+"""Plain-data parameters of the accelerator's engines and top (no Amaranth, no numpy).
+
+The configuration (:mod:`corolla.config`) builds these objects, the gateware (:mod:`corolla.hw`)
+elaborates them, and the host side (:mod:`corolla.firmware`) reads them back from the PING
+reply, so the sizes have one definition that does not pull the HDL into the host code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from enum import IntEnum
+
+from . import protocol as proto
+
+__all__ = ["EieParams", "EieTarget", "SpaceInfo", "TopParams", "divisor_for"]
+
+
+def _bits_for(value: int) -> int:
+    """Bits of an unsigned number up to ``value`` (at least 1)."""
+    return max(1, int(value).bit_length())
+
+
+def divisor_for(clock_hz: float, baud: int) -> int:
+    """Clock cycles per bit for ``baud`` at ``clock_hz`` (rounded), checked to be usable.
+
+    Raises
+    ------
+    ValueError
+        The divisor is below 4 or the rounding error is above 2 % (the receiver samples
+        mid-bit; about 4 % of total error is what 8N1 tolerates).
+    """
+    if baud <= 0 or clock_hz <= 0:
+        raise ValueError(f"baud {baud!r} and clock {clock_hz!r} must be positive")
+    divisor = round(clock_hz / baud)
+    if divisor < 4:
+        raise ValueError(f"baud {baud} is too fast for a {clock_hz / 1e6:g} MHz clock "
+                         f"(divisor {clock_hz / baud:.2f}; at least 4)")
+    error = abs(clock_hz / divisor - baud) / baud
+    if error > 0.02:
+        raise ValueError(f"baud {baud} at {clock_hz / 1e6:g} MHz is off by {100 * error:.1f} % "
+                         f"(divisor {divisor}); at most 2 %")
+    return divisor
+
+
+@dataclass(frozen=True)
+class SpaceInfo:
+    """Size in bytes and access of one host-visible memory space."""
+
+    size: int
+    readable: bool = True
+    writable: bool = True
+
+
+class EieTarget(IntEnum):
+    """Which memory of the EIE engine a load record writes."""
+
+    #: A PE's entry memory: ``addr`` is the entry address, ``data`` the word ``v << z_bits | z``.
+    ENTRY = 0
+    #: A PE's column pointers: ``addr`` is ``ptr_base + column``, ``data`` the entry address.
+    POINTER = 1
+    #: The codebooks (every PE's copy): ``addr`` is ``codebook << v_bits | index``.
+    CODEBOOK = 2
+    #: The biases: ``addr`` is ``bias_base + row``, ``data`` two's complement, ``acc_width`` bits.
+    BIAS = 3
+
+
+@dataclass(frozen=True)
+class EieParams:
+    """Sizes of an EIE engine.
+
+    Parameters
+    ----------
+    pes : int
+        P, a power of two from 1 to 64; row ``i`` belongs to PE ``i mod P``.
+    z_bits, v_bits : int
+        Entry fields: relative row index and codebook index.
+    weight_width, act_width : int
+        Codebook entries and activations, signed.
+    acc_width, out_width : int
+        Accumulators (and biases) and outputs, signed.
+    max_rows : int
+        Most rows (M) a layer may have; each PE keeps ``ceil(max_rows / P)`` accumulators.
+    entry_depth : int
+        Entries per PE, over every layer held at once.
+    ptr_depth : int
+        Column pointers per PE, over every layer held at once (a layer of N columns needs
+        N + 1); even.
+    bias_depth : int
+        Biases, over every layer held at once.
+    codebooks : int
+        Codebooks held at once (one per layer), ``2**v_bits`` entries each.
+    fifo_depth : int
+        Depth of each PE's activation FIFO.
+    act_lanes : int
+        Activations per beat of the ``act`` stream (1 to 16).
+    column_queue : int
+        Non-empty columns each PE can hold between its pointer fetch and its entry walk.
+    """
+
+    pes: int = 4
+    z_bits: int = 4
+    v_bits: int = 4
+    weight_width: int = 8
+    act_width: int = 8
+    acc_width: int = 32
+    out_width: int = 8
+    max_rows: int = 512
+    entry_depth: int = 1024
+    ptr_depth: int = 512
+    bias_depth: int = 512
+    codebooks: int = 4
+    fifo_depth: int = 8
+    act_lanes: int = 4
+    column_queue: int = 4
+
+    def __post_init__(self):
+        def need(name, ok, expected):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not ok(value):
+                raise ValueError(f"EIE engine parameter {name} must be {expected}, not "
+                                 f"{value!r}")
+
+        need("pes", lambda v: 1 <= v <= 64 and v & (v - 1) == 0,
+             "a power of two from 1 to 64")
+        need("z_bits", lambda v: 1 <= v <= 8, "an integer from 1 to 8")
+        need("v_bits", lambda v: 1 <= v <= 8, "an integer from 1 to 8")
+        need("weight_width", lambda v: 2 <= v <= 18, "an integer from 2 to 18")
+        need("act_width", lambda v: 2 <= v <= 18, "an integer from 2 to 18")
+        need("acc_width", lambda v: self.weight_width + self.act_width <= v <= 48,
+             f"an integer from {self.weight_width + self.act_width} to 48")
+        need("out_width", lambda v: 2 <= v <= self.acc_width,
+             f"an integer from 2 to {self.acc_width}")
+        need("max_rows", lambda v: v >= 1, "a positive integer")
+        need("entry_depth", lambda v: v >= 2, "an integer of at least 2")
+        need("ptr_depth", lambda v: v >= 2 and v % 2 == 0, "an even integer of at least 2")
+        need("bias_depth", lambda v: v >= 1, "a positive integer")
+        need("codebooks", lambda v: v >= 1, "a positive integer")
+        need("fifo_depth", lambda v: v >= 2, "an integer of at least 2")
+        need("act_lanes", lambda v: 1 <= v <= 16, "an integer from 1 to 16")
+        need("column_queue", lambda v: 1 <= v <= 64, "an integer from 1 to 64")
+
+    @property
+    def pe_bits(self) -> int:
+        """Bits of a PE number (0 for a single PE)."""
+        return self.pes.bit_length() - 1
+
+    @property
+    def local_depth(self) -> int:
+        """Accumulators per PE."""
+        return -(-self.max_rows // self.pes)
+
+    @property
+    def entry_width(self) -> int:
+        """Bits of an entry word (``v`` above ``z``)."""
+        return self.z_bits + self.v_bits
+
+    @property
+    def ptr_width(self) -> int:
+        """Bits of a column pointer (an entry address or the end of the entry memory)."""
+        return _bits_for(self.entry_depth)
+
+    @property
+    def col_bits(self) -> int:
+        """Bits of a column index (and of a pointer-memory address)."""
+        return _bits_for(self.ptr_depth - 1)
+
+    @property
+    def load_addr_width(self) -> int:
+        """Bits of ``load.addr``."""
+        return _bits_for(max(self.entry_depth, self.ptr_depth, self.codebooks << self.v_bits,
+                            self.bias_depth) - 1)
+
+    @property
+    def load_data_width(self) -> int:
+        """Bits of ``load.data``."""
+        return max(self.entry_width, self.ptr_width, self.weight_width, self.acc_width)
+
+    def to_dict(self) -> dict:
+        """The parameters as a plain mapping."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+def _pow2(value) -> bool:
+    return isinstance(value, int) and value >= 1 and value & (value - 1) == 0
+
+
+@dataclass(frozen=True)
+class TopParams:
+    """Sizes of the accelerator.
+
+    Parameters
+    ----------
+    rows, cols : int
+        PE array size (powers of two, 1 to 16). ``cols`` is also the number of images a
+        program runs at once (activation lanes).
+    acc_width : int
+        Accumulator width (16 to 32).
+    eie : EieParams or None
+        The EIE engine (``act_lanes`` is set to 1, ``act_width``/``out_width`` to 8), or
+        ``None`` for none.
+    weight_depth : int
+        Dense weight words (``rows`` bytes each).
+    act_depth : int
+        Words per activation bank (the widest layer).
+    bias_depth : int
+        Dense biases.
+    program_depth : int
+        Program steps (at most 255).
+    max_payload : int
+        Largest request payload of the host link.
+    frame_timeout : int
+        Host-link idle timeout in cycles (see :class:`~corolla.hw.io.HostLink`).
+    clock_hz, baud : float, int
+        For the UART divisor.
+    link : str
+        ``"uart"`` (pins ``rx``/``tx``) or ``"stream"`` (byte streams ``host_rx``/``host_tx``).
+    """
+
+    rows: int = 4
+    cols: int = 4
+    acc_width: int = 32
+    eie: EieParams | None = field(default_factory=lambda: EieParams(pes=4))
+    weight_depth: int = 16384
+    act_depth: int = 512
+    bias_depth: int = 1024
+    program_depth: int = 16
+    max_payload: int = 1024
+    frame_timeout: int = 2000
+    clock_hz: float = 50e6
+    baud: int = 115200
+    link: str = "stream"
+
+    def __post_init__(self):
+        def need(name, ok, expected):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not ok(value):
+                raise ValueError(f"accelerator parameter {name} must be {expected}, not "
+                                 f"{value!r}")
+        need("rows", lambda v: _pow2(v) and v <= 16, "a power of two from 1 to 16")
+        need("cols", lambda v: _pow2(v) and v <= 16, "a power of two from 1 to 16")
+        need("acc_width", lambda v: isinstance(v, int) and 16 <= v <= 32,
+             "an integer from 16 to 32")
+        need("weight_depth", lambda v: isinstance(v, int) and 1 <= v <= 1 << 20,
+             "an integer from 1 to 2**20")
+        need("act_depth", lambda v: isinstance(v, int) and 1 <= v <= 4095,
+             "an integer from 1 to 4095")
+        need("bias_depth", lambda v: isinstance(v, int) and 1 <= v <= 4095,
+             "an integer from 1 to 4095")
+        need("program_depth", lambda v: isinstance(v, int) and 1 <= v <= 255,
+             "an integer from 1 to 255")
+        need("link", lambda v: v in ("uart", "stream"), "'uart' or 'stream'")
+        if self.eie is not None:
+            eie = replace(self.eie, act_lanes=1, act_width=8, out_width=8,
+                          acc_width=self.acc_width)
+            object.__setattr__(self, "eie", eie)
+            if eie.load_addr_width > 16 or eie.pes > 64:
+                raise ValueError("accelerator parameter eie: memories need at most 16 address "
+                                 "bits")
+        if self.link == "uart":
+            divisor_for(self.clock_hz, self.baud)
+
+    @property
+    def divisor(self) -> int:
+        """UART clock cycles per bit."""
+        return divisor_for(self.clock_hz, self.baud)
+
+    def spaces(self) -> dict:
+        """Byte size and access of each host-visible memory."""
+        eie_records = 0
+        if self.eie is not None:
+            e = self.eie
+            eie_records = ((e.entry_depth + e.ptr_depth) * e.pes + (e.codebooks << e.v_bits)
+                           + e.bias_depth)
+        return {
+            proto.Space.PROGRAM: SpaceInfo(self.program_depth * proto.DESCRIPTOR_BYTES),
+            proto.Space.WEIGHTS: SpaceInfo(self.weight_depth * self.rows),
+            proto.Space.ACT0: SpaceInfo(self.act_depth * self.cols),
+            proto.Space.ACT1: SpaceInfo(self.act_depth * self.cols),
+            proto.Space.BIAS: SpaceInfo(self.bias_depth * 4),
+            proto.Space.EIE: SpaceInfo(eie_records * proto.EIE_RECORD_BYTES, readable=False),
+            proto.Space.COUNTERS: SpaceInfo(self.program_depth * 4, writable=False),
+        }
+
+    def info(self) -> dict:
+        """The PING reply fields (:data:`protocol.INFO_FIELDS`)."""
+        e = self.eie
+        return {
+            "rows": self.rows, "cols": self.cols, "eie_pes": e.pes if e else 0,
+            "max_payload": self.max_payload, "program_depth": self.program_depth,
+            "weight_depth": self.weight_depth, "act_depth": self.act_depth,
+            "bias_depth": self.bias_depth,
+            "eie_entry_depth": e.entry_depth if e else 0,
+            "eie_ptr_depth": e.ptr_depth if e else 0,
+            "eie_bias_depth": e.bias_depth if e else 0,
+            "eie_codebooks": e.codebooks if e else 0,
+            "eie_max_rows": e.max_rows if e else 0,
+            "eie_z_bits": e.z_bits if e else 0, "eie_v_bits": e.v_bits if e else 0,
+            "eie_weight_width": e.weight_width if e else 0,
+            "acc_width": self.acc_width,
+        }
+
+    def info_bytes(self) -> bytes:
+        n = sum(size for _, size in proto.INFO_FIELDS)
+        return (proto.INFO_MAGIC + bytes([proto.VERSION])
+                + proto.pack_fields(proto.INFO_FIELDS, self.info(), unit=8).to_bytes(n, "little"))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["eie"] = self.eie.to_dict() if self.eie else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TopParams:
+        d = dict(d)
+        if d.get("eie") is not None:
+            d["eie"] = EieParams(**d["eie"])
+        return cls(**d)
+
+
