@@ -18,6 +18,8 @@ from importlib import resources
 from pathlib import Path
 from typing import ClassVar
 
+from .pe_kinds import PE_KINDS
+
 __all__ = [
     "PE_KINDS",
     "ArrayConfig",
@@ -32,7 +34,6 @@ __all__ = [
     "parse_config",
 ]
 
-PE_KINDS = ("int8", "ternary", "binary", "lns")
 DATAFLOWS = ("output-stationary", "weight-stationary")
 
 

@@ -35,21 +35,13 @@ def array_kind(config: Config):
     ConfigError
         For a combination the array does not build.
     """
-    from corolla.hw.array import BinaryKind, Int8Kind, LnsKind, TernaryKind
+    from .pe_kinds import PE_KINDS
 
-    w = config.widths
-    pe = config.array.pe
-    if pe == "int8":
-        return Int8Kind(width=max(w.activation, w.weight), acc_width=w.accumulator)
-    if pe == "ternary":
-        return TernaryKind(act_width=w.activation, acc_width=w.accumulator)
-    if pe == "binary":
-        return BinaryKind(acc_width=w.accumulator)
-    if config.lns.accumulate != "linear":
+    if config.array.pe == "lns" and config.lns.accumulate != "linear":
         raise ConfigError(
             f"key 'lns.accumulate' = {config.lns.accumulate!r} is not built by the array's "
             f"LNS PEs; expected 'linear'", key="lns.accumulate")
-    return LnsKind(fmt=config.lns.format(), acc_width=w.accumulator)
+    return PE_KINDS[config.array.pe].from_config(config)
 
 
 DESIGNS = ("top", "array")

@@ -1,27 +1,30 @@
-"""Processing elements of the systolic array: one interface, four arithmetic kinds.
+"""Processing elements of the systolic array: one interface, one class per PE kind.
 
-A PE kind is a small frozen dataclass (:class:`Int8Kind`, :class:`TernaryKind`,
-:class:`BinaryKind`, :class:`LnsKind`) that fixes the operand and result shapes, the pipeline
-latency and the parameters; ``kind.pe()`` builds the gateware, a :class:`ProcessingElement`
-with the signature :func:`pe_signature` gives. The array only ever talks to that signature,
-so any arithmetic that can be written as "accumulate a term per beat, report the sum after the
-last beat" drops in as a new kind.
-
-The golden model of every kind is :func:`corolla.sim.models.array.array_gemm`.
+A PE kind is an entry of the registry :data:`corolla.pe_kinds.PE_KINDS` (its parameters,
+shapes, latency, golden GEMM); ``kind.pe()`` builds its gateware, a :class:`ProcessingElement`
+subclass of this module with the signature :func:`pe_signature` gives. The array only ever
+talks to that signature, so any arithmetic that can be written as "accumulate a term per beat,
+report the sum after the last beat" drops in as a new kind.
 """
 
 from __future__ import annotations
-
-from dataclasses import asdict, dataclass, field
-from typing import ClassVar
 
 from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from corolla.formats import TERNARY_CODES, LnsFormat
+from corolla.formats import TERNARY_CODES
 from corolla.hw.arith.lns import lns_mul_comb, lns_to_fixed_comb
 from corolla.hw.arith.ternary import tree_sum
+from corolla.pe_kinds import (
+    PE_KINDS,
+    BinaryKind,
+    Int8Kind,
+    LnsKind,
+    PeKind,
+    TernaryKind,
+    pe_kind,
+)
 
 __all__ = [
     "PE_KINDS",
@@ -31,8 +34,10 @@ __all__ = [
     "PeKind",
     "ProcessingElement",
     "TernaryKind",
+    "operand_shape",
     "pe_kind",
     "pe_signature",
+    "result_shape",
 ]
 
 
@@ -41,238 +46,37 @@ def pe_signature(kind) -> wiring.Signature:
 
     Members
     -------
-    a : In(kind.a_shape)
+    a : In(operand_shape(kind, "a"))
         Left operand (an element of the ``M × K`` matrix, usually a weight).
-    b : In(kind.b_shape)
+    b : In(operand_shape(kind, "b"))
         Top operand (an element of the ``K × N`` matrix, usually an activation).
     valid : In(1)
         ``a`` and ``b`` form a beat to accumulate; other cycles are ignored.
     last : In(1)
         This beat ends the dot product (only meaningful with ``valid``).
-    result : Out(kind.result_shape)
+    result : Out(result_shape(kind))
         The finished dot product, while ``done`` is asserted.
     done : Out(1)
         Asserted for one cycle, ``kind.latency`` cycles after a beat with ``last``.
     """
     return wiring.Signature({
-        "a": In(kind.a_shape), "b": In(kind.b_shape), "valid": In(1), "last": In(1),
-        "result": Out(kind.result_shape), "done": Out(1),
+        "a": In(operand_shape(kind, "a")), "b": In(operand_shape(kind, "b")), "valid": In(1),
+        "last": In(1), "result": Out(result_shape(kind)), "done": Out(1),
     })
 
 
-def _check_int(name, value, lo, hi):
-    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        raise ValueError(f"PE parameter {name} = {value!r} is out of range; expected an "
-                         f"integer from {lo} to {hi}")
+def operand_shape(kind, which: str):
+    """The Amaranth shape of operand ``which`` (``"a"`` or ``"b"``) of ``kind``."""
+    width, is_signed = getattr(kind, f"{which}_shape")
+    return signed(width) if is_signed else unsigned(width)
 
 
-class PeKind:
-    """What every PE kind shares: a wrapping signed ``acc_width``-bit result (kinds with
-    other results override :attr:`result_shape` and :attr:`result_fields`), the PE
-    factory and the ``to_dict()`` form."""
-
-    @property
-    def result_shape(self):
-        return signed(self.acc_width)
-
-    @property
-    def result_fields(self) -> dict:
-        """Result fields and their widths (all signed)."""
-        return {"value": self.acc_width}
-
-    def pe(self):
-        """A new PE of this kind."""
-        return _PE_CLASSES[self.name](self)
-
-    def to_dict(self) -> dict:
-        """Plain-data form, read back by :func:`pe_kind`."""
-        return {"kind": self.name, **asdict(self)}
-
-
-@dataclass(frozen=True)
-class Int8Kind(PeKind):
-    """Signed integer PE (int8 by default): ``acc += a · b`` on one DSP multiplier.
-
-    Parameters
-    ----------
-    width : int
-        Operand width, 2 to 18.
-    acc_width : int
-        Accumulator width, ``2 · width`` to 48; the sum wraps like a register.
-    """
-
-    width: int = 8
-    acc_width: int = 32
-
-    name: ClassVar[str] = "int8"
-    latency: ClassVar[int] = 2
-    uses_dsp: ClassVar[bool] = True
-
-    def __post_init__(self):
-        _check_int("width", self.width, 2, 18)
-        _check_int("acc_width", self.acc_width, 2 * self.width, 48)
-
-    @property
-    def a_shape(self):
-        return signed(self.width)
-
-    @property
-    def b_shape(self):
-        return signed(self.width)
-
-
-@dataclass(frozen=True)
-class TernaryKind(PeKind):
-    """Ternary-weight PE (TTQ / TWN): no multiplier, two accumulators.
-
-    ``a`` is a 2-bit weight code (00 = 0, 01 = +1, 11 = −1; 10 is invalid and counts as 0),
-    ``b`` a signed activation. The PE sums the activations met by +1 into ``pos`` and those
-    met by −1 into ``neg``; the layer's scales give ``Wp · pos − Wn · neg`` outside the array.
-
-    Parameters
-    ----------
-    act_width : int
-        Activation width, 2 to 16.
-    acc_width : int
-        Width of ``pos`` and ``neg``, ``act_width + 1`` to 48 (they wrap like registers).
-    """
-
-    act_width: int = 8
-    acc_width: int = 24
-
-    name: ClassVar[str] = "ternary"
-    latency: ClassVar[int] = 1
-    uses_dsp: ClassVar[bool] = False
-
-    def __post_init__(self):
-        _check_int("act_width", self.act_width, 2, 16)
-        _check_int("acc_width", self.acc_width, self.act_width + 1, 48)
-
-    @property
-    def a_shape(self):
-        return unsigned(2)
-
-    @property
-    def b_shape(self):
-        return signed(self.act_width)
-
-    @property
-    def result_shape(self):
-        return data.StructLayout({"pos": signed(self.acc_width), "neg": signed(self.acc_width)})
-
-    @property
-    def result_fields(self) -> dict:
-        return {"pos": self.acc_width, "neg": self.acc_width}
-
-
-@dataclass(frozen=True)
-class BinaryKind(PeKind):
-    """Binary PE (XNOR-Net): ``acc += 2 · popcount(~(a ^ b)) − bits`` on packed ±1 words.
-
-    Each beat carries ``bits`` binary weights and activations (bit 1 = +1, bit 0 = −1), so a
-    PE does ``bits`` binary MACs per cycle. Scale and bias are applied outside the array.
-
-    Parameters
-    ----------
-    bits : int
-        Bits per operand word, 1 to 64.
-    acc_width : int
-        Accumulator width, enough for one beat's ±bits, up to 48.
-    """
-
-    bits: int = 8
-    acc_width: int = 16
-
-    name: ClassVar[str] = "binary"
-    latency: ClassVar[int] = 2
-    uses_dsp: ClassVar[bool] = False
-
-    def __post_init__(self):
-        _check_int("bits", self.bits, 1, 64)
-        _check_int("acc_width", self.acc_width, self.bits.bit_length() + 1, 48)
-
-    @property
-    def a_shape(self):
-        return unsigned(self.bits)
-
-    @property
-    def b_shape(self):
-        return unsigned(self.bits)
-
-
-@dataclass(frozen=True)
-class LnsKind(PeKind):
-    """LNS PE in linear accumulation: the product is a log addition, converted to fixed point
-    through the antilog table and summed in a wrapping integer accumulator.
-
-    Parameters
-    ----------
-    fmt : LnsFormat
-        Word format of both operands.
-    acc_width : int
-        Accumulator width, 8 to 48.
-    acc_frac : int
-        Fraction bits of the fixed-point products, 0 to 24.
-    antilog_bits : int or None
-        Antilog table precision (``fmt.frac_bits + 4`` by default).
-    """
-
-    fmt: LnsFormat = field(default_factory=lambda: LnsFormat(4, 3))
-    acc_width: int = 32
-    acc_frac: int = 8
-    antilog_bits: int | None = None
-
-    name: ClassVar[str] = "lns"
-    latency: ClassVar[int] = 3
-    uses_dsp: ClassVar[bool] = False
-
-    def __post_init__(self):
-        if isinstance(self.fmt, dict):
-            object.__setattr__(self, "fmt", LnsFormat(**self.fmt))
-        if not isinstance(self.fmt, LnsFormat):
-            raise ValueError(f"PE parameter fmt = {self.fmt!r} is not an LnsFormat")
-        if self.antilog_bits is None:
-            object.__setattr__(self, "antilog_bits", self.fmt.frac_bits + 4)
-        _check_int("acc_width", self.acc_width, 8, 48)
-        _check_int("acc_frac", self.acc_frac, 0, 24)
-        _check_int("antilog_bits", self.antilog_bits, self.fmt.frac_bits, 24)
-
-    @property
-    def a_shape(self):
-        return unsigned(self.fmt.width)
-
-    @property
-    def b_shape(self):
-        return unsigned(self.fmt.width)
-
-
-#: PE kinds by name.
-PE_KINDS = {k.name: k for k in (Int8Kind, TernaryKind, BinaryKind, LnsKind)}
-
-
-def pe_kind(spec="int8", **params):
-    """A PE kind from its name and parameters, or from a ``to_dict()`` form.
-
-    Raises
-    ------
-    ValueError
-        For an unknown kind or parameter, naming what is accepted.
-    """
-    if isinstance(spec, PeKind):
-        return spec
-    if isinstance(spec, dict):
-        params = {**spec, **params}
-        spec = params.pop("kind", None)
-    if spec not in PE_KINDS:
-        raise ValueError(f"PE kind {spec!r} is unknown; expected one of "
-                         f"{', '.join(PE_KINDS)}")
-    cls = PE_KINDS[spec]
-    allowed = list(cls.__dataclass_fields__)
-    for key in params:
-        if key not in allowed:
-            raise ValueError(f"PE parameter {key!r} is unknown for kind {spec!r}; expected "
-                             f"one of {', '.join(allowed)}")
-    return cls(**params)
+def result_shape(kind):
+    """The Amaranth shape of a PE's result: one signed number, or a struct of its fields."""
+    fields = kind.result_fields
+    if len(fields) == 1:
+        return signed(next(iter(fields.values())))
+    return data.StructLayout({name: signed(width) for name, width in fields.items()})
 
 
 class ProcessingElement(wiring.Component):
@@ -309,7 +113,7 @@ class ProcessingElement(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         term, valid, last = self.term(m)
-        acc = Signal(self.kind.result_shape)
+        acc = Signal(result_shape(self.kind))
         fresh = Signal(init=1)
         with m.If(valid):
             m.d.sync += [acc.eq(self.accumulate(m, acc, term, fresh)), fresh.eq(last)]
@@ -388,7 +192,7 @@ class TernaryPe(ProcessingElement):
 
     def accumulate(self, m, acc, term, fresh):
         pos, neg = term
-        nxt = Signal(self.kind.result_shape)
+        nxt = Signal(result_shape(self.kind))
         m.d.comb += [nxt.pos.eq(Mux(fresh, pos, acc.pos + pos)),
                      nxt.neg.eq(Mux(fresh, neg, acc.neg + neg))]
         return nxt
@@ -419,5 +223,3 @@ class LnsPe(ProcessingElement):
                                                antilog_bits=kind.antilog_bits))
         return self._stage(m, fixed, v, lst, "fixed")
 
-
-_PE_CLASSES = {"int8": Int8Pe, "ternary": TernaryPe, "binary": BinaryPe, "lns": LnsPe}

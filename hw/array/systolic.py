@@ -22,7 +22,7 @@ from amaranth import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .pe import pe_kind
+from .pe import operand_shape, pe_kind, result_shape
 
 __all__ = ["SystolicArray", "operand_layout", "result_layout"]
 
@@ -31,8 +31,8 @@ def operand_layout(kind, rows: int, cols: int) -> data.StructLayout:
     """Payload of the operand stream: ``a`` (``rows`` left operands, one per array row),
     ``b`` (``cols`` top operands, one per column) and ``last`` (the tile's final beat)."""
     return data.StructLayout({
-        "a": data.ArrayLayout(kind.a_shape, rows),
-        "b": data.ArrayLayout(kind.b_shape, cols),
+        "a": data.ArrayLayout(operand_shape(kind, "a"), rows),
+        "b": data.ArrayLayout(operand_shape(kind, "b"), cols),
         "last": 1,
     })
 
@@ -40,7 +40,7 @@ def operand_layout(kind, rows: int, cols: int) -> data.StructLayout:
 def result_layout(kind, cols: int) -> data.StructLayout:
     """Payload of the result stream: one ``row`` of a tile (``cols`` results) and ``last``
     (the tile's final row)."""
-    return data.StructLayout({"row": data.ArrayLayout(kind.result_shape, cols), "last": 1})
+    return data.StructLayout({"row": data.ArrayLayout(result_shape(kind), cols), "last": 1})
 
 
 class SystolicArray(wiring.Component):
@@ -114,9 +114,9 @@ class SystolicArray(wiring.Component):
 
         # The mesh: one register per PE and operand; A and valid/last move right, B down.
         pes = [[kind.pe() for _ in range(cols)] for _ in range(rows)]
-        a_reg = [[Signal(kind.a_shape, name=f"a_{r}_{c}") for c in range(cols)]
+        a_reg = [[Signal(operand_shape(kind, "a"), name=f"a_{r}_{c}") for c in range(cols)]
                  for r in range(rows)]
-        b_reg = [[Signal(kind.b_shape, name=f"b_{r}_{c}") for c in range(cols)]
+        b_reg = [[Signal(operand_shape(kind, "b"), name=f"b_{r}_{c}") for c in range(cols)]
                  for r in range(rows)]
         v_reg = [[Signal(name=f"valid_{r}_{c}") for c in range(cols)] for r in range(rows)]
         l_reg = [[Signal(name=f"last_{r}_{c}") for c in range(cols)] for r in range(rows)]
@@ -133,7 +133,7 @@ class SystolicArray(wiring.Component):
                              pe.valid.eq(v_reg[r][c]), pe.last.eq(l_reg[r][c] & v_reg[r][c])]
 
         # Result registers: loaded by their PE's done, shifted up one row per drained beat.
-        res = [[Signal(kind.result_shape, name=f"res_{r}_{c}") for c in range(cols)]
+        res = [[Signal(result_shape(kind), name=f"res_{r}_{c}") for c in range(cols)]
                for r in range(rows)]
         full = Signal()
         row = Signal(range(max(rows, 2)))

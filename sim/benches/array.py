@@ -33,11 +33,10 @@ import os
 
 import cocotb
 import numpy as np
-from amaranth.hdl import Shape
 
 from corolla.firmware.array import GemmTiling, assemble, conv_as_gemm, gemm_beats
-from corolla.formats import TERNARY_CODES, LnsFormat, wrap_signed
-from corolla.hw.array.pe import pe_kind
+from corolla.formats import wrap_signed
+from corolla.pe_kinds import pe_kind
 from corolla.sim.benches.common import (
     golden,
     pack,
@@ -59,8 +58,8 @@ class Array:
         self.rows, self.cols = p["rows"], p["cols"]
         self.kind_dict = p["kind"]
         self.kind = pe_kind(p["kind"])
-        self.a_width = Shape.cast(self.kind.a_shape).width
-        self.b_width = Shape.cast(self.kind.b_shape).width
+        self.a_width = self.kind.a_shape[0]
+        self.b_width = self.kind.b_shape[0]
         self.fields = list(self.kind.result_fields.items())
         self.result_width = sum(w for _, w in self.fields)
         fields, offset = [], 0
@@ -73,35 +72,20 @@ class Array:
         fields.append(("last", offset, 1))
         self.beat_fields = fields
         self.beat_width = offset + 1
-        fmt = getattr(self.kind, "fmt", None)
-        self.pad = fmt.zero if isinstance(fmt, LnsFormat) else 0
+        self.pad = self.kind.pad
 
-    # Operand values over the kind's whole range.
+    # Operands from the kind's own ranges (corolla.pe_kinds).
     def values_a(self):
-        k = self.kind
-        if k.name == "int8":
-            return np.arange(-(1 << (k.width - 1)), 1 << (k.width - 1))
-        if k.name == "ternary":
-            return np.arange(4)
-        return np.arange(1 << self.a_width)
+        return self.kind.values_a()
 
     def values_b(self):
-        k = self.kind
-        if k.name in ("int8", "ternary"):
-            w = k.width if k.name == "int8" else k.act_width
-            return np.arange(-(1 << (w - 1)), 1 << (w - 1))
-        return np.arange(1 << self.b_width)
+        return self.kind.values_b()
 
     def random_a(self, shape):
-        if self.kind.name == "ternary":
-            # Mostly valid codes; the invalid code 10 now and then (it counts as 0).
-            return self.gen.choice([0, 1, 3, 2], size=shape, p=[0.3, 0.33, 0.33, 0.04])
-        values = self.values_a()
-        return self.gen.integers(values[0], values[-1] + 1, size=shape)
+        return self.kind.random_a(self.gen, shape)
 
     def random_b(self, shape):
-        values = self.values_b()
-        return self.gen.integers(values[0], values[-1] + 1, size=shape)
+        return self.kind.random_b(self.gen, shape)
 
     def unpack_row(self, word):
         out = []
@@ -185,8 +169,8 @@ async def random_gemms(dut):
     record_stats(random_gemms=n, random_cycles=cycles)
 
 
-@cocotb.test(skip=max(Shape.cast(pe_kind(params().get("kind", "int8")).a_shape).width,
-                      Shape.cast(pe_kind(params().get("kind", "int8")).b_shape).width) > 8)
+@cocotb.test(skip=max(pe_kind(params().get("kind", "int8")).a_shape[0],
+                      pe_kind(params().get("kind", "int8")).b_shape[0]) > 8)
 async def exhaustive_products(dut):
     """Every (a, b) operand pair, as one outer-product GEMM with K = 1, under stalls."""
     arr = await _array(dut, 2)
@@ -202,14 +186,7 @@ async def extremes(dut):
     arr = await _array(dut, 3)
     kind = arr.kind
     va, vb = arr.values_a(), arr.values_b()
-    if kind.name == "int8":
-        big = (1 << (kind.width - 1)) ** 2
-    elif kind.name == "ternary":
-        big = 1 << (kind.act_width - 1)
-    elif kind.name == "binary":
-        big = kind.bits
-    else:
-        big = 1 << (kind.acc_frac + (1 << (kind.fmt.int_bits - 1)))
+    big_a, big_b, big = kind.extremes()
     wrap_k = 2 * ((1 << (kind.acc_width - 1)) // big) + 2
     k = int(min(wrap_k, 4000) + 3)
     pick_a = np.array([va[0], va[-1], va[len(va) // 2], va[1]])
@@ -217,11 +194,7 @@ async def extremes(dut):
     # Same-sign extremes in the first rows/columns (they add up and wrap), mixed elsewhere.
     a = arr.gen.choice(pick_a, size=(arr.rows + 1, k))
     b = arr.gen.choice(pick_b, size=(k, arr.cols + 1))
-    a[0], b[:, 0] = va[0], vb[0]
-    if kind.name == "ternary":
-        a[0] = TERNARY_CODES[-1]
-    if kind.name == "lns":
-        a[0] = b[:, 0] = int(kind.fmt.pack(0, kind.fmt.log_max))
+    a[0], b[:, 0] = big_a, big_b
     await arr.gemm(a, b, what=f"extremes (K={k})", valid_prob=0.9, ready_prob=0.7)
     record_stats(extremes_k=k, extremes_wrap=bool(wrap_k <= 4000))
 

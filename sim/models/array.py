@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from corolla.formats import TERNARY_CODES, LnsFormat, wrap_signed
+from corolla.formats import LnsFormat
 
-from .lns import lns_mul, lns_to_fixed
+from .lns import lns_to_fixed
 
 __all__ = ["array_gemm", "conv2d_reference", "lns_product_table"]
 
@@ -22,27 +22,14 @@ def lns_product_table(fmt: LnsFormat, *, acc_frac: int, acc_width: int,
                         antilog_bits=antilog_bits)
 
 
-def _check(name, values, lo, hi):
-    values = np.asarray(values)
-    if values.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D matrix, not shape {values.shape}")
-    if not np.issubdtype(values.dtype, np.integer):
-        raise ValueError(f"{name} must hold integers, not {values.dtype}")
-    bad = (values < lo) | (values > hi)
-    if bad.any():
-        i, j = np.argwhere(bad)[0]
-        raise ValueError(f"{name}[{i}, {j}] = {int(values[i, j])} is out of range; expected "
-                         f"{lo} to {hi}")
-    return values.astype(np.int64)
-
-
 def array_gemm(kind: dict, a, b) -> np.ndarray:
     """``Y = A · B`` as the array computes it.
 
     Parameters
     ----------
-    kind : dict
-        The PE kind in its ``to_dict()`` form (``kind`` plus parameters).
+    kind : dict or PeKind
+        The PE kind (:data:`corolla.pe_kinds.PE_KINDS`), or its ``to_dict()`` form; the
+        arithmetic is the kind's own :meth:`~corolla.pe_kinds.PeKind.gemm`.
     a : array_like of int, shape (M, K)
         Left operands as the PE sees them: signed ints (int8), 2-bit codes (ternary:
         01 = +1, 11 = −1, 00 and the invalid 10 = 0), ``bits``-bit words (binary), LNS words.
@@ -60,43 +47,13 @@ def array_gemm(kind: dict, a, b) -> np.ndarray:
     ValueError
         For an unknown kind, mismatched shapes or operands out of range.
     """
-    name = kind["kind"]
+    from corolla.pe_kinds import pe_kind
+
     a = np.asarray(a)
     b = np.asarray(b)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
         raise ValueError(f"A (M×K) and B (K×N) do not chain: shapes {a.shape} and {b.shape}")
-    acc = kind["acc_width"]
-    if name == "int8":
-        lim = 1 << (kind["width"] - 1)
-        a, b = _check("A", a, -lim, lim - 1), _check("B", b, -lim, lim - 1)
-        return wrap_signed(a @ b, acc)[..., None]
-    if name == "ternary":
-        lim = 1 << (kind["act_width"] - 1)
-        a, b = _check("A", a, 0, 3), _check("B", b, -lim, lim - 1)
-        pos = (a == TERNARY_CODES[1]).astype(np.int64) @ b
-        neg = (a == TERNARY_CODES[-1]).astype(np.int64) @ b
-        return np.stack([wrap_signed(pos, acc), wrap_signed(neg, acc)], axis=-1)
-    if name == "binary":
-        bits = kind["bits"]
-        a = _check("A", a, 0, (1 << bits) - 1).astype(np.uint64)
-        b = _check("B", b, 0, (1 << bits) - 1).astype(np.uint64)
-        mask = np.uint64((1 << bits) - 1)
-        total = np.zeros((a.shape[0], b.shape[1]), dtype=np.int64)
-        for k in range(a.shape[1]):
-            agree = np.bitwise_count(~(a[:, k, None] ^ b[None, k, :]) & mask).astype(np.int64)
-            total += 2 * agree - bits
-        return wrap_signed(total, acc)[..., None]
-    if name == "lns":
-        fmt = LnsFormat(**kind["fmt"])
-        top = (1 << fmt.width) - 1
-        a, b = _check("A", a, 0, top), _check("B", b, 0, top)
-        table = lns_product_table(fmt, acc_frac=kind["acc_frac"], acc_width=acc,
-                                  antilog_bits=kind["antilog_bits"])
-        total = np.zeros((a.shape[0], b.shape[1]), dtype=np.int64)
-        for k in range(a.shape[1]):
-            total += table[lns_mul(fmt, a[:, k, None], b[None, k, :])]
-        return wrap_signed(total, acc)[..., None]
-    raise ValueError(f"PE kind {name!r} is unknown; expected int8, ternary, binary or lns")
+    return pe_kind(kind).gemm(a, b)
 
 
 def conv2d_reference(x, w, *, stride: int = 1, pad: int = 0) -> np.ndarray:
