@@ -1,0 +1,7 @@
+"""``python -m corolla.cli``."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,332 @@
+"""``corolla bench``: resources, Fmax and cycles of hardware units, the array and the EIE engine."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import time
+
+from rich.console import Console
+from rich.table import Table
+
+from ..toolchain import DEVICES
+from .common import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    CliError,
+    console_err,
+)
+
+#: What ``corolla bench all`` runs, in order: sub-verb → its handler.
+BENCHES = ("units", "lns", "array", "sparse")
+
+
+def _bench_all(args) -> int:
+    """Every bench with its defaults; with ``--json`` one document keyed by bench."""
+    handlers = {"units": _bench_units, "lns": _bench_units, "array": _bench_array,
+                "sparse": _bench_sparse}
+    defaults = {"sizes": None, "kinds": None, "shapes": None, "pes": None, "images": None,
+                "no_synth": False}
+    doc = {}
+    for what in BENCHES:
+        sub = argparse.Namespace(**{**defaults, **vars(args), "what": what})
+        if not args.json:
+            handlers[what](sub)
+            continue
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            handlers[what](sub)
+        doc[what] = json.loads(out.getvalue())
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    return EXIT_OK
+
+
+def _bench_units(args) -> int:
+    """``bench units`` and ``bench lns``: arithmetic units synthesized and placed alone."""
+    from ..bench import bench_units, lns_catalogue, lns_error_table, unit_catalogue
+    from ..toolchain import ToolchainError
+
+    args.device = args.device or "ice40up5k"
+
+    err = console_err()
+    t0 = time.perf_counter()
+    errors = None
+    try:
+        with err.status("Synthesizing") as status:
+            if args.what == "lns":
+                status.update("LNS error against float64 (golden model)")
+                errors = lns_error_table()
+            rows = bench_units(args.device, pnr=not args.no_pnr, target_mhz=args.target_mhz,
+                               progress=lambda what: status.update(f"Synthesizing {what}"),
+                               catalogue=lns_catalogue if args.what == "lns"
+                               else unit_catalogue)
+    except ToolchainError as exc:
+        raise CliError(str(exc)) from None
+    elapsed = time.perf_counter() - t0
+    if args.json:
+        doc = {"device": args.device, "units": [r.to_dict() for r in rows],
+               "seconds": round(elapsed, 1)}
+        if errors is not None:
+            doc["errors"] = errors
+        print(json.dumps(doc, indent=2))
+        return EXIT_OK
+    console = Console(highlight=False)
+    if errors is not None:
+        etable = Table("format", "operation", "mean rel. error", "max rel. error",
+                       title="LNS arithmetic against float64")
+        for r in errors:
+            extra = (f" ({r['out_of_range']:.1%} out of range)" if "out_of_range" in r
+                     else "")
+            etable.add_row(f"{r['format']} ({r['bits']} bits)", r["operation"] + extra,
+                           f"{r['mean']:.2e}", f"{r['max']:.2e}")
+        console.print(etable)
+        console.print("Dot products: error relative to Σ|a·w|. Inputs: activations uniform in "
+                      "[0, 1), weights normal σ = 0.5, encoded to LNS first.")
+    table = Table("unit", "parameters", "LUTs", "FFs", "DSPs", "Fmax MHz", "MACs/cycle",
+                  "LUTs/MAC", title=f"{'LNS' if args.what == 'lns' else 'Arithmetic'} units "
+                                    f"on {args.device}")
+    for r in rows:
+        table.add_row(r.unit, r.parameters, str(r.luts), str(r.ffs), str(r.dsps),
+                      f"{r.fmax_mhz:.1f}" if r.fmax_mhz is not None else "-",
+                      str(r.macs_per_cycle) if r.macs_per_cycle else "-",
+                      f"{r.luts_per_mac:.1f}" if r.luts_per_mac is not None else "-")
+    console.print(table)
+    console.print("LUTs, FFs and DSPs: the unit alone after Yosys synthesis. Fmax: nextpnr, "
+                  "the unit inside a pin harness (registered inputs and outputs). "
+                  f"{elapsed:.0f} s.")
+    return EXIT_OK
+
+
+def _bench_sparse(args) -> int:
+    from ..bench import digits_engine_params, sparse_cycles, sparse_resources
+    from ..firmware.digits import digits_compressed, load_digits_data
+    from ..sim import runner
+    from ..toolchain import ToolchainError
+
+    text = args.pes or "2,4,8"
+    try:
+        pes_list = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise CliError(f"--pes = {text!r}; expected comma-separated integers",
+                       EXIT_BAD_INPUT) from None
+    for pes in pes_list:
+        if pes not in (1, 2, 4, 8, 16, 32, 64):
+            raise CliError(f"--pes: {pes} is not a power of two from 1 to 64", EXIT_BAD_INPUT)
+    images = 20 if args.images is None else args.images
+    if not 1 <= images <= 450:
+        raise CliError(f"--images: {images}; expected 1 to 450 (the digits test split)",
+                       EXIT_BAD_INPUT)
+    devices = [args.device] if args.device else list(DEVICES)
+    err = console_err()
+    t0 = time.perf_counter()
+    configs = []
+    try:
+        with err.status("Compressing the digits MLP (cached after the first run)") as status:
+            compressed = digits_compressed()
+            pixels = load_digits_data().pixels_test[:images]
+            for pes in pes_list:
+                params = digits_engine_params(compressed, pes)
+                status.update(f"Simulating the digits MLP on {pes} PEs ({images} images)")
+                entry = {"pes": pes, "params": params.to_dict(),
+                         **sparse_cycles(compressed, pixels, params), "resources": []}
+                if not args.no_synth:
+                    for device in devices:
+                        status.update(f"Synthesizing {pes} PEs for {device}"
+                                      f"{'' if args.no_pnr else ' and placing'}")
+                        entry["resources"].append(sparse_resources(
+                            params, device, pnr=not args.no_pnr, target_mhz=args.target_mhz))
+                configs.append(entry)
+    except (ToolchainError, runner.SimulatorUnavailable, runner.SimulationFailure) as exc:
+        raise CliError(str(exc)) from None
+    elapsed = time.perf_counter() - t0
+    if args.json:
+        print(json.dumps({"model": "digits", "images": images, "configs": configs,
+                          "seconds": round(elapsed, 1)}, indent=2))
+        return EXIT_OK
+    console = Console(highlight=False)
+    table = Table("PEs", "layer", "shape", "broadcasts", "cycles", "ideal", "efficiency",
+                  "PE balance", "MACs/cycle", "vs dense", "with output",
+                  title=f"EIE engine on the digits MLP ({images} test images, mean per image)")
+    for c in configs:
+        for row in [*c["layers"], c["network"]]:
+            shape = f"{row['rows']}×{row['cols']}" if "rows" in row else ""
+            table.add_row(str(c["pes"]), row["layer"], shape,
+                          f"{row['broadcasts']:.0f}" if "broadcasts" in row else "",
+                          f"{row['compute_cycles']:.0f}", f"{row['ideal_cycles']:.0f}",
+                          f"{row['load_balance_efficiency']:.0%}",
+                          f"{row['work_balance']:.0%}" if "work_balance" in row else "",
+                          f"{row['macs_per_cycle']:.2f}", f"{row['speedup_vs_dense']:.1f}×",
+                          f"{row['total_cycles']:.0f}",
+                          style="bold" if row["layer"] == "network" else None)
+    console.print(table)
+    console.print("cycles: start to first output; ideal: entries walked / P; efficiency: "
+                  "ideal / cycles; PE balance: mean / max entries per PE; vs dense: M·N/P "
+                  "cycles of a dense engine with P MACs per cycle; with output: until the "
+                  "last of the M outputs has left.")
+    if any(c["resources"] for c in configs):
+        rtable = Table("PEs", "device", "LUT4", "FF", "BRAM", "DSP", "Fmax MHz",
+                       title="EIE engine sized for the whole digits MLP")
+        for c in configs:
+            for r in c["resources"]:
+                fmax = (f"{r['fmax_mhz']:.1f}" if r["fmax_mhz"] is not None
+                        else "does not fit" if not r["fits"] else "-")
+                rtable.add_row(str(c["pes"]), r["device"], str(r["luts"]), str(r["ffs"]),
+                               str(r["brams"]), str(r["dsps"]), fmax)
+        console.print(rtable)
+    console.print(f"{elapsed:.0f} s.")
+    return EXIT_OK
+
+
+def _array_sizes(text: str) -> list[tuple[int, int]]:
+    sizes = []
+    for item in text.split(","):
+        rows, sep, cols = item.strip().lower().partition("x")
+        if not (sep and rows.isdigit() and cols.isdigit()
+                and 1 <= int(rows) <= 64 and 1 <= int(cols) <= 64):
+            raise CliError(f"--sizes: {item!r}; expected ROWSxCOLS with 1 to 64 each, e.g. "
+                           f"4x4", EXIT_BAD_INPUT)
+        sizes.append((int(rows), int(cols)))
+    return sizes
+
+
+def _gemm_shapes(text: str) -> list[tuple[str, int, int, int]]:
+    shapes = []
+    for item in text.split(","):
+        parts = item.strip().lower().split("x")
+        if len(parts) != 3 or not all(p.isdigit() and int(p) >= 1 for p in parts):
+            raise CliError(f"--shapes: {item!r}; expected MxNxK with positive integers, e.g. "
+                           f"64x64x64", EXIT_BAD_INPUT)
+        m, n, k = map(int, parts)
+        shapes.append((f"{m}×{n}×{k}", m, n, k))
+    return shapes
+
+
+def _bench_array(args) -> int:
+    from ..bench import array_cycles, array_resources
+    from ..pe_kinds import PE_KINDS
+    from ..sim import runner
+    from ..toolchain import ToolchainError
+
+    sizes = _array_sizes(args.sizes or "2x2,4x4,8x8")
+    shapes = _gemm_shapes(args.shapes) if args.shapes else None
+    kinds = [k.strip() for k in (args.kinds or ",".join(PE_KINDS)).split(",")]
+    for kind in kinds:
+        if kind not in PE_KINDS:
+            raise CliError(f"--kinds: {kind!r} is not a PE kind; expected "
+                           f"{', '.join(PE_KINDS)}", EXIT_BAD_INPUT)
+    devices = [args.device] if args.device else list(DEVICES)
+    err = console_err()
+    t0 = time.perf_counter()
+    utilization, resources = [], []
+    try:
+        with err.status("Simulating") as status:
+            for rows, cols in sizes:
+                status.update(f"Simulating GEMMs on a {rows}×{cols} {kinds[0]} array")
+                for row in array_cycles(rows, cols, kinds[0], shapes):
+                    utilization.append({"rows": rows, "cols": cols, "kind": kinds[0], **row})
+            if not args.no_synth:
+                for device in devices:
+                    for kind in kinds:
+                        for rows, cols in sizes:
+                            status.update(f"Synthesizing a {rows}×{cols} {kind} array for "
+                                          f"{device}{'' if args.no_pnr else ' and placing'}")
+                            resources.append(array_resources(
+                                rows, cols, kind, device, pnr=not args.no_pnr,
+                                target_mhz=args.target_mhz))
+    except (ToolchainError, runner.SimulatorUnavailable, runner.SimulationFailure) as exc:
+        raise CliError(str(exc)) from None
+    elapsed = time.perf_counter() - t0
+    if args.json:
+        print(json.dumps({"utilization": utilization, "resources": resources,
+                          "seconds": round(elapsed, 1)}, indent=2))
+        return EXIT_OK
+    console = Console(highlight=False)
+    table = Table("array", "GEMM", "M×N×K", "cycles", "utilization",
+                  title=f"Systolic array utilization ({kinds[0]} PEs, no stalls)")
+    for u in utilization:
+        table.add_row(f"{u['rows']}×{u['cols']}", u["label"], f"{u['m']}×{u['n']}×{u['k']}",
+                      str(u["cycles"]), f"{u['utilization']:.1%}")
+    console.print(table)
+    console.print("utilization: M·N·K / (rows·cols·cycles), cycles from the first operand "
+                  "beat to the last result row (simulated).")
+    if resources:
+        rtable = Table("device", "PE kind", "array", "LUT4", "FF", "DSP", "BRAM",
+                       "MACs/cycle", "Fmax MHz", title="Systolic array resources")
+        for r in resources:
+            fmax = (f"{r['fmax_mhz']:.1f}" if r["fmax_mhz"] is not None
+                    else f"does not fit ({', '.join(r['over'])})" if not r["fits"] else "-")
+            rtable.add_row(r["device"], r["kind"], f"{r['rows']}×{r['cols']}", str(r["luts"]),
+                           str(r["ffs"]), str(r["dsps"]), str(r["brams"]),
+                           str(r["macs_per_cycle"]), fmax)
+        console.print(rtable)
+    console.print(f"{elapsed:.0f} s.")
+    return EXIT_OK
+
+
+def register(sub) -> None:
+    """Add ``corolla bench`` and its sub-verbs, each with its own options."""
+    from ..pe_kinds import PE_KINDS
+
+    p = sub.add_parser("bench", help="measure resources, Fmax and cycles of hardware units",
+                       description="Synthesize each arithmetic unit with Yosys, place it with "
+                                   "nextpnr, and print LUTs, FFs, DSPs, Fmax and cost per MAC; "
+                                   "measure the PE array's utilization on GEMM shapes and its "
+                                   "resources; or run the digits MLP on the simulated EIE "
+                                   "engine and print its cycles and resources.")
+    benches = p.add_subparsers(dest="what", required=True, metavar="BENCH",
+                               parser_class=type(p))
+
+    def common(q, *, device_default):
+        q.add_argument("--device", choices=tuple(DEVICES),
+                       help=f"target device (default: {device_default})")
+        q.add_argument("--no-pnr", action="store_true",
+                       help="synthesis only: skip place-and-route (no Fmax)")
+        q.add_argument("--target-mhz", type=positive_mhz, default=100.0,
+                       help="clock constraint given to nextpnr (default: %(default)s)")
+        q.add_argument("--json", action="store_true", help="print the figures as JSON")
+
+    q = benches.add_parser("all", help="every bench below with its defaults (the figures the "
+                                       "README quotes)")
+    common(q, device_default="each bench's own")
+    q.set_defaults(func=_bench_all)
+    for what, text in (("units", "the arithmetic units"),
+                       ("lns", "LNS error against float64 and LNS units next to integer "
+                               "multipliers")):
+        q = benches.add_parser(what, help=text)
+        common(q, device_default="ice40up5k")
+        q.set_defaults(func=_bench_units)
+    q = benches.add_parser("array", help="the systolic PE array: utilization per GEMM shape, "
+                                         "resources")
+    common(q, device_default="every device")
+    q.add_argument("--sizes", metavar="RxC[,RxC...]",
+                   help="array sizes to measure (default: 2x2,4x4,8x8)")
+    q.add_argument("--kinds", metavar="KIND[,KIND...]",
+                   help=f"PE kinds to synthesize (default: {','.join(PE_KINDS)}); "
+                        "utilization is simulated with the first")
+    q.add_argument("--shapes", metavar="MxNxK[,MxNxK...]",
+                   help="GEMM shapes to simulate (default: a built-in set from K = 1 to "
+                        "K = 256, square, ragged, MLP and convolution layers)")
+    q.add_argument("--no-synth", action="store_true", help="cycles only, no synthesis")
+    q.set_defaults(func=_bench_array)
+    q = benches.add_parser("sparse", help="the EIE engine on the digits MLP: cycles, load "
+                                          "balance, resources")
+    common(q, device_default="every device")
+    q.add_argument("--pes", metavar="P[,P...]", help="engine sizes to measure (default: 2,4,8)")
+    q.add_argument("--images", type=int, help="digits test images to run (default: 20)")
+    q.add_argument("--no-synth", action="store_true", help="cycles only, no synthesis")
+    q.set_defaults(func=_bench_sparse)
+
+
+def positive_mhz(text: str) -> float:
+    """An argparse type: a clock in MHz above 0 and at most 1000."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of MHz") from None
+    if not 0 < value <= 1000:
+        raise argparse.ArgumentTypeError(f"{text!r}; expected a clock above 0 and at most "
+                                         f"1000 MHz")
+    return value

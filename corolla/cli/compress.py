@@ -1,0 +1,122 @@
+"""``corolla compress``: Deep Compression of a model for the accelerator."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from ..config import load_config
+from .common import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    CliError,
+    add_config_arg,
+    console_err,
+    per_layer,
+)
+
+
+def run(args) -> int:
+    from ..firmware.compress.pipeline import CompressOptions, compress, write_outputs
+    from ..firmware.digits import INPUT_FRAC_BITS, digits_model, load_digits_data
+    from ..firmware.model import ModelError, load_model
+
+    config = load_config(args.config)
+    defaults = CompressOptions()
+    options = CompressOptions(
+        sparsity=defaults.sparsity if args.sparsity is None
+        else per_layer(args.sparsity, "--sparsity", float),
+        bits=defaults.bits if args.bits is None else per_layer(args.bits, "--bits", int),
+        pes=config.sparse.pes if args.pes is None else args.pes,
+        codebook_width=config.sparse.codebook_width, z_bits=config.sparse.index_bits,
+        acc_width=config.widths.accumulator, balance=not args.no_balance, seed=args.seed)
+    err = console_err()
+    t0 = time.perf_counter()
+    with err.status("Loading the digits data set") as status:
+        data = load_digits_data()
+        if args.model == "digits":
+            status.update("Training the built-in digits MLP (cached after the first run)")
+            model = digits_model()
+        else:
+            try:
+                model = load_model(args.model)
+            except ModelError as exc:
+                raise CliError(str(exc), EXIT_BAD_INPUT) from None
+            if model.n_inputs != data.x_train.shape[1] or model.n_outputs != 10:
+                raise CliError(f"{args.model}: the model has {model.n_inputs} inputs and "
+                               f"{model.n_outputs} outputs; the digits data set needs 64 "
+                               f"and 10", EXIT_BAD_INPUT)
+        try:
+            options = options.checked(len(model.layers))
+        except ValueError as exc:
+            raise CliError(str(exc), EXIT_BAD_INPUT) from None
+        report = compress(model, data.x_train, data.y_train, data.x_test, data.y_test,
+                          data.pixels_test, input_frac=INPUT_FRAC_BITS, options=options,
+                          progress=status.update)
+        status.update(f"Writing {args.out}")
+        summary = write_outputs(report, args.out, model=args.model,
+                                total_s=time.perf_counter() - t0)
+    too_wide = [i for i, b in enumerate(options.bits) if b > config.sparse.codebook_bits]
+    if too_wide:
+        err.print(f"[yellow]warning:[/] layers {too_wide} use more index bits than the "
+                  f"configured EIE engine's {config.sparse.codebook_bits} "
+                  f"(sparse.codebook_bits of '{config.name}')")
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return EXIT_OK
+    console = Console(highlight=False)
+    table = Table("layer", "shape", "kept", "bits", "float32", "compressed", "+ Huffman",
+                  "ratio", title=f"Deep Compression of '{args.model}' for {options.pes} EIE PEs")
+    for r in report.layers:
+        table.add_row(r.name, f"{r.shape[0]}×{r.shape[1]}", f"{r.density:.1%}", str(r.bits),
+                      f"{r.original_bits / 8192:.1f} kB", f"{r.compressed_bits / 8192:.2f} kB",
+                      f"{r.huffman_bits / 8192:.2f} kB",
+                      f"{r.original_bits / r.huffman_bits:.1f}×")
+    kept = sum(r.nonzero for r in report.layers) / sum(r.weights for r in report.layers)
+    table.add_row("total", "", f"{kept:.1%}", "", f"{report.original_bits / 8192:.1f} kB",
+                  f"{report.compressed_bits / 8192:.2f} kB", f"{report.huffman_bits / 8192:.2f} kB",
+                  f"{report.compression_ratio:.1f}×", style="bold")
+    console.print(table)
+    acc = Table("model", "test accuracy", box=None)
+    for label, value in (("float", report.accuracy_float), ("pruned", report.accuracy_pruned),
+                         ("pruned + shared", report.accuracy_shared),
+                         ("integer golden (compressed)", report.accuracy_compressed)):
+        acc.add_row(label, f"{value:.2%}")
+    console.print(acc)
+    console.print(f"wrote {args.out}/summary.json, summary.md, model_compressed.npz and "
+                  f"eie_p{options.pes}.npz in {summary['seconds']['total']:.1f} s")
+    return EXIT_OK
+
+
+def register(sub) -> None:
+    """Add ``corolla compress`` to the verbs."""
+    from ..firmware.compress.pipeline import CompressOptions as CompressOptionsDefaults
+
+    p = sub.add_parser("compress", help="prune, share, Huffman-code and EIE-encode a model",
+                       description="Deep Compression of a float model (the built-in digits "
+                                   "MLP by default): pruning with retraining, k-means weight "
+                                   "sharing, centroid fine-tuning, fixed-point export, EIE "
+                                   "encoding and Huffman coding, with the storage table and "
+                                   "the accuracy on the digits test split.")
+    p.add_argument("--model", default="digits", metavar="digits|FILE.npz",
+                   help="the built-in model or a float model file (default: %(default)s)")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    p.add_argument("--sparsity", metavar="S[,S...]",
+                   help="fraction of weights pruned, for all layers or one per layer "
+                        f"(default: {','.join(map(str, CompressOptionsDefaults.sparsity))})")
+    p.add_argument("--bits", metavar="K[,K...]",
+                   help="codebook index bits, 1 to 8, for all layers or one per layer "
+                        f"(default: {CompressOptionsDefaults.bits})")
+    p.add_argument("--pes", type=int, help="EIE processing elements to encode for "
+                                           "(default: sparse.pes of the configuration)")
+    p.add_argument("--no-balance", action="store_true",
+                   help="prune each layer as a whole instead of each PE's rows to the same "
+                        "sparsity (load-balance-aware pruning is the default)")
+    add_config_arg(p)
+    p.add_argument("--seed", type=int, default=0, help="training seed (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=run)

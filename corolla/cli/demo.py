@@ -1,0 +1,114 @@
+"""``corolla demo``: the main job on built-in defaults."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from ..config import load_config
+from .common import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    CliError,
+    add_config_arg,
+    console_err,
+)
+
+
+def run(args) -> int:
+    from ..firmware.compress.pipeline import CompressOptions, compress, write_outputs
+    from ..firmware.digits import INPUT_FRAC_BITS, digits_model, load_digits_data
+    from ..generate import generate, top_params
+    from ..layers import LAYER_KINDS
+    from ..run import RunError, run_sim
+
+    config = load_config(args.config)
+    err = console_err()
+    t0 = time.perf_counter()
+    out = Path(args.out)
+    runs = {}
+    try:
+        with err.status(f"Generating the '{config.name}' accelerator") as status:
+            manifest = generate(config, out / "verilog")
+            status.update("Training (first time only) and compressing the digits MLP")
+            data = load_digits_data()
+            options = CompressOptions(pes=config.sparse.pes,
+                                      codebook_width=config.sparse.codebook_width,
+                                      z_bits=config.sparse.index_bits,
+                                      acc_width=config.widths.accumulator)
+            report = compress(digits_model(), data.x_train, data.y_train, data.x_test,
+                              data.y_test, data.pixels_test, input_frac=INPUT_FRAC_BITS,
+                              options=options, progress=status.update)
+            summary = write_outputs(report, out / "compressed", model="digits")
+            model_path = str(out / "compressed" / "model_compressed.npz")
+            params = top_params(config, link="stream")
+            for variant in [k.name for k in LAYER_KINDS.values() if k.enabled(params)]:
+                runs[variant] = run_sim(config, model=model_path, variant=variant,
+                                        images=args.images, status=status.update)
+    except RunError as exc:
+        raise CliError(str(exc)) from None
+    clock = config.clock_mhz * 1e6
+    result = {
+        "config": config.name, "clock_mhz": config.clock_mhz, "images": args.images,
+        "verilog": str(out / "verilog" / manifest["verilog"]),
+        "accuracy_float": summary["accuracy_float"],
+        "accuracy_compressed": summary["accuracy_compressed"],
+        "compression_ratio": summary["compression_ratio"],
+        "compression_ratio_no_huffman": summary["compression_ratio_no_huffman"],
+        "variants": {
+            v: {"accuracy": r["accuracy"], "golden_accuracy": r["golden_accuracy"],
+                "bit_exact": r["bit_exact"], "first_mismatch": r["first_mismatch"],
+                "cycles_per_inference": r["cycles_per_inference"],
+                "layer_cycles_per_inference": r["layer_cycles_per_inference"],
+                "inferences_per_s": clock / r["cycles_per_inference"]}
+            for v, r in runs.items()},
+        "bit_exact": all(r["bit_exact"] for r in runs.values()),
+        "demo_s": round(time.perf_counter() - t0, 1),
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return EXIT_OK if result["bit_exact"] else EXIT_FAILURE
+    console = Console(highlight=False)
+    n = len(data.y_test)
+    console.print(f"[bold]Corolla demo[/]: '{config.name}' accelerator at {config.clock_mhz:g} "
+                  f"MHz, Verilog in {result['verilog']}")
+    console.print("digits MLP 64-300-100-10, Deep Compression: "
+                  f"{result['compression_ratio']:.1f}× smaller "
+                  f"({result['compression_ratio_no_huffman']:.1f}× before Huffman coding); "
+                  f"accuracy {result['accuracy_float']:.1%} float → "
+                  f"{result['accuracy_compressed']:.1%} compressed integer ({n} test images)")
+    table = Table("variant", "accuracy", "golden", "bit-exact", "cycles/inference",
+                  "inferences/s", box=None)
+    for v, r in result["variants"].items():
+        table.add_row(v, f"{r['accuracy']:.1%}", f"{r['golden_accuracy']:.1%}",
+                      "[green]yes[/]" if r["bit_exact"] else "[red]NO[/]",
+                      f"{r['cycles_per_inference']:,.0f}", f"{r['inferences_per_s']:,.0f}")
+    console.print(table)
+    for v, r in result["variants"].items():
+        if not r["bit_exact"]:
+            console.print(f"[red]{v}[/]: {r['first_mismatch']}")
+    console.print(f"{args.images} test image(s) per variant on the simulated accelerator; "
+                  f"demo took {result['demo_s']:.0f} s")
+    return EXIT_OK if result["bit_exact"] else EXIT_FAILURE
+
+
+def register(sub) -> None:
+    """Add ``corolla demo`` to the verbs."""
+    p = sub.add_parser("demo", help="the main job on built-in defaults: generate, compress, "
+                                    "run in simulation, summarize",
+                       description="Generate the default accelerator, compress the built-in "
+                                   "digits model, run test images on the simulated "
+                                   "accelerator with each layer kind the configuration has "
+                                   "and print accuracy, compression, cycles per inference and "
+                                   "projected inferences per second.")
+    add_config_arg(p)
+    p.add_argument("--images", type=int, default=8, help="test images (default: %(default)s)")
+    p.add_argument("--out", type=Path, default=Path("build/demo"), metavar="DIR",
+                   help="output folder (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=run)
+

@@ -1,0 +1,113 @@
+"""``corolla run``: a network on the accelerator (simulated or on a board), checked against
+the golden model."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from rich.console import Console
+from rich.table import Table
+
+from ..config import load_config
+from .common import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    CliError,
+    board_and_config,
+    console_err,
+)
+
+
+def _print_run(console, r: dict):
+    """Human-readable figures of a network run."""
+    table = Table("image", "label", "predicted", "golden", box=None)
+    for k, (label, pred, gold) in enumerate(zip(r["labels"], r["predictions"],
+                                                r["golden_predictions"], strict=True)):
+        if k == 20:
+            table.add_row("…", "", "", "")
+            break
+        mark = "" if pred == label else " [red]✗[/]"
+        table.add_row(str(r["first_image"] + k), str(label), f"{pred}{mark}", str(gold))
+    console.print(table)
+    exact = "[green]yes[/]" if r["bit_exact"] else f"[red]NO[/] — {r['first_mismatch']}"
+    console.print(f"{r['variant']}: accuracy {r['accuracy']:.1%} on {r['images']} image(s) "
+                  f"(golden model {r['golden_accuracy']:.1%}); bit-exact: {exact}")
+    per_layer = ", ".join(f"{c:,.0f}" for c in r["layer_cycles_per_inference"])
+    rate = r["clock_mhz"] * 1e6 / r["cycles_per_inference"]
+    console.print(f"cycles per inference: {r['cycles_per_inference']:,.0f} (layers: "
+                  f"{per_layer}; {r['lanes']} images per run) → {rate:,.0f} inferences/s at "
+                  f"{r['clock_mhz']:g} MHz")
+
+
+def run(args) -> int:
+    from ..run import RunError, run_board, run_sim
+
+    if args.board:
+        _, config = board_and_config(args)
+    else:
+        config = load_config(args.config or "default")
+    err = console_err()
+    t0 = time.perf_counter()
+    try:
+        with err.status("Preparing") as status:
+            if args.sim:
+                result = run_sim(config, model=args.model, variant=args.variant,
+                                 images=args.images, first=args.first, link=args.link,
+                                 simulator=args.simulator, seed=args.seed,
+                                 status=status.update)
+            else:
+                result = run_board(config, args.port, baud=args.baud, model=args.model,
+                                   variant=args.variant, images=args.images, first=args.first,
+                                   status=status.update)
+    except RunError as exc:
+        raise CliError(str(exc)) from None
+    result["wall_s"] = round(time.perf_counter() - t0, 3)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        _print_run(Console(highlight=False), result)
+    return EXIT_OK if result["bit_exact"] else EXIT_FAILURE
+
+
+def register(sub) -> None:
+    """Add ``corolla run`` to the verbs."""
+    from ..boards import BOARDS
+    from ..layers import LAYER_KINDS
+
+    p = sub.add_parser("run", help="run the digits network on the accelerator (simulated or "
+                                   "on a board) and check it against the golden model",
+                       description="Compile a network for the accelerator, load it over the "
+                                   "host link, run digits test images and compare every "
+                                   "output with the golden model. Prints predictions, "
+                                   "accuracy, hardware cycles per inference and whether the "
+                                   "outputs were bit-exact.")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--sim", action="store_true", help="simulate the accelerator (cocotb)")
+    where.add_argument("--port", metavar="DEVICE",
+                       help="a board's serial port, e.g. /dev/ttyUSB1")
+    p.add_argument("--board", choices=BOARDS,
+                   help="the board behind --port (its configuration is the default one)")
+    p.add_argument("--config", metavar="NAME|FILE",
+                   help="built-in configuration or a TOML file (default: the board's, else "
+                        "'default')")
+    p.add_argument("--model", default="digits", metavar="digits|FILE.npz",
+                   help="the built-in compressed digits model or a compressed-model file "
+                        "from `corolla compress` (default: %(default)s)")
+    p.add_argument("--variant", default="dense", metavar="KIND[,KIND...]",
+                   help="the layer kind of every layer, or one per layer (a mixed network), "
+                        f"from: {', '.join(LAYER_KINDS)} (see `corolla kinds`; default: "
+                        "%(default)s)")
+    p.add_argument("--images", type=int, default=8, help="test images (default: %(default)s)")
+    p.add_argument("--first", type=int, default=0,
+                   help="first test image (default: %(default)s)")
+    p.add_argument("--link", choices=("stream", "uart"), default="stream",
+                   help="--sim: the link's byte streams or the UART pins (default: "
+                        "%(default)s)")
+    p.add_argument("--baud", type=int, default=115200,
+                   help="--port: baud rate (default: %(default)s)")
+    p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator",
+                   help="--sim: simulator (default: %(default)s)")
+    p.add_argument("--seed", type=int, help="--sim: cocotb random seed")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.set_defaults(func=run)
