@@ -108,3 +108,20 @@ def array_gemm_swaps_signs(kind, a, b):
 
     y = array_gemm(kind, a, b)
     return y[..., ::-1] if y.shape[-1] == 2 else -y
+
+
+def uart_line_msb_first(frames, divisor):
+    """The UART line model with the data bits sent MSB first."""
+    from corolla.sim.models.uart import uart_line
+
+    flipped = [(idle, int(f"{byte:08b}"[::-1], 2), stop) for idle, byte, stop in frames]
+    return uart_line(flipped, divisor)
+
+
+def ram_ignores_byte_enables(ops, *, width, depth):
+    """The RAM model writing whole words whatever the byte enables say."""
+    from corolla.sim.models.ram import ram_reference
+
+    whole = (1 << (width // 8)) - 1
+    return ram_reference([(a, d, whole if we else 0, re) for a, d, we, re in ops],
+                         width=width, depth=depth)

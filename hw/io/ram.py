@@ -73,6 +73,11 @@ class SinglePortRam(wiring.Component):
             "rdata": Out(width),
         })
 
+    @property
+    def parameters(self) -> dict:
+        """Parameters for manifests and benches."""
+        return {"width": self.width, "depth": self.depth}
+
     def elaborate(self, platform):
         if self.spram and _has_spram(platform):
             return self._elaborate_spram()

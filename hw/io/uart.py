@@ -52,6 +52,11 @@ class UartRx(wiring.Component):
             "overrun": Out(1),
         })
 
+    @property
+    def parameters(self) -> dict:
+        """Parameters for manifests and benches."""
+        return {"unit": "rx", "divisor": self._divisor}
+
     def elaborate(self, platform):
         m = Module()
         d = self._divisor
@@ -110,6 +115,11 @@ class UartTx(wiring.Component):
             "input": In(stream.Signature(8)),
             "tx": Out(1, init=1),
         })
+
+    @property
+    def parameters(self) -> dict:
+        """Parameters for manifests and benches."""
+        return {"unit": "tx", "divisor": self._divisor}
 
     def elaborate(self, platform):
         m = Module()
