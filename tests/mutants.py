@@ -125,3 +125,15 @@ def ram_ignores_byte_enables(ops, *, width, depth):
     whole = (1 << (width // 8)) - 1
     return ram_reference([(a, d, whole if we else 0, re) for a, d, we, re in ops],
                          width=width, depth=depth)
+
+
+def layer_golden_without_bias(prog, index, layer, x, acc_width):
+    """A layer kind's golden model that forgets the bias."""
+    import dataclasses
+
+    import numpy as np
+
+    from corolla.layers import layer_kind
+
+    no_bias = dataclasses.replace(layer, bias=np.zeros_like(layer.bias))
+    return layer_kind(prog.kinds[index]).golden(prog, index, no_bias, x, acc_width)

@@ -53,6 +53,11 @@ class DenseEngine(wiring.Component):
         self._p = params
         super().__init__(engine_members(params, LAYER_KINDS["dense"]))
 
+    @property
+    def parameters(self) -> dict:
+        """The layer kind and the top's parameters, for manifests and benches."""
+        return {"kind": "dense", "top": self._p.to_dict()}
+
     def elaborate(self, platform):
         p = self._p
         m = Module()

@@ -47,6 +47,11 @@ class SparseEngine(wiring.Component):
         self._p = params
         super().__init__(engine_members(params, LAYER_KINDS["sparse"]))
 
+    @property
+    def parameters(self) -> dict:
+        """The layer kind and the top's parameters, for manifests and benches."""
+        return {"kind": "sparse", "top": self._p.to_dict()}
+
     def elaborate(self, platform):
         p = self._p
         e = p.eie

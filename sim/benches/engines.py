@@ -1,0 +1,151 @@
+"""cocotb bench of one engine of the accelerator top on its own (:mod:`corolla.hw.engines`),
+against its layer kind's golden model (:meth:`corolla.layers.LayerKind.golden`).
+
+``COROLLA_PARAMS`` gives the layer kind (``kind``) and the top's parameters (``top``). The bench
+plays the rest of the top: it writes the compiled network's memory images through the
+engine's host bus (with idle cycles between bytes), models the two activation banks (a read is
+answered the next cycle, writes land on their lane enables), and runs each layer as one step:
+descriptor, ``step.start``, then ``step.done``. Between steps it leaves random idle cycles;
+during steps it drives junk writes on the host bus, which the engine must ignore while
+``busy``. Every layer's outputs are compared with the golden model, and descriptors that do not
+fit the engine's memories must end the step at once with the ``DESCRIPTOR`` flag.
+"""
+
+from __future__ import annotations
+
+import cocotb
+import numpy as np
+from cocotb.triggers import ReadOnly
+
+from corolla import protocol as proto
+from corolla.firmware.compile import compile_network
+from corolla.layers import LAYER_KINDS
+from corolla.params import TopParams
+from corolla.sim.benches.common import TB, first_mismatch, golden, params, record_stats, rng
+from corolla.sim.benches.top import random_mlp
+
+
+class EngineTB(TB):
+    """Clock, reset, the host bus, the activation banks and steps of one engine."""
+
+    def __init__(self, dut, top: TopParams, gen):
+        super().__init__(dut)
+        self.top, self.gen = top, gen
+        self.lanes = top.cols
+        self.banks = [np.zeros((top.act_depth, top.cols), dtype=np.int64) for _ in range(2)]
+        for name in ("step__start", "bus__we", "bus__re", "bus__check", "busy"):
+            getattr(dut, name).value = 0
+        dut.act__rd_data.value = 0
+        dut.desc.value = 0
+
+    async def write_bytes(self, space: int, addr: int, data: bytes):
+        d = self.dut
+        for k, byte in enumerate(data):
+            while self.gen.random() < 0.2:                 # idle cycles between bytes
+                d.bus__we.value = 0
+                await self.tick()
+            d.bus__space.value, d.bus__addr.value = int(space), addr + k
+            d.bus__wdata.value, d.bus__we.value = byte, 1
+            await self.tick()
+        d.bus__we.value = 0
+        await self.tick()
+
+    def _word(self, bank: int, addr: int) -> int:
+        row = self.banks[bank][addr] if addr < len(self.banks[bank]) else np.zeros(self.lanes)
+        return sum((int(v) & 0xFF) << 8 * lane for lane, v in enumerate(row))
+
+    async def step(self, desc: bytes, src: int, *, budget: int = 200_000):
+        """Run one step; returns its error flags and cycles."""
+        d = self.dut
+        d.desc.value = int.from_bytes(desc, "little")
+        d.busy.value = 1
+        d.step__start.value = 1
+        pending_read = None
+        for cycle in range(budget):
+            if pending_read is not None:
+                d.act__rd_data.value = self._word(src, pending_read)
+            # Junk on the host bus while busy: the engine must not take it.
+            d.bus__we.value = int(self.gen.random() < 0.1)
+            d.bus__space.value = int(self.gen.integers(0, 8))
+            d.bus__addr.value = int(self.gen.integers(0, 1 << 16))
+            d.bus__wdata.value = int(self.gen.integers(0, 256))
+            await ReadOnly()
+            pending_read = int(d.act__rd_addr.value) if int(d.act__rd_en.value) else None
+            en = int(d.act__wr_en.value)
+            if en:
+                addr = int(d.act__wr_addr.value)
+                data = int(d.act__wr_data.value)
+                for lane in range(self.lanes):
+                    if en >> lane & 1:
+                        byte = (data >> 8 * lane) & 0xFF
+                        self.banks[1 - src][addr, lane] = byte - 256 if byte > 127 else byte
+            done, error = int(d.step__done.value), int(d.step__error.value)
+            await self.tick()
+            d.step__start.value = 0
+            if done:
+                d.busy.value = 0
+                d.bus__we.value = 0
+                return error, cycle + 1
+        raise AssertionError(f"the step did not end within {budget} cycles")
+
+
+@cocotb.test()
+async def network(dut):
+    """Random networks, every layer on this engine, bit-exact against the kind's golden."""
+    p = params()
+    kind = LAYER_KINDS[p["kind"]]
+    top = TopParams.from_dict(p["top"])
+    gen = rng(7)
+    tb = EngineTB(dut, top, gen)
+    await tb.reset()
+    model_golden = golden(kind.golden)
+    layers_run = 0
+    for sizes in ((12, 9, 5), (3, 17, 1), (33, 6)):
+        model = random_mlp(gen, sizes)
+        prog = compile_network(model, top.info(), kind.name)
+        for space, addr, data in prog.writes:
+            await tb.write_bytes(space, addr, data)
+        for batch in (top.cols, 1):
+            x = gen.integers(-128, 128, (batch, sizes[0]))
+            x[gen.random(x.shape) < 0.3] = 0
+            tb.banks[0][:sizes[0], :batch] = x.T
+            a = x
+            for i, (q, step) in enumerate(zip(model.layers, prog.steps, strict=True)):
+                for _ in range(int(gen.integers(0, 5))):
+                    await tb.tick()
+                desc = proto.pack_descriptor(kind.args, **step, batch=batch)
+                error, cycles = await tb.step(desc, src=i % 2)
+                assert error == 0, f"layer {i} of {sizes}: error flags {error:#x}"
+                want = model_golden(prog, i, q, a, model.acc_width)
+                got = tb.banks[1 - i % 2][:q.shape[0], :batch].T
+                msg = first_mismatch(got.ravel().tolist(), want.ravel().tolist(),
+                                     lambda k, i=i, a=a: f"inputs layer {i} of {sizes}, image "
+                                     f"{k // q.shape[0]}: {a[k // q.shape[0]].tolist()}")
+                assert msg is None, msg
+                a = want
+                layers_run += 1
+                dut._log.info("%s layer %d %s: %d cycles for %d image(s)", kind.name, i,
+                              q.shape, cycles, batch)
+    record_stats(layers=layers_run)
+
+
+@cocotb.test()
+async def descriptors_past_memories(dut):
+    """Descriptors whose memory ranges do not fit end the step with ``DESCRIPTOR`` at once."""
+    p = params()
+    kind = LAYER_KINDS[p["kind"]]
+    top = TopParams.from_dict(p["top"])
+    tb = EngineTB(dut, top, rng(8))
+    await tb.reset()
+    common = {"kind": kind.code, "rows": 4, "cols": 4, "batch": 1}
+    if kind.name == "dense":
+        bad = [{"weight_base": top.weight_depth - 1}, {"bias_base": top.bias_depth - 2}]
+    else:
+        e = top.eie
+        bad = [{"rows": e.max_rows + 1}, {"ptr_base": e.ptr_depth},
+               {"eie_bias_base": e.bias_depth}, {"codebook": e.codebooks}]
+    for fields in bad:
+        desc = proto.pack_descriptor(kind.args, **(common | fields))
+        error, cycles = await tb.step(desc, src=0, budget=100)
+        assert error == 1 << proto.ErrorFlag.DESCRIPTOR, f"{fields}: flags {error:#x}"
+        assert cycles < 40, f"{fields}: refused after {cycles} cycles"
