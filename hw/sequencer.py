@@ -77,6 +77,12 @@ class Sequencer(wiring.Component):
             "busy": Out(1), "clear": Out(1), "errors": Out(16),
         })
 
+    @property
+    def parameters(self) -> dict:
+        """Parameters for manifests and benches."""
+        return {"codes": list(self._codes), "program_depth": self._program_depth,
+                "act_depth": self._act_depth, "lanes": self._lanes}
+
     def elaborate(self, platform):
         m = Module()
         d = self.desc
