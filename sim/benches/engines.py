@@ -118,9 +118,12 @@ async def network(dut):
                 assert error == 0, f"layer {i} of {sizes}: error flags {error:#x}"
                 want = model_golden(prog, i, q, a, model.acc_width)
                 got = tb.banks[1 - i % 2][:q.shape[0], :batch].T
-                msg = first_mismatch(got.ravel().tolist(), want.ravel().tolist(),
-                                     lambda k, i=i, a=a: f"inputs layer {i} of {sizes}, image "
-                                     f"{k // q.shape[0]}: {a[k // q.shape[0]].tolist()}")
+                rows = q.shape[0]
+
+                def where(k, i=i, a=a, rows=rows, sizes=sizes):
+                    return (f"inputs layer {i} of {sizes}, image {k // rows}: "
+                            f"{a[k // rows].tolist()}")
+                msg = first_mismatch(got.ravel().tolist(), want.ravel().tolist(), where)
                 assert msg is None, msg
                 a = want
                 layers_run += 1
