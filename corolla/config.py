@@ -34,7 +34,8 @@ __all__ = [
     "parse_config",
 ]
 
-DATAFLOWS = ("output-stationary", "weight-stationary")
+#: What the array builds (its PEs keep their sums: output-stationary).
+DATAFLOWS = ("output-stationary",)
 
 
 class ConfigError(ValueError):
@@ -142,48 +143,68 @@ class WidthsConfig:
 
 @dataclass(frozen=True)
 class SparseConfig:
-    """The EIE compressed-weight engine."""
+    """The EIE compressed-weight engine: the keys are the fields of
+    :class:`corolla.params.EieParams` (which :meth:`params` builds), ``acc_width`` coming from
+    ``widths.accumulator``."""
 
     enabled: bool = True
     pes: int = 4
-    index_bits: int = 4
-    codebook_bits: int = 4
-    codebook_width: int = 8
+    z_bits: int = 4              # relative row index of an entry
+    v_bits: int = 4              # codebook index of an entry (2**v_bits shared weights)
+    weight_width: int = 8        # codebook entries (signed)
 
-    #: Per-PE entry memory (words of index + codebook bits), pointer memory (columns + 1
-    #: per layer), bias memory, and the largest layer's rows.
-    entries: int = 1024
-    pointers: int = 512
-    biases: int = 512
+    #: Per-PE entry memory (words of z_bits + v_bits), pointer memory (columns + 1 per layer),
+    #: biases, codebooks held at once, and the largest layer's rows.
+    entry_depth: int = 1024
+    ptr_depth: int = 512
+    bias_depth: int = 512
+    codebooks: int = 4
     max_rows: int = 512
 
-    _schema: ClassVar[dict] = {"enabled": _Bool(), "pes": _Int(1, 64), "index_bits": _Int(2, 8),
-               "codebook_bits": _Int(1, 8), "codebook_width": _Int(2, 16),
-               "entries": _Int(16, 65536), "pointers": _Int(16, 65536),
-               "biases": _Int(16, 65536), "max_rows": _Int(16, 65536)}
+    _schema: ClassVar[dict] = {"enabled": _Bool(), "pes": _Int(1, 64), "z_bits": _Int(2, 8),
+               "v_bits": _Int(1, 8), "weight_width": _Int(2, 16),
+               "entry_depth": _Int(16, 65536), "ptr_depth": _Int(16, 65536),
+               "bias_depth": _Int(16, 65536), "codebooks": _Int(1, 16),
+               "max_rows": _Int(16, 65536)}
+
+    def params(self, acc_width: int):
+        """The engine's :class:`~corolla.params.EieParams` (``None`` when not ``enabled``)."""
+        from .params import EieParams
+
+        if not self.enabled:
+            return None
+        return EieParams(acc_width=acc_width, **{k: getattr(self, k) for k in self._schema
+                                                 if k != "enabled"})
 
 
 @dataclass(frozen=True)
 class MemoryConfig:
-    """On-chip memories of the accelerator top, in words (see :class:`corolla.hw.top.TopParams`).
+    """On-chip memories of the accelerator top, in words: the size fields of
+    :class:`corolla.params.TopParams` under the same names.
 
-    ``weights`` are dense weight words of ``array.rows`` bytes, ``activations`` the words of
-    each activation bank (the widest layer), ``biases`` dense biases, ``program`` layer
-    descriptors, ``max_payload`` the host link's largest request payload in bytes.
+    ``weight_depth`` are dense weight words of ``array.rows`` bytes, ``act_depth`` the words of
+    each activation bank (the widest layer), ``bias_depth`` dense biases, ``program_depth``
+    layer descriptors, ``max_payload`` the host link's largest request payload in bytes.
     """
 
-    weights: int = 16384
-    activations: int = 512
-    biases: int = 1024
-    program: int = 16
+    weight_depth: int = 16384
+    act_depth: int = 512
+    bias_depth: int = 1024
+    program_depth: int = 16
     max_payload: int = 1024
 
-    _schema: ClassVar[dict] = {"weights": _Int(16, 1 << 20), "activations": _Int(16, 4095),
-                               "biases": _Int(16, 4095), "program": _Int(1, 255),
+    _schema: ClassVar[dict] = {"weight_depth": _Int(16, 1 << 20), "act_depth": _Int(16, 4095),
+                               "bias_depth": _Int(16, 4095), "program_depth": _Int(1, 255),
                                "max_payload": _Int(64, 4096)}
 
+    def sizes(self) -> dict:
+        """The keyword arguments of :class:`~corolla.params.TopParams` these keys set."""
+        return {k: getattr(self, k) for k in self._schema}
 
-LNS_MODES = ("linear", "log", "kahan")
+
+#: How the array's LNS PEs accumulate: in linear int32 (the log-domain and Kahan-compensated
+#: accumulations exist in the LNS golden model and units, not in the array yet).
+LNS_MODES = ("linear",)
 
 
 @dataclass(frozen=True)
@@ -208,6 +229,15 @@ class LnsConfig:
 
         return LnsFormat(self.int_bits, self.frac_bits, self.table_frac_bits, self.interpolate)
 
+
+#: Keys of earlier releases and their names now (refused with the new name).
+_RENAMED = {
+    "sparse.index_bits": "sparse.z_bits", "sparse.codebook_bits": "sparse.v_bits",
+    "sparse.codebook_width": "sparse.weight_width", "sparse.entries": "sparse.entry_depth",
+    "sparse.pointers": "sparse.ptr_depth", "sparse.biases": "sparse.bias_depth",
+    "memory.weights": "memory.weight_depth", "memory.activations": "memory.act_depth",
+    "memory.biases": "memory.bias_depth", "memory.program": "memory.program_depth",
+}
 
 _SECTIONS = {"array": ArrayConfig, "widths": WidthsConfig, "sparse": SparseConfig,
              "lns": LnsConfig, "memory": MemoryConfig}
@@ -261,6 +291,9 @@ def parse_config(data: dict, *, source: str | None = None) -> Config:
                 values = {}
                 for sub, subvalue in value.items():
                     full = f"{key}.{sub}"
+                    if full in _RENAMED:
+                        raise ConfigError(f"key '{full}' is now called '{_RENAMED[full]}'",
+                                          key=full)
                     if sub not in cls._schema:
                         raise ConfigError(
                             f"unknown key '{full}'; expected one of: "

@@ -37,10 +37,6 @@ def array_kind(config: Config):
     """
     from .pe_kinds import PE_KINDS
 
-    if config.array.pe == "lns" and config.lns.accumulate != "linear":
-        raise ConfigError(
-            f"key 'lns.accumulate' = {config.lns.accumulate!r} is not built by the array's "
-            f"LNS PEs; expected 'linear'", key="lns.accumulate")
     return PE_KINDS[config.array.pe].from_config(config)
 
 
@@ -66,10 +62,6 @@ def build_design(config: Config, design: str = "top", *, link: str = "uart") -> 
 
     if design not in DESIGNS:
         raise ConfigError(f"design {design!r} is unknown; expected one of {', '.join(DESIGNS)}")
-    if config.array.dataflow != "output-stationary":
-        raise ConfigError(
-            f"key 'array.dataflow' = {config.array.dataflow!r} is not built yet; expected "
-            f"'output-stationary'", key="array.dataflow")
     if design == "top":
         from corolla.hw.top import Accelerator
 
@@ -144,7 +136,7 @@ def top_params(config: Config, *, link: str = "uart", **overrides):
     ConfigError
         Naming the key the top does not build.
     """
-    from corolla.params import EieParams, TopParams
+    from corolla.params import TopParams
 
     a, w, s = config.array, config.widths, config.sparse
     checks = [
@@ -154,24 +146,27 @@ def top_params(config: Config, *, link: str = "uart", **overrides):
         ("widths.accumulator", w.accumulator, w.accumulator <= 32, "at most 32"),
         ("array.rows", a.rows, a.rows in (1, 2, 4, 8, 16), "a power of two up to 16"),
         ("array.cols", a.cols, a.cols in (1, 2, 4, 8, 16), "a power of two up to 16"),
-        ("array.dataflow", a.dataflow, a.dataflow == "output-stationary",
-         "'output-stationary'"),
     ]
     for key, value, ok, expected in checks:
         if not ok:
             raise ConfigError(f"key '{key}' = {value!r} is not built by the accelerator top; "
                               f"expected {expected}", key=key)
     try:
-        eie = None
-        if s.enabled:
-            eie = EieParams(pes=s.pes, z_bits=s.index_bits, v_bits=s.codebook_bits,
-                            weight_width=s.codebook_width, acc_width=w.accumulator,
-                            entry_depth=s.entries, ptr_depth=s.pointers, bias_depth=s.biases,
-                            max_rows=s.max_rows)
-        mem = config.memory
-        sizes = dict(weight_depth=mem.weights, act_depth=mem.activations, bias_depth=mem.biases,
-                     program_depth=mem.program, max_payload=mem.max_payload)
-        return TopParams(rows=a.rows, cols=a.cols, acc_width=w.accumulator, eie=eie,
-                         clock_hz=config.clock_mhz * 1e6, link=link, **(sizes | overrides))
+        eie = s.params(w.accumulator)
     except ValueError as exc:
-        raise ConfigError(f"configuration {config.name!r}: {exc}") from None
+        # EieParams names its field as the configuration does: sparse.<field>.
+        field = next((k for k in s._schema if f" {k} " in str(exc)), None)
+        raise ConfigError(f"key 'sparse.{field}': {exc}" if field else str(exc),
+                          key=f"sparse.{field}" if field else None) from None
+    try:
+        return TopParams(rows=a.rows, cols=a.cols, acc_width=w.accumulator, eie=eie,
+                         clock_hz=config.clock_mhz * 1e6, link=link,
+                         **(config.memory.sizes() | overrides))
+    except ValueError as exc:
+        # TopParams names its fields as the configuration's [array], [widths] and [memory]
+        # sections do.
+        keys = {"rows": "array.rows", "cols": "array.cols", "acc_width": "widths.accumulator",
+                **{k: f"memory.{k}" for k in config.memory.sizes()}}
+        key = next((v for k, v in keys.items() if f" {k} " in str(exc)), None)
+        raise ConfigError(f"key '{key}': {exc}" if key else
+                          f"configuration {config.name!r}: {exc}", key=key) from None

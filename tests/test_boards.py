@@ -86,15 +86,32 @@ def test_board_design_refuses_an_unreachable_clock_or_baud():
 
 
 def test_memory_section_is_validated_and_sizes_the_top():
-    config = parse_config({"memory": {"weights": 4096, "activations": 256}})
+    config = parse_config({"memory": {"weight_depth": 4096, "act_depth": 256}})
     params = top_params(config)
     assert (params.weight_depth, params.act_depth) == (4096, 256)
-    with pytest.raises(ConfigError, match=r"memory\.weights"):
-        parse_config({"memory": {"weights": 2}})
+    with pytest.raises(ConfigError, match=r"memory\.weight_depth"):
+        parse_config({"memory": {"weight_depth": 2}})
     with pytest.raises(ConfigError, match=r"unknown key 'memory\.banks'"):
         parse_config({"memory": {"banks": 2}})
-    with pytest.raises(ConfigError, match="pes"):
+    with pytest.raises(ConfigError, match=r"key 'sparse\.pes': .*power of two") as exc:
         top_params(parse_config({"sparse": {"pes": 3}}))
+    assert exc.value.key == "sparse.pes"
+
+
+def test_config_keys_are_the_parameter_names():
+    config = parse_config({"sparse": {"z_bits": 3, "v_bits": 5, "weight_width": 6,
+                                      "entry_depth": 2048, "ptr_depth": 256, "codebooks": 2},
+                           "memory": {"bias_depth": 300, "program_depth": 9}})
+    params = top_params(config)
+    e = params.eie
+    assert (e.z_bits, e.v_bits, e.weight_width, e.entry_depth, e.ptr_depth, e.codebooks) == \
+        (3, 5, 6, 2048, 256, 2)
+    assert (params.bias_depth, params.program_depth) == (300, 9)
+    for old, new in (("sparse.index_bits", "sparse.z_bits"),
+                     ("memory.weights", "memory.weight_depth")):
+        section, key = old.split(".")
+        with pytest.raises(ConfigError, match=f"key '{old}' is now called '{new}'"):
+            parse_config({section: {key: 4}})
 
 
 def test_fit_check_names_the_resource():

@@ -61,14 +61,14 @@ def test_generate_json_top(tmp_path):
     ("[array]\nrows = 'four'\n", "key 'array.rows' = 'four' has type str"),
     ("[widths]\naccumulator = 99\n", "key 'widths.accumulator' = 99 is out of range"),
     ("[array]\ndataflow = 'weight-stationary'\n",
-     "key 'array.dataflow' = 'weight-stationary' is not built yet"),
+     "key 'array.dataflow' = 'weight-stationary' is not allowed"),
     ("[array]\npe = 'ternary'\n",
      "key 'array.pe' = 'ternary' is not built by the accelerator top"),
     ("[array]\nrows = 3\n", "key 'array.rows' = 3 is not built by the accelerator top"),
     ("[widths]\naccumulator = 40\n",
      "key 'widths.accumulator' = 40 is not built by the accelerator top"),
     ("[array]\npe = 'lns'\n[lns]\naccumulate = 'log'\n# array\n",
-     "key 'lns.accumulate' = 'log' is not built by the array's LNS PEs"),
+     "key 'lns.accumulate' = 'log' is not allowed; expected one of 'linear'"),
 ])
 def test_bad_config_exits_2_with_one_line(tmp_path, toml, fragment):
     path = tmp_path / "bad.toml"

@@ -61,10 +61,11 @@ def test_lns_keys_and_format():
     from corolla.formats import LnsFormat
 
     config = parse_config({"lns": {"frac_bits": 6, "table_frac_bits": 3, "interpolate": True,
-                                   "accumulate": "kahan"}})
+                                   "accumulate": "linear"}})
     assert config.lns.format() == LnsFormat(4, 6, 3, True)
     assert parse_config({"lns": {"frac_bits": 1}}).lns.table_frac_bits == 1
     with pytest.raises(ConfigError, match=r"'lns\.table_frac_bits' = 5 is too fine"):
         parse_config({"lns": {"frac_bits": 3, "table_frac_bits": 5}})
-    with pytest.raises(ConfigError, match=r"'lns\.accumulate' = 'fast' is not allowed"):
-        parse_config({"lns": {"accumulate": "fast"}})
+    for mode in ("fast", "kahan", "log"):         # the array accumulates LNS linearly only
+        with pytest.raises(ConfigError, match=rf"'lns\.accumulate' = '{mode}' is not allowed"):
+            parse_config({"lns": {"accumulate": mode}})

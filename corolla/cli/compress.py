@@ -32,7 +32,7 @@ def run(args) -> int:
         else per_layer(args.sparsity, "--sparsity", float),
         bits=defaults.bits if args.bits is None else per_layer(args.bits, "--bits", int),
         pes=config.sparse.pes if args.pes is None else args.pes,
-        codebook_width=config.sparse.codebook_width, z_bits=config.sparse.index_bits,
+        codebook_width=config.sparse.weight_width, z_bits=config.sparse.z_bits,
         acc_width=config.widths.accumulator, balance=not args.no_balance, seed=args.seed)
     err = console_err()
     t0 = time.perf_counter()
@@ -60,10 +60,10 @@ def run(args) -> int:
         status.update(f"Writing {args.out}")
         summary = write_outputs(report, args.out, model=args.model,
                                 total_s=time.perf_counter() - t0)
-    too_wide = [i for i, b in enumerate(options.bits) if b > config.sparse.codebook_bits]
+    too_wide = [i for i, b in enumerate(options.bits) if b > config.sparse.v_bits]
     if too_wide:
         err.print(f"[yellow]warning:[/] layers {too_wide} use more index bits than the "
-                  f"configured EIE engine's {config.sparse.codebook_bits} "
+                  f"configured EIE engine's {config.sparse.v_bits} "
                   f"(sparse.codebook_bits of '{config.name}')")
     if args.json:
         print(json.dumps(summary, indent=2))

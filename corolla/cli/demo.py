@@ -37,8 +37,8 @@ def run(args) -> int:
             status.update("Training (first time only) and compressing the digits MLP")
             data = load_digits_data()
             options = CompressOptions(pes=config.sparse.pes,
-                                      codebook_width=config.sparse.codebook_width,
-                                      z_bits=config.sparse.index_bits,
+                                      codebook_width=config.sparse.weight_width,
+                                      z_bits=config.sparse.z_bits,
                                       acc_width=config.widths.accumulator)
             report = compress(digits_model(), data.x_train, data.y_train, data.x_test,
                               data.y_test, data.pixels_test, input_frac=INPUT_FRAC_BITS,
