@@ -30,10 +30,10 @@ import numpy as np
 
 from . import protocol as proto
 from .formats import requantize, wrap_signed
-from .params import EieParams, TopParams
+from .params import EieParams, SpaceInfo, TopParams
 
-__all__ = ["LAYER_KINDS", "CompileError", "DenseKind", "LayerKind", "SparseKind", "layer_kind",
-           "parse_kinds"]
+__all__ = ["LAYER_KINDS", "CompileError", "DenseKind", "LayerKind", "SparseKind", "info_fields",
+           "layer_kind", "parse_kinds"]
 
 
 class CompileError(ValueError):
@@ -56,6 +56,8 @@ class LayerKind:
         The kind's name on the command line and in reports.
     code : int
         Its descriptor ``kind`` field (1 to 15; 0 is never valid).
+    info : tuple of (str, int)
+        Its fields of the PING reply (name, bytes): the sizes the compiler needs.
     args : tuple of (str, int)
         Its descriptor fields after the common ones, least significant first.
     engine : str
@@ -70,6 +72,7 @@ class LayerKind:
 
     name: str = ""
     code: int = 0
+    info: tuple = ()
     args: tuple = ()
     engine: str = ""
     summary: str = ""
@@ -79,6 +82,15 @@ class LayerKind:
     def enabled(self, params: TopParams) -> bool:
         """Whether an accelerator with ``params`` has this kind's engine."""
         raise NotImplementedError
+
+    def spaces(self, params: TopParams) -> dict:
+        """The host-visible memories of its engine: :class:`~corolla.protocol.Space` (or a
+        code of its own) → :class:`~corolla.params.SpaceInfo`."""
+        return {}
+
+    def info_values(self, params: TopParams) -> dict:
+        """Its PING reply fields for ``params`` (only called when :meth:`enabled`)."""
+        return {}
 
     def missing(self, info: dict) -> str | None:
         """Why the accelerator described by a PING reply cannot run this kind (or ``None``)."""
@@ -125,6 +137,11 @@ class LayerKind:
         """Bits the layer occupies on chip: (weights, everything else)."""
         raise NotImplementedError
 
+    def bad_descriptors(self, params: TopParams) -> list[dict]:
+        """Descriptor fields (beside ``rows = cols = 4``, ``batch = 1``) that do not fit the
+        engine's memories: its engine must refuse each at once with ``DESCRIPTOR``."""
+        return []
+
     def to_dict(self) -> dict:
         return {"name": self.name, "code": self.code, "summary": self.summary,
                 "descriptor_fields": [{"name": n, "bits": b} for n, b in self.args],
@@ -144,6 +161,11 @@ def register(cls):
         raise ValueError(f"layer kind {kind.name}: code {kind.code} is taken or out of range")
     LAYER_KINDS[kind.name] = kind
     return cls
+
+
+def info_fields() -> tuple:
+    """The PING reply's fields: the top's, then each layer kind's in registry order."""
+    return proto.INFO_COMMON + tuple(f for kind in LAYER_KINDS.values() for f in kind.info)
 
 
 def layer_kind(name: str) -> LayerKind:
@@ -181,6 +203,7 @@ class DenseKind(LayerKind):
 
     name = "dense"
     code = 1
+    info = (("rows", 1), ("weight_depth", 4), ("bias_depth", 2))
     args = (("weight_base", 20), ("bias_base", 12))
     engine = "corolla.hw.engines.dense:DenseEngine"
     summary = "fully connected layer on the int8 systolic PE array (images in lanes)"
@@ -188,6 +211,17 @@ class DenseKind(LayerKind):
 
     def enabled(self, params):
         return True
+
+    def spaces(self, params):
+        return {proto.Space.WEIGHTS: SpaceInfo(params.weight_depth * params.rows),
+                proto.Space.BIAS: SpaceInfo(params.bias_depth * 4)}
+
+    def info_values(self, params):
+        return {"rows": params.rows, "weight_depth": params.weight_depth,
+                "bias_depth": params.bias_depth}
+
+    def missing(self, info):
+        return None if info["rows"] else "the accelerator has no PE array"
 
     def needs(self):
         return "the PE array ([array]); weights ≤ int8 (codebook_width ≤ 8)"
@@ -220,6 +254,9 @@ class DenseKind(LayerKind):
             weight_base += tiles * cols
             bias_base += rows
         return fields
+
+    def bad_descriptors(self, params):
+        return [{"weight_base": params.weight_depth - 1}, {"bias_base": params.bias_depth - 2}]
 
     def golden(self, prog, index, layer, x, acc_width):
         acc = wrap_signed(np.asarray(x, dtype=np.int64) @ layer.weights().T + layer.bias,
@@ -275,6 +312,9 @@ class SparseKind(LayerKind):
 
     name = "sparse"
     code = 2
+    info = (("eie_pes", 1), ("eie_entry_depth", 2), ("eie_ptr_depth", 2), ("eie_bias_depth", 2),
+            ("eie_codebooks", 1), ("eie_max_rows", 2), ("eie_z_bits", 1), ("eie_v_bits", 1),
+            ("eie_weight_width", 1))
     args = (("ptr_base", 12), ("eie_bias_base", 12), ("codebook", 4))
     engine = "corolla.hw.engines.sparse:SparseEngine"
     summary = "compressed fully connected layer on the EIE engine (pruned, weight-shared)"
@@ -282,6 +322,21 @@ class SparseKind(LayerKind):
 
     def enabled(self, params):
         return params.eie is not None
+
+    def spaces(self, params):
+        e = params.eie
+        records = ((e.entry_depth + e.ptr_depth) * e.pes + (e.codebooks << e.v_bits)
+                   + e.bias_depth)
+        return {proto.Space.EIE: SpaceInfo(records * proto.RECORD_BYTES, readable=False,
+                                           records=True)}
+
+    def info_values(self, params):
+        e = params.eie
+        return {"eie_pes": e.pes, "eie_entry_depth": e.entry_depth,
+                "eie_ptr_depth": e.ptr_depth, "eie_bias_depth": e.bias_depth,
+                "eie_codebooks": e.codebooks, "eie_max_rows": e.max_rows,
+                "eie_z_bits": e.z_bits, "eie_v_bits": e.v_bits,
+                "eie_weight_width": e.weight_width}
 
     def missing(self, info):
         return None if info["eie_pes"] else "the accelerator has no EIE engine"
@@ -314,6 +369,11 @@ class SparseKind(LayerKind):
                          "ptr_base": desc["ptr_base"], "eie_bias_base": desc["bias_base"],
                          "codebook": desc["codebook"]}
         return fields
+
+    def bad_descriptors(self, params):
+        e = params.eie
+        return [{"rows": e.max_rows + 1}, {"ptr_base": e.ptr_depth},
+                {"eie_bias_base": e.bias_depth}, {"codebook": e.codebooks}]
 
     def golden(self, prog, index, layer, x, acc_width):
         from .sim.models.sparse import eie_spmv

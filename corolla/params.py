@@ -49,6 +49,9 @@ class SpaceInfo:
     size: int
     readable: bool = True
     writable: bool = True
+    #: Written in :data:`~corolla.protocol.RECORD_BYTES`-byte records that the memory's owner
+    #: checks (``bus.check``) before the link writes any of them.
+    records: bool = False
 
 
 class EieTarget(IntEnum):
@@ -265,44 +268,43 @@ class TopParams:
         return divisor_for(self.clock_hz, self.baud)
 
     def spaces(self) -> dict:
-        """Byte size and access of each host-visible memory."""
-        eie_records = 0
-        if self.eie is not None:
-            e = self.eie
-            eie_records = ((e.entry_depth + e.ptr_depth) * e.pes + (e.codebooks << e.v_bits)
-                           + e.bias_depth)
-        return {
+        """Byte size and access of each host-visible memory: the top's own, then those of
+        the engine of each layer kind it has (:meth:`corolla.layers.LayerKind.spaces`)."""
+        from .layers import LAYER_KINDS
+
+        spaces = {
             proto.Space.PROGRAM: SpaceInfo(self.program_depth * proto.DESCRIPTOR_BYTES),
-            proto.Space.WEIGHTS: SpaceInfo(self.weight_depth * self.rows),
             proto.Space.ACT0: SpaceInfo(self.act_depth * self.cols),
             proto.Space.ACT1: SpaceInfo(self.act_depth * self.cols),
-            proto.Space.BIAS: SpaceInfo(self.bias_depth * 4),
-            proto.Space.EIE: SpaceInfo(eie_records * proto.EIE_RECORD_BYTES, readable=False),
             proto.Space.COUNTERS: SpaceInfo(self.program_depth * 4, writable=False),
         }
+        for kind in LAYER_KINDS.values():
+            if kind.enabled(self):
+                spaces |= kind.spaces(self)
+        return spaces
 
     def info(self) -> dict:
-        """The PING reply fields (:data:`protocol.INFO_FIELDS`)."""
-        e = self.eie
-        return {
-            "rows": self.rows, "cols": self.cols, "eie_pes": e.pes if e else 0,
-            "max_payload": self.max_payload, "program_depth": self.program_depth,
-            "weight_depth": self.weight_depth, "act_depth": self.act_depth,
-            "bias_depth": self.bias_depth,
-            "eie_entry_depth": e.entry_depth if e else 0,
-            "eie_ptr_depth": e.ptr_depth if e else 0,
-            "eie_bias_depth": e.bias_depth if e else 0,
-            "eie_codebooks": e.codebooks if e else 0,
-            "eie_max_rows": e.max_rows if e else 0,
-            "eie_z_bits": e.z_bits if e else 0, "eie_v_bits": e.v_bits if e else 0,
-            "eie_weight_width": e.weight_width if e else 0,
-            "acc_width": self.acc_width,
-        }
+        """The PING reply fields (:func:`corolla.layers.info_fields`): 0 for the fields of a
+        layer kind the accelerator does not have."""
+        from .layers import LAYER_KINDS, info_fields
+
+        values = dict.fromkeys((name for name, _ in info_fields()), 0)
+        values |= {"cols": self.cols, "max_payload": self.max_payload,
+                   "program_depth": self.program_depth, "act_depth": self.act_depth,
+                   "acc_width": self.acc_width}
+        for kind in LAYER_KINDS.values():
+            if kind.enabled(self):
+                values |= kind.info_values(self)
+        return values
 
     def info_bytes(self) -> bytes:
-        n = sum(size for _, size in proto.INFO_FIELDS)
+        """The PING reply payload: magic, version, :meth:`info`."""
+        from .layers import info_fields
+
+        fields = info_fields()
+        n = sum(size for _, size in fields)
         return (proto.INFO_MAGIC + bytes([proto.VERSION])
-                + proto.pack_fields(proto.INFO_FIELDS, self.info(), unit=8).to_bytes(n, "little"))
+                + proto.pack_fields(fields, self.info(), unit=8).to_bytes(n, "little"))
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -29,7 +29,7 @@ that stops half way gets a :data:`Status.TIMEOUT` reply once the line has been i
 Commands
 --------
 ``PING``: empty payload. Reply: :data:`INFO_MAGIC`, :data:`VERSION`, then the sizes of the
-accelerator, :data:`INFO_FIELDS` (little endian).
+accelerator, :data:`INFO_COMMON` and each layer kind's fields (little endian).
 
 ``WRITE``: ``space(1) addr(4) data(n ≥ 1)``. Writes ``n`` bytes at byte address ``addr`` of the
 space. For :data:`Space.EIE` the data are 8-byte load records (:func:`pack_eie_record`) and
@@ -51,7 +51,7 @@ from enum import IntEnum
 
 __all__ = [
     "DESCRIPTOR_ARGS_BITS", "DESCRIPTOR_BYTES", "DESCRIPTOR_COMMON", "EIE_RECORD_BYTES",
-    "INFO_FIELDS", "INFO_MAGIC",
+    "INFO_COMMON", "INFO_MAGIC", "RECORD_BYTES",
     "STATUS_FIELDS", "SYNC_REPLY", "SYNC_REQUEST", "VERSION", "Command", "ErrorFlag",
     "ProtocolError", "Space", "Status", "crc16", "descriptor_fields", "frame", "pack_descriptor",
     "pack_eie_record", "pack_fields", "parse_reply", "unpack_fields",
@@ -134,13 +134,16 @@ DESCRIPTOR_BYTES = 16
 #: Bits after the common fields, laid out by each layer kind with fields of its own.
 DESCRIPTOR_ARGS_BITS = 8 * DESCRIPTOR_BYTES - sum(bits for _, bits in DESCRIPTOR_COMMON)
 
-#: PING reply after the magic and version: (name, bytes).
-INFO_FIELDS = (
-    ("rows", 1), ("cols", 1), ("eie_pes", 1), ("max_payload", 2), ("program_depth", 2),
-    ("weight_depth", 4), ("act_depth", 2), ("bias_depth", 2), ("eie_entry_depth", 2),
-    ("eie_ptr_depth", 2), ("eie_bias_depth", 2), ("eie_codebooks", 1), ("eie_max_rows", 2),
-    ("eie_z_bits", 1), ("eie_v_bits", 1), ("eie_weight_width", 1), ("acc_width", 1),
+#: PING reply after the magic and version, the fields of the top: (name, bytes). Each layer
+#: kind's own fields follow, in registry order (:func:`corolla.layers.info_fields`), zero for a
+#: kind the accelerator does not have.
+INFO_COMMON = (
+    ("cols", 1), ("max_payload", 2), ("program_depth", 2), ("act_depth", 2), ("acc_width", 1),
 )
+
+#: Write-only spaces of load records are written in records of this many bytes, each checked by
+#: the memory's owner before any is written (:data:`Space.EIE`).
+RECORD_BYTES = 8
 
 #: STATUS reply: (name, bytes). ``state`` is 1 while a program runs; ``runs`` counts RUNs.
 STATUS_FIELDS = (
@@ -149,7 +152,8 @@ STATUS_FIELDS = (
 
 #: An EIE load record: target (2 bits) and PE (6 bits) in byte 0, address in bytes 1-2,
 #: data in bytes 3-6 (little endian), byte 7 zero.
-EIE_RECORD_BYTES = 8
+EIE_RECORD_BYTES = RECORD_BYTES
+
 
 def crc16(data: bytes) -> int:
     """CRC-16/CCITT-FALSE of ``data``."""

@@ -42,7 +42,7 @@ class MemBusSignature(wiring.Signature):
 
     def __init__(self):
         super().__init__({
-            "space": Out(3), "addr": Out(32), "wdata": Out(8), "we": Out(1), "re": Out(1),
+            "space": Out(8), "addr": Out(32), "wdata": Out(8), "we": Out(1), "re": Out(1),
             "check": Out(1), "rdata": In(8), "bad": In(1),
         })
 
@@ -93,7 +93,7 @@ def serve_memories(m: Module, bus, ports: dict, *, busy) -> None:
     ports are driven only while ``busy`` is low; the datapath overrides them when it is high.
     ``rdata`` is 0 for a read of a space this owner does not hold, so owners can be ORed.
     """
-    read_space = Signal(3)
+    read_space = Signal(8)
     read_mine = Signal()
     lane_sel = Signal(4)
     with m.If(bus.re):

@@ -17,7 +17,7 @@ from corolla.firmware.runtime import Driver, LinkError
 from corolla.hw.bus import descriptor_layout
 from corolla.hw.io.uart import divisor_for
 from corolla.hw.top import Accelerator, TopParams
-from corolla.layers import LAYER_KINDS
+from corolla.layers import LAYER_KINDS, info_fields
 from corolla.protocol import Command, Space, Status
 from corolla.sim import runner
 
@@ -80,11 +80,12 @@ def test_parameters_are_checked():
         divisor_for(10e6, 1_500_000)
     assert divisor_for(12e6, 115200) == 104
     info = TopParams().info()
-    n = sum(size for _, size in proto.INFO_FIELDS)
+    fields = info_fields()
+    n = sum(size for _, size in fields)
     raw = TopParams().info_bytes()
     assert raw[:5] == proto.INFO_MAGIC + bytes([proto.VERSION]) and len(raw) == 5 + n
-    assert proto.unpack_fields(proto.INFO_FIELDS, int.from_bytes(raw[5:], "little"),
-                               unit=8) == info
+    assert proto.unpack_fields(fields, int.from_bytes(raw[5:], "little"), unit=8) == info
+    assert info["eie_pes"] == 4 and TopParams(eie=None).info()["eie_pes"] == 0
 
 
 # Compiler -----------------------------------------------------------------------------------

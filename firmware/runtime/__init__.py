@@ -20,6 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from corolla import protocol as proto
+from corolla.layers import info_fields
 
 __all__ = ["BatchRun", "Driver", "LinkError", "RunResult", "SerialTransport", "Session",
            "first_mismatch", "run_batches", "run_report"]
@@ -120,7 +121,7 @@ class Driver:
 
     # -- commands ---------------------------------------------------------------------------
     def ping(self) -> dict:
-        """The accelerator's sizes (:data:`protocol.INFO_FIELDS`), checked for magic and
+        """The accelerator's sizes (:func:`corolla.layers.info_fields`), checked for magic and
         version."""
         data = self.request(proto.Command.PING)
         if data[:4] != proto.INFO_MAGIC or len(data) < 5:
@@ -128,8 +129,8 @@ class Driver:
         if data[4] != proto.VERSION:
             raise LinkError(f"accelerator speaks protocol version {data[4]}; this driver "
                             f"speaks {proto.VERSION}")
-        self._info = proto.unpack_fields(proto.INFO_FIELDS, int.from_bytes(data[5:], "little"),
-                                     unit=8)
+        self._info = proto.unpack_fields(info_fields(), int.from_bytes(data[5:], "little"),
+                                         unit=8)
         return dict(self._info)
 
     @property

@@ -130,13 +130,13 @@ class HostLink(wiring.Component):
         size = Signal(33)
         readable = Signal()
         writable = Signal()
-        is_eie = Signal()
-        m.d.comb += is_eie.eq(space == proto.Space.EIE)
+        records = Signal()
         with m.Switch(space):
             for sp, info in self._spaces.items():
                 with m.Case(int(sp)):
                     m.d.comb += [size.eq(info.size), readable.eq(int(info.readable)),
-                                 writable.eq(int(info.writable))]
+                                 writable.eq(int(info.writable)),
+                                 records.eq(int(info.records))]
         end = Signal(34)
         m.d.comb += end.eq(addr + Mux(code == proto.Command.WRITE, data_len, count))
 
@@ -241,10 +241,10 @@ class HostLink(wiring.Component):
                         with m.Elif(~writable):
                             m.d.sync += status.eq(st.BAD_SPACE)
                         with m.Elif((end > size)
-                                    | (is_eie & ((addr[:3] != 0) | (data_len[:3] != 0)))):
+                                    | (records & ((addr[:3] != 0) | (data_len[:3] != 0)))):
                             m.d.sync += status.eq(st.BAD_ADDRESS)
                         with m.Else():
-                            m.d.sync += [idx.eq(5), checking.eq(is_eie), bad_seen.eq(0),
+                            m.d.sync += [idx.eq(5), checking.eq(records), bad_seen.eq(0),
                                          wpend.eq(0)]
                             m.next = "COPY"
                     with m.Case(proto.Command.READ):

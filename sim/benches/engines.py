@@ -141,12 +141,8 @@ async def descriptors_past_memories(dut):
     tb = EngineTB(dut, top, rng(8))
     await tb.reset()
     common = {"kind": kind.code, "rows": 4, "cols": 4, "batch": 1}
-    if kind.name == "dense":
-        bad = [{"weight_base": top.weight_depth - 1}, {"bias_base": top.bias_depth - 2}]
-    else:
-        e = top.eie
-        bad = [{"rows": e.max_rows + 1}, {"ptr_base": e.ptr_depth},
-               {"eie_bias_base": e.bias_depth}, {"codebook": e.codebooks}]
+    bad = kind.bad_descriptors(top)
+    assert bad, f"layer kind {kind.name} names no descriptor its engine must refuse"
     for fields in bad:
         desc = proto.pack_descriptor(kind.args, **(common | fields))
         error, cycles = await tb.step(desc, src=0, budget=100)
