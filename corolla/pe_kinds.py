@@ -105,7 +105,8 @@ class PeKind:
         return 0
 
     def extremes(self) -> tuple[int, int, int]:
-        """``(a, b, term)``: operands whose products are of the largest magnitude, and it."""
+        """``(a, b, term)``: operands whose product is of the largest magnitude, and an upper
+        bound of that magnitude (the array bench sizes its accumulator-wrapping test with it)."""
         raise NotImplementedError
 
     # -- golden model and gateware -----------------------------------------------------------
