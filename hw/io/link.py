@@ -77,6 +77,15 @@ class HostLink(wiring.Component):
             "run": Out(RunSignature()),
         })
 
+    @property
+    def parameters(self) -> dict:
+        """Parameters for manifests and benches (spaces as ``[size, readable, writable,
+        records]``, the PING payload in hex)."""
+        return {"spaces": {int(k): [v.size, v.readable, v.writable, v.records]
+                           for k, v in self._spaces.items()},
+                "info": self._info.hex(), "program_depth": self._program_depth,
+                "max_payload": self._max_payload, "frame_timeout": self._timeout}
+
     def elaborate(self, platform):
         m = Module()
         st = proto.Status
@@ -151,7 +160,9 @@ class HostLink(wiring.Component):
         with m.FSM():
             with m.State("SYNC"), m.If(got & (byte == proto.SYNC_REQUEST)):
                 m.d.comb += rx_crc.start.eq(1)
-                m.d.sync += [idx.eq(0), tag.eq(0), status.eq(st.OK)]
+                # An error reply has no payload: nothing of the last reply may carry over.
+                m.d.sync += [idx.eq(0), tag.eq(0), status.eq(st.OK), reply_len.eq(0),
+                             source.eq(0)]
                 m.next = "HEADER"
             with m.State("HEADER"):
                 m.d.comb += [rx_crc.valid.eq(got), rx_crc.data.eq(byte)]
