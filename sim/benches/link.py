@@ -94,7 +94,7 @@ def _request(gen, p, spaces, program_depth):
     maxp = p["max_payload"]
     tag = int(gen.integers(256))
     kind = gen.random()
-    space = int(gen.choice(list(spaces) + [7, 200]))
+    space = int(gen.choice([*spaces, 7, 200]))
     size = spaces[space].size if space in spaces else 64
     addr = int(gen.integers(0, size + 4))
     if spaces.get(space) is not None and spaces[space].records and gen.random() < 0.8:
