@@ -322,6 +322,14 @@ def _check_consistency(config: Config):
         raise ConfigError(
             f"key 'lns.table_frac_bits' = {lns.table_frac_bits} is too fine; expected at most "
             f"lns.frac_bits = {lns.frac_bits}", key="lns.table_frac_bits")
+    s = config.sparse
+    try:
+        s.params(config.widths.accumulator)
+    except ValueError as exc:
+        # EieParams names its fields as the [sparse] section does.
+        key = next((k for k in s._schema if f" {k} " in str(exc)), None)
+        raise ConfigError(f"key 'sparse.{key}': {exc}" if key else str(exc),
+                          key=f"sparse.{key}" if key else None) from None
     w = config.widths
     if w.accumulator < w.activation + w.weight:
         raise ConfigError(
@@ -334,6 +342,10 @@ def builtin_configs() -> dict[str, Path]:
     """Names and paths of the configurations shipped with Corolla."""
     folder = resources.files("corolla") / "configs"
     return {Path(p.name).stem: Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml")}
+
+
+#: The largest configuration file read (bytes).
+MAX_CONFIG_BYTES = 1 << 20
 
 
 def load_config(name_or_path: str | Path) -> Config:
@@ -350,14 +362,27 @@ def load_config(name_or_path: str | Path) -> Config:
         path = builtins[text_name]
     else:
         path = Path(name_or_path)
-        if not path.exists():
+        if not text_name or not path.exists():
             raise ConfigError(
                 f"--config {text_name!r} is neither a built-in configuration "
                 f"({', '.join(sorted(builtins))}) nor an existing file", key="config")
+        if not path.is_file():
+            raise ConfigError(f"--config {text_name!r} is not a regular file; expected a TOML "
+                              f"file", key="config")
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"--config {text_name!r} has {path.stat().st_size:,} bytes; a "
+                              f"configuration has at most {MAX_CONFIG_BYTES:,}", key="config")
     try:
-        data = tomllib.loads(path.read_text())
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}", key="config") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); expected a TOML file",
+                          key="config") from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}", key="config") from None
     return parse_config(data, source=str(path))

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from amaranth.hdl import Shape
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 
 from . import __version__
 from .config import Config, ConfigError
@@ -80,6 +80,9 @@ def port_list(component: wiring.Component) -> list[dict]:
         {"name": "clk", "direction": "input", "width": 1, "signed": False},
         {"name": "rst", "direction": "input", "width": 1, "signed": False},
     ]
+    layouts = {"__".join(map(str, path)): member.shape
+               for path, member, _ in component.signature.flatten(component)
+               if member.is_port and isinstance(member.shape, data.Layout)}
     for name, flow, value in signal_ports(component):
         shape = Shape.cast(value.shape())
         ports.append({
@@ -88,11 +91,27 @@ def port_list(component: wiring.Component) -> list[dict]:
             "width": shape.width,
             "signed": shape.signed,
         })
+        if name in layouts:
+            ports[-1]["fields"] = list(_layout_fields(layouts[name]))
     return ports
 
 
+def _layout_fields(layout, prefix: str = "", base: int = 0):
+    """The leaf fields of a payload layout: ``name`` (dotted), ``offset``, ``width``,
+    ``signed``, so a user can take the bits of a port apart."""
+    for key, fld in layout:
+        name = f"{prefix}{key}"
+        if isinstance(fld.shape, data.Layout):
+            yield from _layout_fields(fld.shape, f"{name}.", base + fld.offset)
+        else:
+            shape = Shape.cast(fld.shape)
+            yield {"name": name, "offset": base + fld.offset, "width": shape.width,
+                   "signed": shape.signed}
+
+
 def generate(config: Config, out_dir: Path, design: str = "top") -> dict:
-    """Write ``corolla_top.v`` and ``manifest.json`` for ``config`` into ``out_dir``.
+    """Write the Verilog (``corolla_top.v``, or ``corolla_<design>.v`` for another design)
+    and ``manifest.json`` for ``config`` into ``out_dir``.
 
     Returns
     -------
@@ -101,15 +120,16 @@ def generate(config: Config, out_dir: Path, design: str = "top") -> dict:
     """
     out_dir = Path(out_dir)
     t0 = time.perf_counter()
+    toplevel = TOPLEVEL if design == "top" else f"corolla_{design}"
     design = build_design(config, design)
-    verilog_text = to_verilog(design, name=TOPLEVEL)
+    verilog_text = to_verilog(design, name=toplevel)
     elapsed = time.perf_counter() - t0
     out_dir.mkdir(parents=True, exist_ok=True)
-    verilog_path = out_dir / f"{TOPLEVEL}.v"
+    verilog_path = out_dir / f"{toplevel}.v"
     verilog_path.write_text(verilog_text)
     manifest = {
         "corolla_version": __version__,
-        "toplevel": TOPLEVEL,
+        "toplevel": toplevel,
         "verilog": verilog_path.name,
         "verilog_sha256": hashlib.sha256(verilog_text.encode()).hexdigest(),
         "design": {

@@ -137,6 +137,15 @@ def parse_target(text: str, *, variant: str = "dense") -> Target:
         check_variant(variant, "variant")
     except ConfigError as exc:
         raise ConfigError(f"configuration {text!r}: {exc}") from None
+    from .config import builtin_configs, load_config
+
+    if config not in builtin_configs() and not Path(config).is_file():
+        raise ConfigError(f"configuration {text!r}: config {config!r} is neither a built-in "
+                          f"configuration ({', '.join(sorted(builtin_configs()))}) nor a file")
+    try:
+        load_config(config)
+    except ConfigError as exc:
+        raise ConfigError(f"configuration {text!r}: {exc}") from None
     return Target(parts[0], config, variant, own=config == own)
 
 

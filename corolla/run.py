@@ -60,9 +60,10 @@ def _check_images(images: int, first: int):
                           f"{TEST_IMAGES - images}")
 
 
-def check_variant(variant, option: str = "--variant") -> list[str]:
+def check_variant(variant, option: str = "--variant", *, layers: int | None = None) -> list[str]:
     """The layer kinds named by ``variant`` (``KIND`` or ``KIND,KIND,…``), checked against the
-    registry; raises :class:`ConfigError` naming ``option``."""
+    registry (and against the network's ``layers`` when given); raises :class:`ConfigError`
+    naming ``option``."""
     from .layers import LAYER_KINDS
 
     names = [s.strip() for s in str(variant).split(",")]
@@ -70,6 +71,9 @@ def check_variant(variant, option: str = "--variant") -> list[str]:
         if name not in LAYER_KINDS:
             raise ConfigError(f"{option} is {variant!r}; expected a layer kind ("
                               f"{', '.join(LAYER_KINDS)}) or one per layer, comma-separated")
+    if layers is not None and len(names) not in (1, layers):
+        raise ConfigError(f"{option} is {variant!r}: {len(names)} kinds for a network of "
+                          f"{layers} layers; expected one kind or {layers}")
     return names
 
 
@@ -106,10 +110,11 @@ def run_sim(config: Config, *, model: str = "digits", variant: str = "dense", im
     overrides = {"baud": int(config.clock_mhz * 1e6 / 8)} if link == "uart" else {}
     params = top_params(config, link=link, **overrides)
     net = load_network(model)
+    check_variant(variant, layers=len(net.layers))
     try:
         compile_network(net, params.info(), variant)
     except CompileError as exc:
-        raise ConfigError(str(exc)) from None
+        raise ConfigError(f"--variant {variant}: {exc}") from None
     design = Accelerator(params)
     with tempfile.TemporaryDirectory(prefix="corolla-run-") as tmp:
         result_path = Path(tmp) / "result.json"
@@ -150,6 +155,7 @@ def run_board(config: Config, port: str, *, baud: int = 115200, model: str = "di
     check_variant(variant)
     _check_images(images, first)
     net = load_network(model)
+    check_variant(variant, layers=len(net.layers))
     data = load_digits_data()
     pixels = data.pixels_test[first:first + images]
     try:

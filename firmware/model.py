@@ -32,6 +32,7 @@ __all__ = [
     "Mlp",
     "ModelError",
     "TrainConfig",
+    "check_keys",
     "gradients",
     "init_mlp",
     "load_model",
@@ -182,19 +183,58 @@ def _scalar(data, key, kind, source):
     return kind(a[()])
 
 
-def open_npz(path, what: str):
-    """Open an ``.npz`` file without pickles, or raise :class:`ModelError` naming the path.
+#: The largest model file Corolla reads (bytes).
+MAX_MODEL_BYTES = 256 << 20
 
-    Returns the path as text (for messages) and the open ``NpzFile``.
+
+def open_npz(path, what: str):
+    """Read every array of an ``.npz`` file (no pickles), or raise :class:`ModelError`
+    naming the path and what is wrong with it.
+
+    Returns the path as text (for messages) and a dict of the arrays.
     """
+    import zipfile
+    import zlib
+
     path = Path(path)
     source = str(path)
-    if not path.is_file():
+    if not path.exists():
         raise ModelError(f"{source}: no such {what} file")
+    if not path.is_file():
+        raise ModelError(f"{source}: not a regular file; expected an .npz {what}")
+    size = path.stat().st_size
+    if size == 0:
+        raise ModelError(f"{source}: the file is empty; expected an .npz {what}")
+    if size > MAX_MODEL_BYTES:
+        raise ModelError(f"{source}: {size:,} bytes; a {what} file has at most "
+                         f"{MAX_MODEL_BYTES:,}")
+    with path.open("rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04":
+        raise ModelError(f"{source}: not an .npz file (a zip archive of arrays, as "
+                         f"`numpy.savez` writes); expected an .npz {what}")
+    arrays = {}
     try:
-        return source, np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{source}: not a readable .npz {what} ({exc})") from None
+        with np.load(path, allow_pickle=False) as data:
+            for key in data.files:
+                arrays[key] = data[key]
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise ModelError(f"{source}: member '{key}' holds Python objects; a {what} "
+                             f"holds only numeric and string arrays") from None
+        raise ModelError(f"{source}: member '{key}' is not a readable array ({exc})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as exc:
+        raise ModelError(f"{source}: a damaged .npz file ({type(exc).__name__}: {exc})") \
+            from None
+    return source, arrays
+
+
+def check_keys(data: dict, expected, source: str) -> None:
+    """Refuse keys a file should not have, naming the first one."""
+    extra = sorted(set(data) - set(expected))
+    if extra:
+        raise ModelError(f"{source}: unexpected key '{extra[0]}'; the file's format has no "
+                         f"such key")
 
 
 def minibatches(n: int, batch: int, rng: np.random.Generator):
@@ -214,28 +254,30 @@ def load_model(path) -> Mlp:
         dtype; the message names the key.
     """
     source, data = open_npz(path, "model")
-    with data:
-        fmt = _scalar(data, "format", str, source)
-        if fmt != FORMAT:
-            raise ModelError(f"{source}: key 'format' is {fmt!r}; expected {FORMAT!r}")
-        version = _scalar(data, "version", int, source)
-        if version != VERSION:
-            raise ModelError(f"{source}: key 'version' is {version}; expected {VERSION}")
-        n = _scalar(data, "layers", int, source)
-        if not 1 <= n <= 64:
-            raise ModelError(f"{source}: key 'layers' is {n}; expected 1 to 64")
-        layers = []
-        for i in range(n):
-            for key in (f"weight_{i}", f"bias_{i}"):
-                if key not in data:
-                    raise ModelError(f"{source}: missing key '{key}' (layers = {n})")
-            w, b = data[f"weight_{i}"], data[f"bias_{i}"]
-            for key, a in ((f"weight_{i}", w), (f"bias_{i}", b)):
-                if not np.issubdtype(a.dtype, np.floating):
-                    raise ModelError(f"{source}: {key}: expected a floating-point dtype, got "
-                                     f"{a.dtype}")
-            layers.append(Dense(w.astype(np.float64), b.astype(np.float64),
-                                _scalar(data, f"activation_{i}", str, source)))
+    fmt = _scalar(data, "format", str, source)
+    if fmt != FORMAT:
+        raise ModelError(f"{source}: key 'format' is {fmt!r}; expected {FORMAT!r}")
+    version = _scalar(data, "version", int, source)
+    if version != VERSION:
+        raise ModelError(f"{source}: key 'version' is {version}; expected {VERSION}")
+    n = _scalar(data, "layers", int, source)
+    if not 1 <= n <= 64:
+        raise ModelError(f"{source}: key 'layers' is {n}; expected 1 to 64")
+    layers = []
+    for i in range(n):
+        for key in (f"weight_{i}", f"bias_{i}"):
+            if key not in data:
+                raise ModelError(f"{source}: missing key '{key}' (layers = {n})")
+        w, b = data[f"weight_{i}"], data[f"bias_{i}"]
+        for key, a in ((f"weight_{i}", w), (f"bias_{i}", b)):
+            if not np.issubdtype(a.dtype, np.floating):
+                raise ModelError(f"{source}: {key}: expected a floating-point dtype, got "
+                                 f"{a.dtype}")
+        layers.append(Dense(w.astype(np.float64), b.astype(np.float64),
+                            _scalar(data, f"activation_{i}", str, source)))
+    check_keys(data, ["format", "version", "layers",
+                      *(f"{k}_{i}" for i in range(n)
+                        for k in ("weight", "bias", "activation"))], source)
     try:
         return Mlp(layers)
     except ModelError as exc:

@@ -103,6 +103,8 @@ class SimResult:
         Where the simulator was built and where this run's files are.
     wave_file : Path or None
         Waveform file, when waveforms were requested.
+    seed : int
+        The cocotb random seed of the run (``seed=`` repeats it).
     """
 
     simulator: str
@@ -115,6 +117,7 @@ class SimResult:
     wave_file: Path | None = None
     log_file: Path | None = None
     stats: dict = field(default_factory=dict)
+    seed: int | None = None
 
     @property
     def passed(self) -> bool:
@@ -154,6 +157,7 @@ class SimResult:
             "build_s": round(self.build_s, 3),
             "build_cached": self.build_cached,
             "wave_file": str(self.wave_file) if self.wave_file else None,
+            "seed": self.seed,
         }
 
 
@@ -448,6 +452,9 @@ def run(component, *, test_module: str, name: str | None = None, simulator: str 
         "COROLLA_STATS_FILE": str(stats_file),
         **(env or {}),
     }
+    if seed is None:
+        # Chosen here rather than by cocotb, so that every run can say how to repeat it.
+        seed = int.from_bytes(os.urandom(4), "little") >> 1
     plusargs = []
     if waves_mode and simulator == "icarus":
         plusargs.append(f"+dumpfile_path={test_dir / (name + '.fst')}")
@@ -468,7 +475,7 @@ def run(component, *, test_module: str, name: str | None = None, simulator: str 
     stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
     result = SimResult(simulator=simulator, toplevel=name, tests=outcomes, build_s=build_s,
                        build_cached=cached, build_dir=build_dir, test_dir=test_dir,
-                       wave_file=wave_file, log_file=log_file, stats=stats)
+                       wave_file=wave_file, log_file=log_file, stats=stats, seed=seed)
     if check and not result.passed:
         failed = [t for t in outcomes if not t.passed]
         if failed:

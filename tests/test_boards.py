@@ -139,6 +139,9 @@ def test_flash_command_takes_the_first_installed_programmer(tmp_path):
 def test_flash_cli_dry_run_missing_file_and_missing_programmer(tmp_path):
     bit = tmp_path / "corolla_top.bit"
     proc = corolla("flash", "--board", "ulx3s", "--bitstream", str(bit), "--dry-run")
+    assert proc.returncode == 0 and "does not exist yet" in proc.stderr
+    assert proc.stdout.split()[-1] == str(bit)
+    proc = corolla("flash", "--board", "ulx3s", "--bitstream", str(bit))
     assert proc.returncode == 2 and "does not exist" in proc.stderr
     bit.write_bytes(b"\xff" * 16)
     proc = corolla("flash", "--board", "ulx3s", "--bitstream", str(bit), "--dry-run")
@@ -156,7 +159,7 @@ def test_flash_cli_dry_run_missing_file_and_missing_programmer(tmp_path):
 def test_build_bad_input_exits_2(tmp_path):
     proc = corolla("build", "--board", "icebreaker", "--clock-mhz", "900", "--out",
                    str(tmp_path))
-    assert proc.returncode == 2 and "clock 900" in proc.stderr
+    assert proc.returncode == 2 and "--clock-mhz: 900" in proc.stderr
     proc = corolla("build", "--board", "nope", "--out", str(tmp_path))
     assert proc.returncode == 2
 

@@ -10,10 +10,13 @@ keeps progress messages on stderr.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from .. import __version__
 from ..config import ConfigError
+from ..firmware.model import ModelError
+from ..layers import CompileError
 from .common import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, CliError, Parser
 
 __all__ = ["VERBS", "build_parser", "main"]
@@ -45,7 +48,7 @@ def main(argv=None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     try:
         return args.func(args)
-    except ConfigError as exc:
+    except (ConfigError, ModelError, CompileError) as exc:
         print(f"corolla: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except CliError as exc:
@@ -58,3 +61,10 @@ def main(argv=None) -> int:
         # The reader of our output went away (e.g. `| head`); not an error of ours.
         sys.stdout = None
         return EXIT_OK
+    except Exception as exc:
+        # A defect of Corolla's, not of the input: one line, the traceback on request.
+        if os.environ.get("COROLLA_DEBUG"):
+            raise
+        print(f"corolla: internal error: {type(exc).__name__}: {exc} (set COROLLA_DEBUG=1 for "
+              f"the traceback, and please report it)", file=sys.stderr)
+        return EXIT_FAILURE

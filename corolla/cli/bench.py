@@ -8,15 +8,16 @@ import io
 import json
 import time
 
-from rich.console import Console
 from rich.table import Table
 
 from ..toolchain import DEVICES
+from . import checks
 from .common import (
     EXIT_BAD_INPUT,
     EXIT_OK,
     CliError,
-    console_err,
+    console_out,
+    progress,
 )
 
 #: What ``corolla bench all`` runs, in order: sub-verb → its handler.
@@ -51,16 +52,15 @@ def _bench_units(args) -> int:
 
     args.device = args.device or "ice40up5k"
 
-    err = console_err()
     t0 = time.perf_counter()
     errors = None
     try:
-        with err.status("Synthesizing") as status:
+        with progress("Synthesizing") as status:
             if args.what == "lns":
-                status.update("LNS error against float64 (golden model)")
+                status("LNS error against float64 (golden model)")
                 errors = lns_error_table()
             rows = bench_units(args.device, pnr=not args.no_pnr, target_mhz=args.target_mhz,
-                               progress=lambda what: status.update(f"Synthesizing {what}"),
+                               progress=lambda what: status(f"Synthesizing {what}"),
                                catalogue=lns_catalogue if args.what == "lns"
                                else unit_catalogue)
     except ToolchainError as exc:
@@ -73,7 +73,7 @@ def _bench_units(args) -> int:
             doc["errors"] = errors
         print(json.dumps(doc, indent=2))
         return EXIT_OK
-    console = Console(highlight=False)
+    console = console_out()
     if errors is not None:
         etable = Table("format", "operation", "mean rel. error", "max rel. error",
                        title="LNS arithmetic against float64")
@@ -120,21 +120,20 @@ def _bench_sparse(args) -> int:
         raise CliError(f"--images: {images}; expected 1 to 450 (the digits test split)",
                        EXIT_BAD_INPUT)
     devices = [args.device] if args.device else list(DEVICES)
-    err = console_err()
     t0 = time.perf_counter()
     configs = []
     try:
-        with err.status("Compressing the digits MLP (cached after the first run)") as status:
+        with progress("Compressing the digits MLP (cached after the first run)") as status:
             compressed = digits_compressed()
             pixels = load_digits_data().pixels_test[:images]
             for pes in pes_list:
                 params = digits_engine_params(compressed, pes)
-                status.update(f"Simulating the digits MLP on {pes} PEs ({images} images)")
+                status(f"Simulating the digits MLP on {pes} PEs ({images} images)")
                 entry = {"pes": pes, "params": params.to_dict(),
                          **sparse_cycles(compressed, pixels, params), "resources": []}
                 if not args.no_synth:
                     for device in devices:
-                        status.update(f"Synthesizing {pes} PEs for {device}"
+                        status(f"Synthesizing {pes} PEs for {device}"
                                       f"{'' if args.no_pnr else ' and placing'}")
                         entry["resources"].append(sparse_resources(
                             params, device, pnr=not args.no_pnr, target_mhz=args.target_mhz))
@@ -146,7 +145,7 @@ def _bench_sparse(args) -> int:
         print(json.dumps({"model": "digits", "images": images, "configs": configs,
                           "seconds": round(elapsed, 1)}, indent=2))
         return EXIT_OK
-    console = Console(highlight=False)
+    console = console_out()
     table = Table("PEs", "layer", "shape", "broadcasts", "cycles", "ideal", "efficiency",
                   "PE balance", "MACs/cycle", "vs dense", "with output",
                   title=f"EIE engine on the digits MLP ({images} test images, mean per image)")
@@ -218,20 +217,19 @@ def _bench_array(args) -> int:
             raise CliError(f"--kinds: {kind!r} is not a PE kind; expected "
                            f"{', '.join(PE_KINDS)}", EXIT_BAD_INPUT)
     devices = [args.device] if args.device else list(DEVICES)
-    err = console_err()
     t0 = time.perf_counter()
     utilization, resources = [], []
     try:
-        with err.status("Simulating") as status:
+        with progress("Simulating") as status:
             for rows, cols in sizes:
-                status.update(f"Simulating GEMMs on a {rows}×{cols} {kinds[0]} array")
+                status(f"Simulating GEMMs on a {rows}×{cols} {kinds[0]} array")
                 for row in array_cycles(rows, cols, kinds[0], shapes):
                     utilization.append({"rows": rows, "cols": cols, "kind": kinds[0], **row})
             if not args.no_synth:
                 for device in devices:
                     for kind in kinds:
                         for rows, cols in sizes:
-                            status.update(f"Synthesizing a {rows}×{cols} {kind} array for "
+                            status(f"Synthesizing a {rows}×{cols} {kind} array for "
                                           f"{device}{'' if args.no_pnr else ' and placing'}")
                             resources.append(array_resources(
                                 rows, cols, kind, device, pnr=not args.no_pnr,
@@ -243,7 +241,7 @@ def _bench_array(args) -> int:
         print(json.dumps({"utilization": utilization, "resources": resources,
                           "seconds": round(elapsed, 1)}, indent=2))
         return EXIT_OK
-    console = Console(highlight=False)
+    console = console_out()
     table = Table("array", "GEMM", "M×N×K", "cycles", "utilization",
                   title=f"Systolic array utilization ({kinds[0]} PEs, no stalls)")
     for u in utilization:
@@ -315,7 +313,7 @@ def register(sub) -> None:
                                           "balance, resources")
     common(q, device_default="every device")
     q.add_argument("--pes", metavar="P[,P...]", help="engine sizes to measure (default: 2,4,8)")
-    q.add_argument("--images", type=int, help="digits test images to run (default: 20)")
+    q.add_argument("--images", type=checks.IMAGES, help="digits test images to run (default: 20)")
     q.add_argument("--no-synth", action="store_true", help="cycles only, no synthesis")
     q.set_defaults(func=_bench_sparse)
 

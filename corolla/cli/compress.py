@@ -4,20 +4,30 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
 from ..config import load_config
+from . import checks
 from .common import (
     EXIT_BAD_INPUT,
     EXIT_OK,
     CliError,
     add_config_arg,
     console_err,
+    console_out,
+    escape,
     per_layer,
+    progress,
 )
+
+
+def blas_threads():
+    """One BLAS thread for the training's small matrix products: on a machine of two cores,
+    numpy's BLAS threads fight over them (compress took 31–55 s with them, 10 s without)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def run(args) -> int:
@@ -34,41 +44,44 @@ def run(args) -> int:
         pes=config.sparse.pes if args.pes is None else args.pes,
         codebook_width=config.sparse.weight_width, z_bits=config.sparse.z_bits,
         acc_width=config.widths.accumulator, balance=not args.no_balance, seed=args.seed)
-    err = console_err()
     t0 = time.perf_counter()
-    with err.status("Loading the digits data set") as status:
-        data = load_digits_data()
-        if args.model == "digits":
-            status.update("Training the built-in digits MLP (cached after the first run)")
-            model = digits_model()
-        else:
-            try:
-                model = load_model(args.model)
-            except ModelError as exc:
-                raise CliError(str(exc), EXIT_BAD_INPUT) from None
-            if model.n_inputs != data.x_train.shape[1] or model.n_outputs != 10:
-                raise CliError(f"{args.model}: the model has {model.n_inputs} inputs and "
-                               f"{model.n_outputs} outputs; the digits data set needs 64 "
-                               f"and 10", EXIT_BAD_INPUT)
+    # Everything about the input is checked before the work starts.
+    model = None
+    if args.model != "digits":
         try:
-            options = options.checked(len(model.layers))
-        except ValueError as exc:
+            model = load_model(args.model)
+        except ModelError as exc:
             raise CliError(str(exc), EXIT_BAD_INPUT) from None
+        if model.n_inputs != 64 or model.n_outputs != 10:
+            raise CliError(f"{args.model}: the model has {model.n_inputs} inputs and "
+                           f"{model.n_outputs} outputs; the digits data set needs 64 and 10",
+                           EXIT_BAD_INPUT)
+    try:
+        options = options.checked(3 if model is None else len(model.layers))
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_BAD_INPUT) from None
+    with progress("Loading the digits data set") as status, blas_threads():
+        data = load_digits_data()
+        if model is None:
+            status("Training the built-in digits MLP (cached after the first run)")
+            model = digits_model()
         report = compress(model, data.x_train, data.y_train, data.x_test, data.y_test,
                           data.pixels_test, input_frac=INPUT_FRAC_BITS, options=options,
-                          progress=status.update)
-        status.update(f"Writing {args.out}")
+                          progress=status)
+        status(f"Writing {args.out}")
         summary = write_outputs(report, args.out, model=args.model,
                                 total_s=time.perf_counter() - t0)
+    for warning in summary["warnings"]:
+        console_err().print(f"[yellow]warning:[/] {escape(warning)}")
     too_wide = [i for i, b in enumerate(options.bits) if b > config.sparse.v_bits]
     if too_wide:
-        err.print(f"[yellow]warning:[/] layers {too_wide} use more index bits than the "
-                  f"configured EIE engine's {config.sparse.v_bits} "
-                  f"(sparse.codebook_bits of '{config.name}')")
+        console_err().print(
+            f"[yellow]warning:[/] layers {too_wide} use more index bits than the configured "
+            f"EIE engine's {config.sparse.v_bits} (sparse.v_bits of '{escape(config.name)}')")
     if args.json:
         print(json.dumps(summary, indent=2))
         return EXIT_OK
-    console = Console(highlight=False)
+    console = console_out()
     table = Table("layer", "shape", "kept", "bits", "float32", "compressed", "+ Huffman",
                   "ratio", title=f"Deep Compression of '{args.model}' for {options.pes} EIE PEs")
     for r in report.layers:
@@ -87,8 +100,8 @@ def run(args) -> int:
                          ("integer golden (compressed)", report.accuracy_compressed)):
         acc.add_row(label, f"{value:.2%}")
     console.print(acc)
-    console.print(f"wrote {args.out}/summary.json, summary.md, model_compressed.npz and "
-                  f"eie_p{options.pes}.npz in {summary['seconds']['total']:.1f} s")
+    console.print(f"wrote {', '.join(summary['files'])} to {escape(str(args.out))} in "
+                  f"{summary['seconds']['total']:.1f} s")
     return EXIT_OK
 
 
@@ -102,21 +115,24 @@ def register(sub) -> None:
                                    "sharing, centroid fine-tuning, fixed-point export, EIE "
                                    "encoding and Huffman coding, with the storage table and "
                                    "the accuracy on the digits test split.")
-    p.add_argument("--model", default="digits", metavar="digits|FILE.npz",
+    p.add_argument("--model", default="digits", metavar="digits|FILE.npz", type=checks.model_file,
                    help="the built-in model or a float model file (default: %(default)s)")
-    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    p.add_argument("--out", required=True, type=checks.out_dir, metavar="DIR",
+                   help="output folder")
     p.add_argument("--sparsity", metavar="S[,S...]",
                    help="fraction of weights pruned, for all layers or one per layer "
                         f"(default: {','.join(map(str, CompressOptionsDefaults.sparsity))})")
     p.add_argument("--bits", metavar="K[,K...]",
                    help="codebook index bits, 1 to 8, for all layers or one per layer "
                         f"(default: {CompressOptionsDefaults.bits})")
-    p.add_argument("--pes", type=int, help="EIE processing elements to encode for "
+    p.add_argument("--pes", type=checks.int_range(1, 64),
+                   help="EIE processing elements to encode for "
                                            "(default: sparse.pes of the configuration)")
     p.add_argument("--no-balance", action="store_true",
                    help="prune each layer as a whole instead of each PE's rows to the same "
                         "sparsity (load-balance-aware pruning is the default)")
     add_config_arg(p)
-    p.add_argument("--seed", type=int, default=0, help="training seed (default: %(default)s)")
+    p.add_argument("--seed", type=checks.SEED, default=0,
+                   help="training seed (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)

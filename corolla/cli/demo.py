@@ -6,16 +6,18 @@ import json
 import time
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
 from ..config import load_config
+from . import checks
 from .common import (
     EXIT_FAILURE,
     EXIT_OK,
     CliError,
     add_config_arg,
-    console_err,
+    console_out,
+    escape,
+    progress,
 )
 
 
@@ -25,16 +27,18 @@ def run(args) -> int:
     from ..generate import generate, top_params
     from ..layers import LAYER_KINDS
     from ..run import RunError, run_sim
+    from .compress import blas_threads
+    from .run import partial_runs_note
 
     config = load_config(args.config)
-    err = console_err()
     t0 = time.perf_counter()
     out = Path(args.out)
     runs = {}
     try:
-        with err.status(f"Generating the '{config.name}' accelerator") as status:
+        with progress(f"Generating the '{config.name}' accelerator") as status, \
+                blas_threads():
             manifest = generate(config, out / "verilog")
-            status.update("Training (first time only) and compressing the digits MLP")
+            status("Training (first time only) and compressing the digits MLP")
             data = load_digits_data()
             options = CompressOptions(pes=config.sparse.pes,
                                       codebook_width=config.sparse.weight_width,
@@ -42,13 +46,13 @@ def run(args) -> int:
                                       acc_width=config.widths.accumulator)
             report = compress(digits_model(), data.x_train, data.y_train, data.x_test,
                               data.y_test, data.pixels_test, input_frac=INPUT_FRAC_BITS,
-                              options=options, progress=status.update)
+                              options=options, progress=status)
             summary = write_outputs(report, out / "compressed", model="digits")
             model_path = str(out / "compressed" / "model_compressed.npz")
             params = top_params(config, link="stream")
             for variant in [k.name for k in LAYER_KINDS.values() if k.enabled(params)]:
                 runs[variant] = run_sim(config, model=model_path, variant=variant,
-                                        images=args.images, status=status.update)
+                                        images=args.images, status=status)
     except RunError as exc:
         raise CliError(str(exc)) from None
     clock = config.clock_mhz * 1e6
@@ -72,10 +76,10 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return EXIT_OK if result["bit_exact"] else EXIT_FAILURE
-    console = Console(highlight=False)
+    console = console_out()
     n = len(data.y_test)
-    console.print(f"[bold]Corolla demo[/]: '{config.name}' accelerator at {config.clock_mhz:g} "
-                  f"MHz, Verilog in {result['verilog']}")
+    console.print(f"[bold]Corolla demo[/]: '{escape(config.name)}' accelerator at "
+                  f"{config.clock_mhz:g} MHz, Verilog in {escape(result['verilog'])}")
     console.print("digits MLP 64-300-100-10, Deep Compression: "
                   f"{result['compression_ratio']:.1f}× smaller "
                   f"({result['compression_ratio_no_huffman']:.1f}× before Huffman coding); "
@@ -90,7 +94,11 @@ def run(args) -> int:
     console.print(table)
     for v, r in result["variants"].items():
         if not r["bit_exact"]:
-            console.print(f"[red]{v}[/]: {r['first_mismatch']}")
+            console.print(f"[red]{v}[/]: {escape(str(r['first_mismatch']))}")
+    lanes = runs[next(iter(runs))]["lanes"]
+    note = partial_runs_note(args.images, lanes)
+    if note:
+        console.print(note)
     console.print(f"{args.images} test image(s) per variant on the simulated accelerator; "
                   f"demo took {result['demo_s']:.0f} s")
     return EXIT_OK if result["bit_exact"] else EXIT_FAILURE
@@ -106,8 +114,9 @@ def register(sub) -> None:
                                    "and print accuracy, compression, cycles per inference and "
                                    "projected inferences per second.")
     add_config_arg(p)
-    p.add_argument("--images", type=int, default=8, help="test images (default: %(default)s)")
-    p.add_argument("--out", type=Path, default=Path("build/demo"), metavar="DIR",
+    p.add_argument("--images", type=checks.IMAGES, default=8,
+                   help="test images (default: %(default)s)")
+    p.add_argument("--out", type=checks.out_dir, default=Path("build/demo"), metavar="DIR",
                    help="output folder (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)

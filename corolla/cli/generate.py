@@ -5,39 +5,51 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
 from ..config import load_config
+from . import checks
 from .common import (
     EXIT_OK,
     add_config_arg,
     add_design_arg,
-    console_err,
+    console_out,
+    escape,
+    progress,
 )
 
 
+def _flat(d: dict, prefix: str = ""):
+    """``(dotted key, value)`` pairs of nested parameters."""
+    for key, value in d.items():
+        if isinstance(value, dict):
+            yield from _flat(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
 def run(args) -> int:
-    from ..generate import generate
+    from ..generate import build_design, generate
 
     config = load_config(args.config)
-    err = console_err()
-    with err.status(f"Generating Verilog for configuration '{config.name}'"):
+    build_design(config, args.design)         # the configuration builds this design: checked first
+    with progress(f"Generating Verilog for configuration '{config.name}'"):
         manifest = generate(config, Path(args.out), args.design)
     if args.json:
         print(json.dumps(manifest, indent=2))
         return EXIT_OK
     out = Path(args.out)
-    console = Console(highlight=False)
-    console.print(f"[bold]{config.name}[/]: {manifest['design']['class']} "
-                  f"{manifest['design']['parameters']}")
+    console = console_out()
+    params = ", ".join(f"{k}={v}" for k, v in _flat(manifest["design"]["parameters"]))
+    console.print(f"[bold]{escape(config.name)}[/]: {manifest['design']['class']}")
+    console.print(escape(params))
     table = Table("port", "direction", "width", "signed", box=None)
     for port in manifest["ports"]:
         table.add_row(port["name"], port["direction"], str(port["width"]),
                       "yes" if port["signed"] else "")
     console.print(table)
-    console.print(f"wrote {out / manifest['verilog']} and {out / 'manifest.json'} "
-                  f"in {manifest['generate_s']:.2f} s")
+    console.print(f"wrote {escape(str(out / manifest['verilog']))} and "
+                  f"{escape(str(out / 'manifest.json'))} in {manifest['generate_s']:.2f} s")
     return EXIT_OK
 
 
@@ -47,7 +59,8 @@ def register(sub) -> None:
                        description="Write the Verilog of the configured design and a JSON "
                                    "manifest (ports, parameters, configuration, version).")
     add_config_arg(p)
-    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    p.add_argument("--out", required=True, type=checks.out_dir, metavar="DIR",
+                   help="output folder")
     add_design_arg(p)
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
     p.set_defaults(func=run)

@@ -8,7 +8,10 @@ import json
 from rich.console import Console
 from rich.table import Table
 
-from .common import EXIT_OK, escape
+from .common import (
+    EXIT_OK,
+    escape,
+)
 
 
 def catalogue() -> dict:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
+from . import checks
 from .common import (
     EXIT_BAD_INPUT,
     EXIT_OK,
     CliError,
-    console_err,
+    console_out,
+    escape,
+    progress,
 )
 
 
@@ -34,13 +35,12 @@ def run(args) -> int:
         raise CliError(f"configurations named twice: {', '.join(labels)}", EXIT_BAD_INPUT)
     if not 1 <= args.images <= 450:
         raise CliError(f"--images is {args.images}; expected 1 to 450", EXIT_BAD_INPUT)
-    err = console_err()
     t0 = time.perf_counter()
     entries = []
     try:
-        with err.status("Preparing") as status:
+        with progress("Preparing") as status:
             def say(message):
-                status.update(f"{message} … {time.perf_counter() - t0:.0f} s")
+                status(f"{message} … {time.perf_counter() - t0:.0f} s")
 
             for target in targets:
                 entries.append(measure(target, model=args.model, images=args.images,
@@ -55,7 +55,7 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(doc, indent=1))
         return EXIT_OK
-    console = Console(highlight=False)
+    console = console_out()
     table = Table("configuration", "clock MHz", "Fmax MHz", "cycles/inf", "inf/s", "util.",
                   "LUT", "DSP", "BRAM", "accuracy", "nJ/inf (est.)",
                   title=f"Corolla report ({args.model})")
@@ -64,14 +64,14 @@ def run(args) -> int:
 
         def used(key, res=res):
             return f"{res[key]['used']:,}" if key in res else "-"
-        table.add_row(e["label"], f"{e['clock']['board_mhz']:.1f}",
+        table.add_row(escape(e["label"]), f"{e['clock']['board_mhz']:.1f}",
                       fmt_built(e["clock"]["fmax_mhz"], 1), f"{e['cycles']['per_inference']:,.0f}",
                       f"{e['rate_at_clock']['inferences_per_s']:,.0f}",
                       f"{e['utilization']:.0%}", used("lut"), used("dsp"), used("bram"),
                       f"{e['accuracy']['test_split']:.1%}",
                       f"{e['energy']['per_inference_nj']:,.0f}")
     console.print(table)
-    console.print(f"Wrote {args.out}/report.md, report.json and "
+    console.print(f"Wrote {escape(str(args.out))}/report.md, report.json and "
                   f"{', '.join(doc['plots'].values())} in {doc['seconds']:.0f} s.")
     return EXIT_OK
 
@@ -94,16 +94,18 @@ def register(sub) -> None:
     p.add_argument("--compare", nargs="+", metavar="BOARD[:CONFIG[:VARIANT]]",
                    help="(further) configurations to report side by side, e.g. "
                         "icebreaker ulx3s:default:sparse")
-    p.add_argument("--model", default="digits", metavar="digits|FILE.npz",
+    p.add_argument("--model", default="digits", metavar="digits|FILE.npz", type=checks.model_file,
                    help="compressed model (default: %(default)s)")
     p.add_argument("--variant", default="dense", metavar="KIND[,KIND...]",
                    help="layer kinds where a configuration names none: one for every layer "
                         f"or one per layer, from {', '.join(LAYER_KINDS)} (default: "
                         "%(default)s)")
-    p.add_argument("--images", type=int, default=8,
+    p.add_argument("--images", type=checks.IMAGES, default=8,
                    help="test images to simulate (default: %(default)s)")
-    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
-    p.add_argument("--seed", type=int, default=1, help="nextpnr seed (default: %(default)s)")
+    p.add_argument("--out", required=True, type=checks.out_dir, metavar="DIR",
+                   help="output folder")
+    p.add_argument("--seed", type=checks.int_range(0, 2**31 - 1), default=1,
+                   help="nextpnr seed (default: %(default)s)")
     p.add_argument("--no-build", action="store_true",
                    help="skip the board builds (no Fmax or resources in the report)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")

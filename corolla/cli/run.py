@@ -6,16 +6,18 @@ from __future__ import annotations
 import json
 import time
 
-from rich.console import Console
 from rich.table import Table
 
 from ..config import load_config
+from . import checks
 from .common import (
     EXIT_FAILURE,
     EXIT_OK,
     CliError,
     board_and_config,
-    console_err,
+    console_out,
+    escape,
+    progress,
 )
 
 
@@ -30,7 +32,8 @@ def _print_run(console, r: dict):
         mark = "" if pred == label else " [red]✗[/]"
         table.add_row(str(r["first_image"] + k), str(label), f"{pred}{mark}", str(gold))
     console.print(table)
-    exact = "[green]yes[/]" if r["bit_exact"] else f"[red]NO[/] — {r['first_mismatch']}"
+    exact = ("[green]yes[/]" if r["bit_exact"]
+             else f"[red]NO[/] — {escape(str(r['first_mismatch']))}")
     console.print(f"{r['variant']}: accuracy {r['accuracy']:.1%} on {r['images']} image(s) "
                   f"(golden model {r['golden_accuracy']:.1%}); bit-exact: {exact}")
     per_layer = ", ".join(f"{c:,.0f}" for c in r["layer_cycles_per_inference"])
@@ -38,6 +41,22 @@ def _print_run(console, r: dict):
     console.print(f"cycles per inference: {r['cycles_per_inference']:,.0f} (layers: "
                   f"{per_layer}; {r['lanes']} images per run) → {rate:,.0f} inferences/s at "
                   f"{r['clock_mhz']:g} MHz")
+    note = partial_runs_note(r["images"], r["lanes"])
+    if note:
+        console.print(note)
+    if r.get("sim", {}).get("seed") is not None:
+        console.print(f"simulator seed {r['sim']['seed']} (repeat with --seed "
+                      f"{r['sim']['seed']})")
+
+
+def partial_runs_note(images: int, lanes: int) -> str | None:
+    """A note when the last run did not fill every lane (its cycles count for fewer images,
+    so the cycles per inference are higher than in full runs)."""
+    if images % lanes == 0:
+        return None
+    return (f"note: {images} image(s) in runs of {lanes} lanes: the last run held "
+            f"{images % lanes}, so cycles per inference are higher than with full runs "
+            f"(--images a multiple of {lanes})")
 
 
 def run(args) -> int:
@@ -47,26 +66,25 @@ def run(args) -> int:
         _, config = board_and_config(args)
     else:
         config = load_config(args.config or "default")
-    err = console_err()
     t0 = time.perf_counter()
     try:
-        with err.status("Preparing") as status:
+        with progress("Preparing") as status:
             if args.sim:
                 result = run_sim(config, model=args.model, variant=args.variant,
                                  images=args.images, first=args.first, link=args.link,
                                  simulator=args.simulator, seed=args.seed,
-                                 status=status.update)
+                                 status=status)
             else:
                 result = run_board(config, args.port, baud=args.baud, model=args.model,
                                    variant=args.variant, images=args.images, first=args.first,
-                                   status=status.update)
+                                   status=status)
     except RunError as exc:
         raise CliError(str(exc)) from None
     result["wall_s"] = round(time.perf_counter() - t0, 3)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        _print_run(Console(highlight=False), result)
+        _print_run(console_out(), result)
     return EXIT_OK if result["bit_exact"] else EXIT_FAILURE
 
 
@@ -84,30 +102,31 @@ def register(sub) -> None:
                                    "outputs were bit-exact.")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--sim", action="store_true", help="simulate the accelerator (cocotb)")
-    where.add_argument("--port", metavar="DEVICE",
+    where.add_argument("--port", metavar="DEVICE", type=checks.serial_port,
                        help="a board's serial port, e.g. /dev/ttyUSB1")
     p.add_argument("--board", choices=BOARDS,
                    help="the board behind --port (its configuration is the default one)")
     p.add_argument("--config", metavar="NAME|FILE",
                    help="built-in configuration or a TOML file (default: the board's, else "
                         "'default')")
-    p.add_argument("--model", default="digits", metavar="digits|FILE.npz",
+    p.add_argument("--model", default="digits", metavar="digits|FILE.npz", type=checks.model_file,
                    help="the built-in compressed digits model or a compressed-model file "
                         "from `corolla compress` (default: %(default)s)")
     p.add_argument("--variant", default="dense", metavar="KIND[,KIND...]",
                    help="the layer kind of every layer, or one per layer (a mixed network), "
                         f"from: {', '.join(LAYER_KINDS)} (see `corolla kinds`; default: "
                         "%(default)s)")
-    p.add_argument("--images", type=int, default=8, help="test images (default: %(default)s)")
-    p.add_argument("--first", type=int, default=0,
+    p.add_argument("--images", type=checks.IMAGES, default=8,
+                   help="test images (default: %(default)s)")
+    p.add_argument("--first", type=checks.int_range(0, 449), default=0,
                    help="first test image (default: %(default)s)")
     p.add_argument("--link", choices=("stream", "uart"), default="stream",
                    help="--sim: the link's byte streams or the UART pins (default: "
                         "%(default)s)")
-    p.add_argument("--baud", type=int, default=115200,
+    p.add_argument("--baud", type=checks.BAUD, default=115200,
                    help="--port: baud rate (default: %(default)s)")
     p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator",
                    help="--sim: simulator (default: %(default)s)")
-    p.add_argument("--seed", type=int, help="--sim: cocotb random seed")
+    p.add_argument("--seed", type=checks.SEED, help="--sim: cocotb random seed")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(func=run)

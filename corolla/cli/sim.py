@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import time
 
-from rich.console import Console
 from rich.table import Table
 
 from ..config import load_config
+from . import checks
 from .common import (
     EXIT_BAD_INPUT,
     EXIT_FAILURE,
@@ -16,7 +16,9 @@ from .common import (
     CliError,
     add_config_arg,
     add_design_arg,
-    console_err,
+    console_out,
+    escape,
+    progress,
 )
 
 # Design class -> the cocotb bench that verifies it.
@@ -45,10 +47,9 @@ def run(args) -> int:
             raise CliError(f"--cycles must be a positive integer, not {args.cycles}",
                            EXIT_BAD_INPUT)
         env["COROLLA_CYCLES"] = str(args.cycles)
-    err = console_err()
     t0 = time.perf_counter()
     try:
-        with err.status(f"Building and simulating {TOPLEVEL} ({cls}) with {args.simulator}"):
+        with progress(f"Building and simulating {TOPLEVEL} ({cls}) with {args.simulator}"):
             result = runner.run(design, test_module=bench, name=TOPLEVEL,
                                 simulator=args.simulator, waves=args.waves or None, env=env,
                                 seed=args.seed, check=False)
@@ -60,7 +61,7 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        console = Console(highlight=False)
+        console = console_out()
         table = Table("test", "result", "cycles", "seconds", box=None)
         for t in result.tests:
             status = "skipped" if t.skipped else ("[green]pass[/]" if t.passed else "[red]FAIL[/]")
@@ -69,13 +70,14 @@ def run(args) -> int:
         console.print(table)
         for t in result.tests:
             if not t.passed:
-                console.print(f"[red]{t.name}[/]: {t.message}")
+                console.print(f"[red]{escape(t.name)}[/]: {escape(t.message)}")
         cached = " (cached)" if result.build_cached else ""
+        console.print(f"seed {result.seed} (repeat the run with --seed {result.seed})")
         console.print(f"{result.simulator}: {result.cycles} cycles in {result.test_s:.2f} s = "
                       f"{result.cycles_per_second:,.0f} cycles/s; build {result.build_s:.1f} s"
                       f"{cached}")
         if result.wave_file:
-            console.print(f"waveforms: {result.wave_file}")
+            console.print(f"waveforms: {escape(str(result.wave_file))}")
     return EXIT_OK if result.passed else EXIT_FAILURE
 
 
@@ -89,8 +91,9 @@ def register(sub) -> None:
                    help="simulator (default: %(default)s)")
     p.add_argument("--waves", action="store_true",
                    help="dump waveforms (VCD with Verilator, FST with Icarus)")
-    p.add_argument("--seed", type=int, help="random seed (default: chosen by cocotb, printed)")
-    p.add_argument("--cycles", type=int,
+    p.add_argument("--seed", type=checks.SEED,
+                   help="random seed (default: chosen by cocotb, printed)")
+    p.add_argument("--cycles", type=checks.int_range(1, 10**9),
                    help="cycles of random traffic (at least; rounded up to whole cases)")
     add_design_arg(p)
     p.add_argument("--json", action="store_true", help="print the results as JSON")

@@ -124,11 +124,22 @@ class LayerReport:
         return (self.huffman_z_bits + self.huffman_v_bits + self.huffman_table_bits
                 + self.huffman_pointer_bits + self.codebook_bits + self.bias_bits)
 
+    @property
+    def huffman_used(self) -> bool:
+        """Whether Huffman coding makes the layer smaller (else it is stored plain)."""
+        return self.huffman_bits < self.compressed_bits
+
+    @property
+    def stored_bits(self) -> int:
+        """The smaller of the plain and the Huffman-coded encoding."""
+        return min(self.compressed_bits, self.huffman_bits)
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d |= {"density": self.density, "compressed_bits": self.compressed_bits,
-              "huffman_bits": self.huffman_bits,
-              "ratio": self.original_bits / self.huffman_bits,
+              "huffman_bits": self.huffman_bits, "huffman_used": self.huffman_used,
+              "stored_bits": self.stored_bits,
+              "ratio": self.original_bits / self.stored_bits,
               "ratio_no_huffman": self.original_bits / self.compressed_bits}
         return d
 
@@ -162,9 +173,29 @@ class CompressionReport:
         return sum(layer.huffman_bits for layer in self.layers)
 
     @property
+    def stored_bits(self) -> int:
+        """Each layer in the smaller of its plain and Huffman-coded encodings."""
+        return sum(layer.stored_bits for layer in self.layers)
+
+    @property
     def compression_ratio(self) -> float:
-        """float32 size / compressed size with Huffman coding."""
-        return self.original_bits / self.huffman_bits
+        """float32 size / stored size (Huffman coding where it makes a layer smaller)."""
+        return self.original_bits / self.stored_bits
+
+    def warnings(self) -> list[str]:
+        """What a user should know about the result: layers pruned to fewer weights than
+        outputs, an accuracy collapse."""
+        out = []
+        for layer in self.layers:
+            if layer.nonzero < layer.shape[0]:
+                out.append(f"layer {layer.name} keeps {layer.nonzero} weight(s) for "
+                           f"{layer.shape[0]} outputs ({layer.density:.2%}): most outputs see "
+                           f"only their bias; lower --sparsity")
+        if self.accuracy_compressed < 0.5 * self.accuracy_float:
+            out.append(f"accuracy fell from {self.accuracy_float:.1%} (float) to "
+                       f"{self.accuracy_compressed:.1%} (compressed); the settings prune or "
+                       f"share too much")
+        return out
 
     def summary(self) -> dict:
         """The JSON summary (``summary.json``)."""
@@ -178,6 +209,8 @@ class CompressionReport:
             "original_bytes": self.original_bits / 8,
             "compressed_bytes": self.compressed_bits / 8,
             "huffman_bytes": self.huffman_bits / 8,
+            "stored_bytes": self.stored_bits / 8,
+            "warnings": self.warnings(),
             "options": asdict(self.options),
             "layers": [layer.to_dict() for layer in self.layers],
             "seconds": dict(self.seconds),
@@ -325,6 +358,8 @@ def write_outputs(report: CompressionReport, out_dir, *, model: str | None = Non
         summary["model"] = model
     if total_s is not None:
         summary["seconds"]["total"] = round(total_s, 2)
+    summary["files"] = ["model_float.npz", "model_pruned.npz", "model_compressed.npz",
+                        f"eie_p{report.options.pes}.npz", "summary.json", "summary.md"]
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "summary.md").write_text(markdown_table(report) + "\n")
     return summary
@@ -337,7 +372,7 @@ def markdown_table(report: CompressionReport) -> str:
     for r in report.layers:
         lines.append(f"| {r.name} | {r.shape[0]}×{r.shape[1]} | {r.density:.1%} | {r.bits} | "
                      f"{r.original_bits / 8192:.1f} kB | {r.compressed_bits / 8192:.2f} kB | "
-                     f"{r.huffman_bits / 8192:.2f} kB | {r.original_bits / r.huffman_bits:.1f}× |")
+                     f"{r.huffman_bits / 8192:.2f} kB | {r.original_bits / r.stored_bits:.1f}× |")
     kept = sum(r.nonzero for r in report.layers) / sum(r.weights for r in report.layers)
     lines.append(f"| total | | {kept:.1%} | | {report.original_bits / 8192:.1f} kB | "
                  f"{report.compressed_bits / 8192:.2f} kB | {report.huffman_bits / 8192:.2f} kB "

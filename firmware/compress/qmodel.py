@@ -36,7 +36,7 @@ import numpy as np
 
 from corolla.formats import ACTIVATION, IntFormat, requantize, wrap_signed
 
-from ..model import Mlp, ModelError, open_npz
+from ..model import Mlp, ModelError, check_keys, open_npz
 from ..quant.dfp import choose_frac_bits
 from .share import SharedWeights
 
@@ -209,33 +209,36 @@ def load_compressed(path) -> CompressedMlp:
                              f"{a.shape}")
         return a[()] if scalar else a
 
-    with data:
-        if str(get("format", scalar=True)) != FORMAT:
-            raise ModelError(f"{source}: key 'format' is {get('format', scalar=True)!r}; "
-                             f"expected {FORMAT!r}")
-        if int(get("version", scalar=True)) != VERSION:
-            raise ModelError(f"{source}: key 'version' is {get('version', scalar=True)}; "
-                             f"expected {VERSION}")
-        n = int(get("layers", scalar=True))
-        if not 1 <= n <= 64:
-            raise ModelError(f"{source}: key 'layers' is {n}; expected 1 to 64")
-        in_frac = int(get("input_frac", scalar=True))
-        frac = in_frac
-        layers = []
-        for i in range(n):
-            cb = get(f"codebook_{i}")
-            if not np.issubdtype(cb.dtype, np.integer):
-                raise ModelError(f"{source}: codebook_{i} must hold integers, not {cb.dtype}")
-            q = QuantLayer(codebook=cb.astype(np.int64),
-                           codebook_frac=int(get(f"codebook_frac_{i}", scalar=True)),
-                           codebook_width=int(get(f"codebook_width_{i}", scalar=True)),
-                           index=get(f"index_{i}"), bias=get(f"bias_{i}").astype(np.int64),
-                           shift=int(get(f"shift_{i}", scalar=True)),
-                           relu=bool(get(f"relu_{i}", scalar=True)), in_frac=frac,
-                           out_frac=int(get(f"out_frac_{i}", scalar=True)))
-            layers.append(q)
-            frac = q.out_frac
-        acc_width = int(get("acc_width", scalar=True))
+    if str(get("format", scalar=True)) != FORMAT:
+        raise ModelError(f"{source}: key 'format' is {get('format', scalar=True)!r}; "
+                         f"expected {FORMAT!r}")
+    if int(get("version", scalar=True)) != VERSION:
+        raise ModelError(f"{source}: key 'version' is {get('version', scalar=True)}; "
+                         f"expected {VERSION}")
+    n = int(get("layers", scalar=True))
+    if not 1 <= n <= 64:
+        raise ModelError(f"{source}: key 'layers' is {n}; expected 1 to 64")
+    in_frac = int(get("input_frac", scalar=True))
+    frac = in_frac
+    layers = []
+    for i in range(n):
+        cb = get(f"codebook_{i}")
+        if not np.issubdtype(cb.dtype, np.integer):
+            raise ModelError(f"{source}: codebook_{i} must hold integers, not {cb.dtype}")
+        q = QuantLayer(codebook=cb.astype(np.int64),
+                       codebook_frac=int(get(f"codebook_frac_{i}", scalar=True)),
+                       codebook_width=int(get(f"codebook_width_{i}", scalar=True)),
+                       index=get(f"index_{i}"), bias=get(f"bias_{i}").astype(np.int64),
+                       shift=int(get(f"shift_{i}", scalar=True)),
+                       relu=bool(get(f"relu_{i}", scalar=True)), in_frac=frac,
+                       out_frac=int(get(f"out_frac_{i}", scalar=True)))
+        layers.append(q)
+        frac = q.out_frac
+    acc_width = int(get("acc_width", scalar=True))
+    per_layer = ("codebook", "codebook_frac", "codebook_width", "index", "bias", "shift",
+                 "relu", "out_frac")
+    check_keys(data, ["format", "version", "layers", "input_frac", "acc_width",
+                      *(f"{k}_{i}" for i in range(n) for k in per_layer)], source)
     model = CompressedMlp.__new__(CompressedMlp)
     object.__setattr__(model, "layers", tuple(layers))
     object.__setattr__(model, "input_frac", in_frac)
