@@ -13,8 +13,8 @@ from rich.text import Text
 from ..config import builtin_configs, load_config
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILURE", "EXIT_OK", "CliError", "Parser", "add_config_arg",
-           "add_design_arg", "board_and_config", "board_of", "console_err", "console_out",
-           "escape", "per_layer", "progress"]
+           "add_design_arg", "add_variant_arg", "board_and_config", "board_of", "console_err",
+           "console_out", "escape", "per_layer", "progress"]
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -96,6 +96,16 @@ def add_design_arg(parser):
     parser.add_argument("--design", choices=("top", "array"), default="top",
                         help="top: the whole accelerator; array: the PE array alone "
                              "(default: %(default)s)")
+
+
+def add_variant_arg(parser, what: str):
+    """``--variant KIND[,KIND...]``: the layer kinds (from the registry) ``what`` runs."""
+    from ..layers import LAYER_KINDS
+
+    parser.add_argument("--variant", default="dense", metavar="KIND[,KIND...]",
+                        help=f"{what}: one layer kind for every layer or one per layer (a "
+                             f"mixed network), from {', '.join(LAYER_KINDS)} (see `corolla "
+                             f"kinds`; default: %(default)s)")
 
 
 def board_of(args):

@@ -12,6 +12,7 @@ from .common import (
     EXIT_BAD_INPUT,
     EXIT_OK,
     CliError,
+    add_variant_arg,
     console_out,
     escape,
     progress,
@@ -79,7 +80,6 @@ def run(args) -> int:
 def register(sub) -> None:
     """Add ``corolla report`` to the verbs."""
     from ..boards import BOARDS
-    from ..layers import LAYER_KINDS
 
     p = sub.add_parser("report", help="the evaluation report of one or more configurations: "
                                       "accuracy, cycles, rates, utilization, resources, energy "
@@ -96,10 +96,7 @@ def register(sub) -> None:
                         "icebreaker ulx3s:default:sparse")
     p.add_argument("--model", default="digits", metavar="digits|FILE.npz", type=checks.model_file,
                    help="compressed model (default: %(default)s)")
-    p.add_argument("--variant", default="dense", metavar="KIND[,KIND...]",
-                   help="layer kinds where a configuration names none: one for every layer "
-                        f"or one per layer, from {', '.join(LAYER_KINDS)} (default: "
-                        "%(default)s)")
+    add_variant_arg(p, "where a configuration names no variant")
     p.add_argument("--images", type=checks.IMAGES, default=8,
                    help="test images to simulate (default: %(default)s)")
     p.add_argument("--out", required=True, type=checks.out_dir, metavar="DIR",

@@ -14,6 +14,7 @@ from .common import (
     EXIT_FAILURE,
     EXIT_OK,
     CliError,
+    add_variant_arg,
     board_and_config,
     console_out,
     escape,
@@ -91,7 +92,6 @@ def run(args) -> int:
 def register(sub) -> None:
     """Add ``corolla run`` to the verbs."""
     from ..boards import BOARDS
-    from ..layers import LAYER_KINDS
 
     p = sub.add_parser("run", help="run the digits network on the accelerator (simulated or "
                                    "on a board) and check it against the golden model",
@@ -112,10 +112,7 @@ def register(sub) -> None:
     p.add_argument("--model", default="digits", metavar="digits|FILE.npz", type=checks.model_file,
                    help="the built-in compressed digits model or a compressed-model file "
                         "from `corolla compress` (default: %(default)s)")
-    p.add_argument("--variant", default="dense", metavar="KIND[,KIND...]",
-                   help="the layer kind of every layer, or one per layer (a mixed network), "
-                        f"from: {', '.join(LAYER_KINDS)} (see `corolla kinds`; default: "
-                        "%(default)s)")
+    add_variant_arg(p, "where each layer runs")
     p.add_argument("--images", type=checks.IMAGES, default=8,
                    help="test images (default: %(default)s)")
     p.add_argument("--first", type=checks.int_range(0, 449), default=0,
