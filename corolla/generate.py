@@ -43,6 +43,17 @@ def array_kind(config: Config):
 DESIGNS = ("top", "array")
 
 
+def check_design(config: Config, design: str = "top") -> None:
+    """Raise :class:`ConfigError` if ``config`` does not build ``design`` (without building
+    it: what :func:`build_design` checks first)."""
+    if design not in DESIGNS:
+        raise ConfigError(f"design {design!r} is unknown; expected one of {', '.join(DESIGNS)}")
+    if design == "top":
+        top_params(config)
+    else:
+        array_kind(config)
+
+
 def build_design(config: Config, design: str = "top", *, link: str = "uart") -> wiring.Component:
     """Elaborate-ready component for ``config``.
 

@@ -121,7 +121,7 @@ def test_build_is_reused_only_while_inputs_and_bitstream_are_unchanged(tmp_path)
 @pytest.mark.parametrize("args, words", [
     ((), "name a configuration"),
     (("--compare", "nope"), "board 'nope'"),
-    (("--board", "icebreaker", "--images", "0"), "--images is 0"),
+    (("--board", "icebreaker", "--images", "0"), "--images: 0; expected an integer from 1"),
     (("--board", "icebreaker", "--compare", "icebreaker"), "named twice"),
     (("--board", "icebreaker", "--variant", "sparse", "--no-build"), "no EIE engine"),
 ])

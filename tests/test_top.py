@@ -281,7 +281,7 @@ def test_run_sim_json():
 
 
 @pytest.mark.parametrize("args,fragment", [
-    (["--images", "0"], "--images is 0; expected 1 to 450"),
+    (["--images", "0"], "--images: 0; expected an integer from 1 to 450"),
     (["--first", "449", "--images", "2"], "--first is 449"),
     (["--model", "no-such.npz"], "no-such.npz"),
 ])

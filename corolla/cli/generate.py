@@ -29,10 +29,10 @@ def _flat(d: dict, prefix: str = ""):
 
 
 def run(args) -> int:
-    from ..generate import build_design, generate
+    from ..generate import check_design, generate
 
     config = load_config(args.config)
-    build_design(config, args.design)         # the configuration builds this design: checked first
+    check_design(config, args.design)         # the configuration builds this design: checked first
     with progress(f"Generating Verilog for configuration '{config.name}'"):
         manifest = generate(config, Path(args.out), args.design)
     if args.json:
