@@ -198,6 +198,22 @@ def test_cli_compress_json(tmp_path, capsys):
     s = json.loads(capsys.readouterr().out)
     assert s["options"]["pes"] == 2 and (tmp_path / "eie_p2.npz").is_file()
     assert 0 <= s["accuracy_compressed"] <= 1 and s["compression_ratio"] > 1
+    # Every file written is listed; each layer is stored in its smaller encoding.
+    assert sorted(s["files"]) == sorted(p.name for p in tmp_path.iterdir())
+    for layer in s["layers"]:
+        assert layer["stored_bits"] == min(layer["compressed_bits"], layer["huffman_bits"])
+        assert layer["huffman_used"] == (layer["huffman_bits"] < layer["compressed_bits"])
+    assert s["compression_ratio"] == pytest.approx(
+        8 * s["original_bytes"] / sum(layer["stored_bits"] for layer in s["layers"]))
+    assert s["warnings"] == []
+
+
+def test_cli_compress_warns_when_pruning_leaves_too_little(tmp_path, capsys):
+    assert main(["compress", "--out", str(tmp_path), "--sparsity", "0.9999", "--json"]) == 0
+    captured = capsys.readouterr()
+    s = json.loads(captured.out)
+    assert any("keeps" in w and "lower --sparsity" in w for w in s["warnings"])
+    assert "warning:" in captured.err
 
 
 @pytest.mark.parametrize(("args", "message"), [
