@@ -1,4 +1,3 @@
-# amaranth: UnusedElaboratable=no
 """Boards: PLL solvers, board modules, `corolla build` / `corolla flash`, and bitstreams."""
 
 import json
