@@ -15,6 +15,10 @@ from . import protocol as proto
 __all__ = ["EieParams", "EieTarget", "SpaceInfo", "TopParams", "divisor_for"]
 
 
+#: How the host reaches the link: UART pins, byte streams, or byte streams in words.
+LINKS = ("uart", "stream", "burst")
+
+
 def _bits_for(value: int) -> int:
     """Bits of an unsigned number up to ``value`` (at least 1)."""
     return max(1, int(value).bit_length())
@@ -216,7 +220,8 @@ class TopParams:
     clock_hz, baud : float, int
         For the UART divisor.
     link : str
-        ``"uart"`` (pins ``rx``/``tx``) or ``"stream"`` (byte streams ``host_rx``/``host_tx``).
+        ``"uart"`` (pins ``rx``/``tx``), ``"stream"`` (byte streams ``host_rx``/``host_tx``)
+        or ``"burst"`` (the same bytes in words of several, for fast simulation).
     """
 
     rows: int = 4
@@ -251,7 +256,7 @@ class TopParams:
              "an integer from 1 to 4095")
         need("program_depth", lambda v: isinstance(v, int) and 1 <= v <= 255,
              "an integer from 1 to 255")
-        need("link", lambda v: v in ("uart", "stream"), "'uart' or 'stream'")
+        need("link", lambda v: v in LINKS, " or ".join(repr(k) for k in LINKS))
         if self.eie is not None:
             eie = replace(self.eie, act_lanes=1, act_width=8, out_width=8,
                           acc_width=self.acc_width)

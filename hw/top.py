@@ -35,9 +35,13 @@ from corolla.layers import LAYER_KINDS
 from corolla.params import TopParams
 
 from .bus import HostBus, MemBusSignature, RunSignature, descriptor_layout, serve_memories
+from .io.burst import BurstToStream, StreamToBurst, burst_layout
 from .io.link import HostLink
 from .io.uart import UartRx, UartTx
 from .sequencer import Sequencer
+
+#: Bytes per word of the ``burst`` link.
+BURST_BYTES = 16
 
 __all__ = ["Accelerator", "AcceleratorCore", "TopParams", "descriptor_layout"]
 
@@ -144,7 +148,9 @@ class Accelerator(wiring.Component):
     rx, tx : In(1), Out(1)
         UART pins (``link="uart"``).
     host_rx, host_tx : In/Out(stream.Signature(8))
-        The link's byte streams (``link="stream"``).
+        The link's byte streams (``link="stream"``), or words of up to ``BURST_BYTES`` bytes
+        (:func:`~corolla.hw.io.burst.burst_layout`, ``link="burst"``, for simulations that
+        move whole frames at once).
     busy : Out(1)
         A program runs.
     error : Out(1)
@@ -156,6 +162,9 @@ class Accelerator(wiring.Component):
         sig = {"busy": Out(1), "error": Out(1)}
         if p.link == "uart":
             sig |= {"rx": In(1, init=1), "tx": Out(1, init=1)}
+        elif p.link == "burst":
+            word = stream.Signature(burst_layout(BURST_BYTES))
+            sig |= {"host_rx": In(word), "host_tx": Out(word)}
         else:
             sig |= {"host_rx": In(stream.Signature(8)), "host_tx": Out(stream.Signature(8))}
         super().__init__(sig)
@@ -185,6 +194,13 @@ class Accelerator(wiring.Component):
             m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx)]
             wiring.connect(m, urx.output, link.rx)
             wiring.connect(m, link.tx, utx.input)
+        elif p.link == "burst":
+            m.submodules.burst_rx = brx = BurstToStream(width=BURST_BYTES)
+            m.submodules.burst_tx = btx = StreamToBurst(width=BURST_BYTES)
+            wiring.connect(m, wiring.flipped(self.host_rx), brx.input)
+            wiring.connect(m, brx.output, link.rx)
+            wiring.connect(m, link.tx, btx.input)
+            wiring.connect(m, btx.output, wiring.flipped(self.host_tx))
         else:
             wiring.connect(m, wiring.flipped(self.host_rx), link.rx)
             wiring.connect(m, link.tx, wiring.flipped(self.host_tx))

@@ -117,9 +117,9 @@ def register(sub) -> None:
                    help="test images (default: %(default)s)")
     p.add_argument("--first", type=checks.int_range(0, 449), default=0,
                    help="first test image (default: %(default)s)")
-    p.add_argument("--link", choices=("stream", "uart"), default="stream",
-                   help="--sim: the link's byte streams or the UART pins (default: "
-                        "%(default)s)")
+    p.add_argument("--link", choices=("burst", "stream", "uart"), default="burst",
+                   help="--sim: the link's byte streams in words of 16 bytes (fastest), one "
+                        "byte per cycle, or the UART pins (default: %(default)s)")
     p.add_argument("--baud", type=checks.BAUD, default=115200,
                    help="--port: baud rate (default: %(default)s)")
     p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator",

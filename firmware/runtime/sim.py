@@ -8,6 +8,10 @@ Two ways in:
 
 * ``"stream"``: the top's byte streams ``host_rx``/``host_tx`` (one byte per cycle; the reply
   is taken with ``ready`` only while the driver reads, so nothing is lost);
+* ``"burst"``: the same byte streams in words of up to ``width`` bytes
+  (:mod:`corolla.hw.io.burst`): a frame goes in one word per cycle and a reply comes out in a
+  few words, so Python wakes up once per word instead of twice per byte (the link behind them
+  is the same; the ``stream`` mode keeps the byte-wise path tested);
 * ``"uart"``: the real ``rx``/``tx`` pins at the top's baud rate, 8N1, with a receiver that
   watches ``tx`` all the time.
 """
@@ -30,17 +34,21 @@ class SimTransport:
     clock_hz : float
         The simulated clock (converts the driver's seconds to cycles).
     mode : str
-        ``"stream"`` or ``"uart"``.
+        ``"stream"``, ``"burst"`` or ``"uart"``.
     divisor : int
         UART clock cycles per bit (``"uart"``).
+    width : int
+        Bytes per word (``"burst"``).
     """
 
-    def __init__(self, dut, *, clock_hz: float, mode: str = "stream", divisor: int = 0):
+    def __init__(self, dut, *, clock_hz: float, mode: str = "stream", divisor: int = 0,
+                 width: int = 16):
         import cocotb
         from cocotb.task import resume
 
-        if mode not in ("stream", "uart"):
-            raise ValueError(f"mode must be 'stream' or 'uart', not {mode!r}")
+        if mode not in ("stream", "burst", "uart"):
+            raise ValueError(f"mode must be 'stream', 'burst' or 'uart', not {mode!r}")
+        self.width = width
         self.dut = dut
         self.clock_hz = clock_hz
         self.mode = mode
@@ -52,6 +60,9 @@ class SimTransport:
         if mode == "uart":
             dut.rx.value = 1
             cocotb.start_soon(self._uart_monitor())
+        elif mode == "burst":
+            dut.host_rx__valid.value = 0
+            dut.host_tx__ready.value = 0
         else:
             dut.host_rx__valid.value = 0
             dut.host_tx__ready.value = 0
@@ -71,14 +82,32 @@ class SimTransport:
 
     # -- coroutines --------------------------------------------------------------------------
     async def _wait(self, cycles: int):
-        from cocotb.triggers import ClockCycles
+        from cocotb.triggers import Timer
 
-        await ClockCycles(self.dut.clk, cycles)
+        # One timer, not ClockCycles: that wakes Python on every clock edge it counts.
+        await Timer(cycles * math.ceil(1e9 / self.clock_hz), unit="ns")
 
     async def _send(self, data: bytes):
         from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 
         dut = self.dut
+        if self.mode == "burst":
+            # One word per cycle while the FIFO has room; `ready` only changes on a clock edge,
+            # so it is read on the falling edge where the word is presented.
+            w = self.width
+            words = [data[k:k + w] for k in range(0, len(data), w)]
+            await FallingEdge(dut.clk)
+            while words:
+                if int(dut.host_rx__ready.value):
+                    word = words.pop(0)
+                    dut.host_rx__valid.value = 1
+                    dut.host_rx__payload.value = (int.from_bytes(word, "little")
+                                                  | len(word) << 8 * w)
+                else:
+                    dut.host_rx__valid.value = 0
+                await FallingEdge(dut.clk)
+            dut.host_rx__valid.value = 0
+            return
         if self.mode == "uart":
             for byte in data:
                 for bit in [0] + [(byte >> i) & 1 for i in range(8)] + [1]:
@@ -104,6 +133,31 @@ class SimTransport:
             while len(self._rx) < n and waited < cycles:
                 await ClockCycles(dut.clk, step)
                 waited += step
+            while self._rx and len(out) < n:
+                out.append(self._rx.popleft())
+        elif self.mode == "burst":
+            from cocotb.triggers import First, Timer
+            from cocotb.utils import get_sim_time
+
+            w = self.width
+            period = math.ceil(1e9 / self.clock_hz)
+            deadline = math.ceil(get_sim_time("ns")) + cycles * period
+            while len(self._rx) < n:
+                await FallingEdge(dut.clk)
+                if int(dut.host_tx__valid.value):
+                    # Take every word that is there, one per cycle.
+                    dut.host_tx__ready.value = 1
+                    while int(dut.host_tx__valid.value):
+                        raw = int(dut.host_tx__payload.value)
+                        count = raw >> 8 * w
+                        self._rx.extend(raw.to_bytes(w + 2, "little")[:count])
+                        await FallingEdge(dut.clk)
+                    dut.host_tx__ready.value = 0
+                    continue
+                left = deadline - math.ceil(get_sim_time("ns"))
+                if left <= 0:
+                    break
+                await First(RisingEdge(dut.host_tx__valid), Timer(left, unit="ns"))
             while self._rx and len(out) < n:
                 out.append(self._rx.popleft())
         else:

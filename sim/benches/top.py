@@ -35,6 +35,7 @@ from corolla.firmware.runtime import (
     run_report,
 )
 from corolla.firmware.runtime.sim import SimTransport
+from corolla.hw.top import BURST_BYTES
 from corolla.layers import LAYER_KINDS
 from corolla.params import TopParams
 from corolla.protocol import Command, ErrorFlag, Space, Status
@@ -55,7 +56,7 @@ async def _setup(dut):
         dut.host_tx__ready.value = 0
     await tb.reset()
     transport = SimTransport(dut, clock_hz=CLOCK_HZ, mode=p.link,
-                             divisor=p.divisor if p.link == "uart" else 0)
+                             divisor=p.divisor if p.link == "uart" else 0, width=BURST_BYTES)
     # Replies take at most a few cycles per byte (a UART byte is 10 bit times); an error reply
     # waits for frame_timeout idle cycles first.
     per_byte = 10 * p.divisor if p.link == "uart" else 4
