@@ -137,3 +137,18 @@ def layer_golden_without_bias(prog, index, layer, x, acc_width):
 
     no_bias = dataclasses.replace(layer, bias=np.zeros_like(layer.bias))
     return layer_kind(prog.kinds[index]).golden(prog, index, no_bias, x, acc_width)
+
+
+def burst_bytes_reversed(words):
+    """The burst model taking each word's bytes in the wrong order."""
+    out = bytearray()
+    for data, count in words:
+        out += int(data).to_bytes(64, "little")[:count][::-1]
+    return bytes(out)
+
+
+def pack_bytes_never_flushes(arrivals, *, width, idle):
+    """The packing model that only sends full words."""
+    from corolla.sim.models.burst import pack_bytes
+
+    return pack_bytes(arrivals, width=width, idle=10**9)

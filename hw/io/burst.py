@@ -55,7 +55,8 @@ class BurstToStream(wiring.Component):
 
     @property
     def parameters(self) -> dict:
-        return {"width": self._width, "depth": self._depth}
+        """Parameters for manifests and benches."""
+        return {"unit": "burst_to_stream", "width": self._width, "depth": self._depth}
 
     def elaborate(self, platform):
         m = Module()
@@ -108,7 +109,9 @@ class StreamToBurst(wiring.Component):
 
     @property
     def parameters(self) -> dict:
-        return {"width": self._width, "depth": self._depth, "idle": self._idle}
+        """Parameters for manifests and benches."""
+        return {"unit": "stream_to_burst", "width": self._width, "depth": self._depth,
+                "idle": self._idle}
 
     def elaborate(self, platform):
         m = Module()
