@@ -198,9 +198,9 @@ def test_digits_end_to_end_bit_exact(tmp_path, variant):
     """Over the burst link, as `corolla run --sim` does (small networks and the link fuzz run
     over the byte streams, the UART pins and Icarus below)."""
     path = tmp_path / "result.json"
-    _run(TopParams(link="burst"), "run_job", env={"COROLLA_VARIANT": variant, "COROLLA_IMAGES": "12",
-                                      "COROLLA_FIRST_IMAGE": "100",
-                                      "COROLLA_RESULT": str(path)})
+    env = {"COROLLA_VARIANT": variant, "COROLLA_IMAGES": "12", "COROLLA_FIRST_IMAGE": "100",
+           "COROLLA_RESULT": str(path)}
+    _run(TopParams(link="burst"), "run_job", env=env)
     r = json.loads(path.read_text())
     assert r["bit_exact"] and r["images"] == 12
     assert r["predictions"] == r["golden_predictions"]

@@ -69,8 +69,8 @@ async def bytes_to_words(dut):
             gap = int(gen.choice([0, 0, 0, 1, 2, idle - 1, idle, idle + 1, 3 * idle]))
             schedule.append((gap, int(gen.integers(256))))
         arrivals, words = [], []
-        cycle, k, wait, pending = 0, 0, schedule[0][0], None
-        for _ in range(30 * len(schedule) + 10 * idle):
+        k, wait, pending = 0, schedule[0][0], None
+        for cycle in range(30 * len(schedule) + 10 * idle):
             if pending is None and k < len(schedule):
                 if wait == 0:
                     pending, k = schedule[k][1], k + 1
@@ -90,7 +90,6 @@ async def bytes_to_words(dut):
                 assert 1 <= count <= w, f"a word with count {count}"
                 words.append(raw.to_bytes(w + 2, "little")[:count])
             await tb.tick()
-            cycle += 1
             if k == len(schedule) and pending is None and \
                     sum(map(len, words)) == len(schedule):
                 break
@@ -98,6 +97,8 @@ async def bytes_to_words(dut):
         assert b"".join(words) == sent, "the words do not carry the bytes in order"
         if not back_pressure:
             want = model(arrivals, width=w, idle=idle)
-            error = first_mismatch(words, want, lambda j: f"inputs arrivals {arrivals[:4]}…")
+            first = arrivals[:4]
+            error = first_mismatch(words, want, lambda j, first=first: f"inputs arrivals "
+                                   f"{first}…")
             assert error is None, error
     record_stats(words=len(words))
