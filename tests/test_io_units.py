@@ -26,7 +26,7 @@ def test_uart_model_frames_lsb_first():
 def test_ram_model_reads_a_cycle_later_and_masks_bytes():
     ops = [(2, 0x112233, 0b111, 0), (2, 0xAABBCC, 0b010, 0), (2, 0, 0, 1), (0, 0, 0, 0),
            (1, 0, 0, 0)]
-    assert ram_reference(ops, width=24, depth=4) == [0, 0, 0, 0x11BB33, 0x11BB33]
+    assert ram_reference(ops, width=24, depth=4) == [None, None, None, 0x11BB33, 0x11BB33]
 
 
 @pytest.mark.parametrize("unit", [UartTx, UartRx])

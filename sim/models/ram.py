@@ -12,11 +12,12 @@ def ram_reference(ops, *, width: int, depth: int) -> list[int]:
     """``rdata`` in each cycle of ``ops``, a sequence of ``(addr, wdata, we, re)`` per cycle.
 
     A write (``we`` ≠ 0) stores the bytes of ``wdata`` its bits select; a read (``re`` and no
-    write) shows the word on ``rdata`` from the next cycle on; ``rdata`` starts at 0.
+    write) shows the word on ``rdata`` from the next cycle on. Before the first read ``rdata``
+    is undefined (``None``; a simulator may show X there).
     """
     mem = np.zeros(depth, dtype=object)
     mem[:] = 0
-    rdata, out = 0, []
+    rdata, out = None, []
     for addr, wdata, we, re in ops:
         if not 0 <= addr < depth:
             raise ValueError(f"address {addr} is outside the {depth} words")
