@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from amaranth import Cat, Module, Signal, unsigned
+from amaranth import Cat, Module, Signal, signed, unsigned
 from amaranth.lib import data, fifo, wiring
 from amaranth.lib.memory import Memory
 from amaranth.utils import exact_log2
@@ -126,20 +126,25 @@ class DenseEngine(wiring.Component):
         # Drain: bias, requantize, write row m of the other bank.
         r_count = Signal(16)
         r_valid = Signal()
-        r_m = Signal(12)
         r_row = Signal(array.results.payload.row.shape())
         m.d.comb += array.results.ready.eq(1)
         with m.If(self.busy):
             m.d.comb += [bias_rd.addr.eq(d.bias_base + r_count), bias_rd.en.eq(1)]
         m.d.sync += r_valid.eq(array.results.valid & (r_count < d.rows))
-        m.d.sync += [r_m.eq(r_count), r_row.eq(array.results.payload.row)]
+        m.d.sync += r_row.eq(array.results.payload.row)
         with m.If(array.results.valid):
             m.d.sync += r_count.eq(r_count + 1)
+        # The bias is added in a register stage of its own: the bias RAM's output through the
+        # adder into the requantizer's shifter was the slowest path of the ECP5 build.
         bias_value = bias_rd.data.as_signed()
+        b_valid = Signal()
+        m.d.sync += b_valid.eq(r_valid)
         for c, rq in enumerate(requants):
+            b_sum = Signal(signed(p.acc_width), name=f"biased{c}")
+            m.d.sync += b_sum.eq(r_row[c] + bias_value)
             m.d.comb += [
-                rq.input.valid.eq(r_valid),
-                rq.input.payload.eq(r_row[c] + bias_value),
+                rq.input.valid.eq(b_valid),
+                rq.input.payload.eq(b_sum),
                 rq.shift.eq(d.shift), rq.relu.eq(d.relu),
             ]
         w_count = Signal(12)
