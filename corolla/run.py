@@ -139,6 +139,9 @@ def run_sim(config: Config, *, model: str = "digits", variant: str = "dense", im
             raise RunError(str(exc)) from None
         if not result_path.is_file():
             message = sim.tests[0].message if sim.tests else "no test ran"
+            if not sim.tests and sim.log_file and sim.log_file.is_file():
+                last = sim.log_file.read_text(errors="replace").strip().splitlines()[-1:]
+                message += f" ({sim.log_file}: {' '.join(last)[:300]})"
             raise RunError(f"the simulation stopped before it had a result: {message}")
         result = json.loads(result_path.read_text())
     result["sim"] = sim.summary()

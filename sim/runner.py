@@ -29,6 +29,7 @@ import contextlib
 import fcntl
 import hashlib
 import importlib.metadata
+import importlib.util
 import json
 import os
 import shutil
@@ -281,12 +282,16 @@ def _make_runner(simulator: str, cache_root: Path):
 
 
 def _tool_versions() -> str:
+    """The tools' versions, and where cocotb's libraries are: a Verilator binary links them
+    by path, so a build made from another virtual environment is not reused."""
     versions = []
     for dist in ("cocotb", "verilator", "amaranth"):
         try:
             versions.append(f"{dist}={importlib.metadata.version(dist)}")
         except importlib.metadata.PackageNotFoundError:
             versions.append(f"{dist}=?")
+    spec = importlib.util.find_spec("cocotb")
+    versions.append(f"cocotb_at={spec.origin if spec else '?'}")
     return ",".join(versions)
 
 
