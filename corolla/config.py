@@ -168,13 +168,24 @@ class SparseConfig:
                "max_rows": _Int(16, 65536)}
 
     def params(self, acc_width: int):
-        """The engine's :class:`~corolla.params.EieParams` (``None`` when not ``enabled``)."""
+        """The engine's :class:`~corolla.params.EieParams` (``None`` when not ``enabled``).
+
+        Raises
+        ------
+        ConfigError
+            Naming the key (``EieParams`` names its fields as this section does).
+        """
         from .params import EieParams
 
         if not self.enabled:
             return None
-        return EieParams(acc_width=acc_width, **{k: getattr(self, k) for k in self._schema
-                                                 if k != "enabled"})
+        try:
+            return EieParams(acc_width=acc_width, **{k: getattr(self, k) for k in self._schema
+                                                     if k != "enabled"})
+        except ValueError as exc:
+            key = next((k for k in self._schema if f" {k} " in str(exc)), None)
+            raise ConfigError(f"key 'sparse.{key}': {exc}" if key else str(exc),
+                              key=f"sparse.{key}" if key else None) from None
 
 
 @dataclass(frozen=True)
@@ -322,14 +333,7 @@ def _check_consistency(config: Config):
         raise ConfigError(
             f"key 'lns.table_frac_bits' = {lns.table_frac_bits} is too fine; expected at most "
             f"lns.frac_bits = {lns.frac_bits}", key="lns.table_frac_bits")
-    s = config.sparse
-    try:
-        s.params(config.widths.accumulator)
-    except ValueError as exc:
-        # EieParams names its fields as the [sparse] section does.
-        key = next((k for k in s._schema if f" {k} " in str(exc)), None)
-        raise ConfigError(f"key 'sparse.{key}': {exc}" if key else str(exc),
-                          key=f"sparse.{key}" if key else None) from None
+    config.sparse.params(config.widths.accumulator)       # the engine's own limits
     w = config.widths
     if w.accumulator < w.activation + w.weight:
         raise ConfigError(

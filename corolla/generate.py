@@ -182,13 +182,7 @@ def top_params(config: Config, *, link: str = "uart", **overrides):
         if not ok:
             raise ConfigError(f"key '{key}' = {value!r} is not built by the accelerator top; "
                               f"expected {expected}", key=key)
-    try:
-        eie = s.params(w.accumulator)
-    except ValueError as exc:
-        # EieParams names its field as the configuration does: sparse.<field>.
-        field = next((k for k in s._schema if f" {k} " in str(exc)), None)
-        raise ConfigError(f"key 'sparse.{field}': {exc}" if field else str(exc),
-                          key=f"sparse.{field}" if field else None) from None
+    eie = s.params(w.accumulator)
     try:
         return TopParams(rows=a.rows, cols=a.cols, acc_width=w.accumulator, eie=eie,
                          clock_hz=config.clock_mhz * 1e6, link=link,

@@ -65,17 +65,13 @@ def check_variant(variant, option: str = "--variant", *, layers: int | None = No
     """The layer kinds named by ``variant`` (``KIND`` or ``KIND,KIND,…``), checked against the
     registry (and against the network's ``layers`` when given); raises :class:`ConfigError`
     naming ``option``."""
-    from .layers import LAYER_KINDS
+    from .layers import CompileError, parse_kinds
 
     names = [s.strip() for s in str(variant).split(",")]
-    for name in names:
-        if name not in LAYER_KINDS:
-            raise ConfigError(f"{option} is {variant!r}; expected a layer kind ("
-                              f"{', '.join(LAYER_KINDS)}) or one per layer, comma-separated")
-    if layers is not None and len(names) not in (1, layers):
-        raise ConfigError(f"{option} is {variant!r}: {len(names)} kinds for a network of "
-                          f"{layers} layers; expected one kind or {layers}")
-    return names
+    try:
+        return parse_kinds(names, len(names) if layers is None or len(names) == 1 else layers)
+    except CompileError as exc:
+        raise ConfigError(f"{option} is {variant!r}: {exc}") from None
 
 
 def run_sim(config: Config, *, model: str = "digits", variant: str = "dense", images: int = 8,

@@ -282,7 +282,7 @@ def register(sub) -> None:
                        help=f"target device (default: {device_default})")
         q.add_argument("--no-pnr", action="store_true",
                        help="synthesis only: skip place-and-route (no Fmax)")
-        q.add_argument("--target-mhz", type=positive_mhz, default=100.0,
+        q.add_argument("--target-mhz", type=checks.float_range(0, 1000, " MHz"), default=100.0,
                        help="clock constraint given to nextpnr (default: %(default)s)")
         q.add_argument("--json", action="store_true", help="print the figures as JSON")
 
@@ -317,14 +317,3 @@ def register(sub) -> None:
     q.add_argument("--no-synth", action="store_true", help="cycles only, no synthesis")
     q.set_defaults(func=_bench_sparse)
 
-
-def positive_mhz(text: str) -> float:
-    """An argparse type: a clock in MHz above 0 and at most 1000."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of MHz") from None
-    if not 0 < value <= 1000:
-        raise argparse.ArgumentTypeError(f"{text!r}; expected a clock above 0 and at most "
-                                         f"1000 MHz")
-    return value

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 
-from rich.console import Console
 from rich.table import Table
 
 from .common import (
     EXIT_OK,
+    console_out,
     escape,
 )
 
@@ -60,7 +60,7 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(doc, indent=2))
         return EXIT_OK
-    console = Console(highlight=False, width=max(Console().width, 120))
+    console = console_out()
     table = Table("layer kind", "code", "runs on", "needs", "descriptor fields",
                   title="Layer kinds (corolla/layers.py)")
     for k in doc["layer_kinds"]:

@@ -95,11 +95,11 @@ class SimTransport:
             # One word per cycle while the FIFO has room; `ready` only changes on a clock edge,
             # so it is read on the falling edge where the word is presented.
             w = self.width
-            words = [data[k:k + w] for k in range(0, len(data), w)]
+            words = deque(data[k:k + w] for k in range(0, len(data), w))
             await FallingEdge(dut.clk)
             while words:
                 if int(dut.host_rx__ready.value):
-                    word = words.pop(0)
+                    word = words.popleft()
                     dut.host_rx__valid.value = 1
                     dut.host_rx__payload.value = (int.from_bytes(word, "little")
                                                   | len(word) << 8 * w)
