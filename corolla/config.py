@@ -23,11 +23,13 @@ from .pe_kinds import PE_KINDS
 __all__ = [
     "PE_KINDS",
     "ArrayConfig",
+    "BinaryConfig",
     "Config",
     "ConfigError",
     "LnsConfig",
     "MemoryConfig",
     "SparseConfig",
+    "TernaryConfig",
     "WidthsConfig",
     "builtin_configs",
     "load_config",
@@ -213,26 +215,80 @@ class MemoryConfig:
         return {k: getattr(self, k) for k in self._schema}
 
 
-#: How the array's LNS PEs accumulate: in linear int32 (the log-domain and Kahan-compensated
-#: accumulations exist in the LNS golden model and units, not in the array yet).
+@dataclass(frozen=True)
+class ExtraArrayConfig:
+    """One of the top's extra PE arrays: ``rows`` × ``array.cols`` PEs (the columns are the
+    activation lanes every engine shares), its weight words and biases."""
+
+    enabled: bool = True
+    rows: int = 4
+    weight_depth: int = 16384
+    bias_depth: int = 512
+    _schema: ClassVar[dict] = {"enabled": _Bool(), "rows": _Int(1, 16),
+                               "weight_depth": _Int(16, 1 << 20), "bias_depth": _Int(16, 4095)}
+
+    def params(self, section: str):
+        """The :class:`~corolla.params.ArrayParams` (``None`` when not ``enabled``).
+
+        Raises
+        ------
+        ConfigError
+            Naming the key.
+        """
+        from .params import ArrayParams
+
+        if not self.enabled:
+            return None
+        try:
+            return ArrayParams(rows=self.rows, weight_depth=self.weight_depth,
+                               bias_depth=self.bias_depth)
+        except ValueError as exc:
+            key = next((k for k in self._schema if f" {k} " in str(exc)), None)
+            raise ConfigError(f"key '{section}.{key}': {exc}", key=f"{section}.{key}") from None
+
+
+@dataclass(frozen=True)
+class TernaryConfig(ExtraArrayConfig):
+    """The ternary PE array (TTQ / TWN layers)."""
+
+
+@dataclass(frozen=True)
+class BinaryConfig(ExtraArrayConfig):
+    """The binary PE array (XNOR-Net layers)."""
+
+
+#: How the array's LNS PEs accumulate: in linear fixed point (see the README, "LNS", for why
+#: the log-domain and Kahan-compensated accumulations stay in the LNS units).
 LNS_MODES = ("linear",)
 
 
 @dataclass(frozen=True)
 class LnsConfig:
     """Logarithmic number format (signed fixed-point log2 magnitude with I.F bits), its
-    Gaussian-log tables (sampled every 2**-table_frac_bits, optionally interpolated) and the
-    LNS PEs' accumulation mode."""
+    Gaussian-log tables (sampled every 2**-table_frac_bits, optionally interpolated), the
+    LNS PEs' accumulation mode and fixed-point fraction bits, and the top's LNS array
+    (``enabled``, ``rows``, ``weight_depth``, ``bias_depth`` as in ``[ternary]``)."""
 
     int_bits: int = 4
     frac_bits: int = 3
     table_frac_bits: int = 3
     interpolate: bool = False
     accumulate: str = "linear"
+    acc_frac: int = 8
+    enabled: bool = True
+    rows: int = 4
+    weight_depth: int = 16384
+    bias_depth: int = 512
 
     _schema: ClassVar[dict] = {"int_bits": _Int(1, 8), "frac_bits": _Int(0, 12),
                                "table_frac_bits": _Int(0, 12), "interpolate": _Bool(),
-                               "accumulate": _Choice(LNS_MODES)}
+                               "accumulate": _Choice(LNS_MODES), "acc_frac": _Int(0, 16),
+                               **ExtraArrayConfig._schema}
+
+    def params(self, section: str = "lns"):
+        """The top's LNS array (:class:`~corolla.params.ArrayParams`, ``None`` when not
+        ``enabled``)."""
+        return ExtraArrayConfig.params(self, section)
 
     def format(self):
         """The :class:`corolla.formats.LnsFormat` these keys describe."""
@@ -251,7 +307,8 @@ _RENAMED = {
 }
 
 _SECTIONS = {"array": ArrayConfig, "widths": WidthsConfig, "sparse": SparseConfig,
-             "lns": LnsConfig, "memory": MemoryConfig}
+             "ternary": TernaryConfig, "binary": BinaryConfig, "lns": LnsConfig,
+             "memory": MemoryConfig}
 _TOP = {"name": _Str(), "description": _Str(200), "clock_mhz": _Float(1.0, 500.0)}
 
 
@@ -265,6 +322,8 @@ class Config:
     array: ArrayConfig = field(default_factory=ArrayConfig)
     widths: WidthsConfig = field(default_factory=WidthsConfig)
     sparse: SparseConfig = field(default_factory=SparseConfig)
+    ternary: TernaryConfig = field(default_factory=TernaryConfig)
+    binary: BinaryConfig = field(default_factory=BinaryConfig)
     lns: LnsConfig = field(default_factory=LnsConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
 
@@ -333,7 +392,10 @@ def _check_consistency(config: Config):
         raise ConfigError(
             f"key 'lns.table_frac_bits' = {lns.table_frac_bits} is too fine; expected at most "
             f"lns.frac_bits = {lns.frac_bits}", key="lns.table_frac_bits")
-    config.sparse.params(config.widths.accumulator)       # the engine's own limits
+    config.sparse.params(config.widths.accumulator)       # the engines' own limits
+    config.ternary.params("ternary")
+    config.binary.params("binary")
+    config.lns.params()
     w = config.widths
     if w.accumulator < w.activation + w.weight:
         raise ConfigError(

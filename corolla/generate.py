@@ -183,9 +183,21 @@ def top_params(config: Config, *, link: str = "uart", **overrides):
             raise ConfigError(f"key '{key}' = {value!r} is not built by the accelerator top; "
                               f"expected {expected}", key=key)
     eie = s.params(w.accumulator)
+    lns = config.lns
+    arrays = {"ternary": config.ternary.params("ternary"),
+              "binary": config.binary.params("binary"), "lns": lns.params()}
+    if lns.enabled and lns.int_bits + lns.frac_bits > 7:
+        raise ConfigError(f"key 'lns.frac_bits' = {lns.frac_bits} is too wide for the LNS "
+                          f"array; expected lns.int_bits + lns.frac_bits at most 7 (8-bit "
+                          f"words)", key="lns.frac_bits")
+    if arrays["ternary"] is not None and arrays["ternary"].rows < 4:
+        raise ConfigError(f"key 'ternary.rows' = {config.ternary.rows} is too small; expected "
+                          f"4 to 16 (a weight word of whole bytes)", key="ternary.rows")
     try:
         return TopParams(rows=a.rows, cols=a.cols, acc_width=w.accumulator, eie=eie,
-                         clock_hz=config.clock_mhz * 1e6, link=link,
+                         clock_hz=config.clock_mhz * 1e6, link=link, **arrays,
+                         lns_int_bits=lns.int_bits, lns_frac_bits=lns.frac_bits,
+                         lns_acc_frac=lns.acc_frac,
                          **(config.memory.sizes() | overrides))
     except ValueError as exc:
         # TopParams names its fields as the configuration's [array], [widths] and [memory]

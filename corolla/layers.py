@@ -25,14 +25,17 @@ This module is numpy-only (like :mod:`corolla.formats`): importing it does not l
 from __future__ import annotations
 
 import importlib
+from types import SimpleNamespace
 
 import numpy as np
 
+from . import pe_kinds as pk
 from . import protocol as proto
 from .formats import requantize, wrap_signed
 from .params import EieParams, SpaceInfo, TopParams
 
-__all__ = ["LAYER_KINDS", "CompileError", "DenseKind", "LayerKind", "SparseKind", "info_fields",
+__all__ = ["LAYER_KINDS", "ArrayKind", "BinaryLayerKind", "CompileError", "DenseKind",
+           "LayerKind", "LnsLayerKind", "SparseKind", "TernaryLayerKind", "info_fields",
            "layer_kind", "parse_kinds"]
 
 
@@ -66,6 +69,9 @@ class LayerKind:
         :class:`corolla.hw.engines.Engine`.
     summary : str
         One line for ``corolla kinds``.
+    layer_types : tuple of str
+        Class names of the integer layers it runs
+        (:mod:`corolla.firmware.compress.qmodel`, :mod:`corolla.firmware.quant.layers`).
     memory : str
         The memory that feeds its PEs (the roofline's bandwidth).
     """
@@ -77,6 +83,7 @@ class LayerKind:
     engine: str = ""
     summary: str = ""
     memory: str = ""
+    layer_types: tuple = ("QuantLayer",)
 
     # -- the accelerator -------------------------------------------------------------------
     def enabled(self, params: TopParams) -> bool:
@@ -195,30 +202,212 @@ def _tiles(rows: int, n_rows: int) -> int:
     return -(-rows // n_rows)
 
 
+class ArrayKind(LayerKind):
+    """A fully connected layer on a systolic PE array of the top (the engines of
+    :mod:`corolla.hw.engines.array`): the layer's weight operands in tile order in the kind's
+    weight memory (word ``weight_base + t·beats + k`` holds beat ``k`` of rows ``t·R`` to
+    ``t·R + R − 1``), a bias per output, then requantize (shift, ReLU, saturation). Subclasses
+    give the PE kind, the weight operands, the bias words and the golden arithmetic.
+
+    Attributes
+    ----------
+    prefix : str
+        Prefix of its PING fields (``rows``, ``weight_depth``, ``bias_depth``).
+    spaces_used : tuple of Space
+        Its weight and bias spaces.
+    bias_bits : int
+        Bits of a bias-memory word (32: the bias; 64: bias and a per-output scale).
+    """
+
+    prefix = ""
+    spaces_used = ()
+    bias_bits = 32
+
+    @property
+    def memory(self):
+        return f"{self.prefix}weights"
+
+    @property
+    def info(self):
+        return ((f"{self.prefix}rows", 1), (f"{self.prefix}weight_depth", 4),
+                (f"{self.prefix}bias_depth", 2))
+
+    # -- sizes and PEs -----------------------------------------------------------------------
+    def sizes(self, params: TopParams):
+        """The array's ``rows``, ``weight_depth`` and ``bias_depth``."""
+        return getattr(params, self.name)
+
+    def info_sizes(self, info: dict) -> SimpleNamespace:
+        return SimpleNamespace(**{k: info[f"{self.prefix}{k}"]
+                                  for k in ("rows", "weight_depth", "bias_depth")})
+
+    def pe(self, params: TopParams):
+        """The :class:`~corolla.pe_kinds.PeKind` of its PEs."""
+        return self.pe_from_info(params.info())
+
+    def pe_from_info(self, info: dict):
+        raise NotImplementedError
+
+    def beats(self, cols: int) -> int:
+        """Beats (weight words) of one tile for a layer of ``cols`` inputs."""
+        return cols
+
+    def enabled(self, params):
+        return self.sizes(params) is not None
+
+    def spaces(self, params):
+        sizes = self.sizes(params)
+        width = self.pe(params).a_shape[0] * sizes.rows // 8
+        weights, bias = self.spaces_used
+        return {weights: SpaceInfo(sizes.weight_depth * width),
+                bias: SpaceInfo(sizes.bias_depth * self.bias_bits // 8)}
+
+    def info_values(self, params):
+        sizes = self.sizes(params)
+        return {f"{self.prefix}rows": sizes.rows,
+                f"{self.prefix}weight_depth": sizes.weight_depth,
+                f"{self.prefix}bias_depth": sizes.bias_depth}
+
+    def missing(self, info):
+        return None if info[f"{self.prefix}rows"] else f"the accelerator has no {self.name} array"
+
+    # -- the compiler ----------------------------------------------------------------------
+    def operands(self, prog, index, layer) -> np.ndarray:
+        """The layer's weight operands, (rows, beats), as the PEs' ``a`` bits (unsigned)."""
+        raise NotImplementedError
+
+    def bias_words(self, prog, index, layer) -> bytes:
+        """The layer's bias-memory image."""
+        return np.asarray(layer.bias).astype("<i4").tobytes()
+
+    def fields(self, prog, index, layer) -> dict:
+        """Its descriptor fields beside the memory bases."""
+        return {}
+
+    def check(self, prog, index, layer, info):
+        """Raise :class:`CompileError` for a layer this kind cannot hold."""
+
+    def compile(self, prog, layers, info):
+        sizes = self.info_sizes(info)
+        n_rows = sizes.rows
+        a_width = self.pe_from_info(info).a_shape[0]
+        weight_base = bias_base = 0
+        fields = {}
+        for i, q in layers:
+            name = prog.layer_names[i]
+            self.check(prog, i, q, info)
+            ops = np.asarray(self.operands(prog, i, q), dtype=np.int64)
+            rows, beats = ops.shape
+            tiles = _tiles(rows, n_rows)
+            padded = np.zeros((tiles * n_rows, beats), dtype=np.int64)
+            padded[:rows] = ops
+            tiled = padded.reshape(tiles, n_rows, beats).transpose(0, 2, 1)  # (tile, beat, r)
+            words = np.zeros(tiled.shape[:2], dtype=object)
+            for r in range(n_rows):
+                words = words + (tiled[:, :, r].astype(object) << (a_width * r))
+            word_bytes = a_width * n_rows // 8
+            image = b"".join(int(w).to_bytes(word_bytes, "little") for w in words.ravel())
+            need(name, "weight words", f"{weight_base} + {tiles * beats}",
+                 weight_base + tiles * beats <= sizes.weight_depth,
+                 f"at most {self.prefix}weight_depth = {sizes.weight_depth}")
+            need(name, "biases", f"{bias_base} + {rows}", bias_base + rows <= sizes.bias_depth,
+                 f"at most {self.prefix}bias_depth = {sizes.bias_depth}")
+            weights, bias = self.spaces_used
+            prog.writes.append((weights, weight_base * word_bytes, image))
+            prog.writes.append((bias, bias_base * self.bias_bits // 8,
+                                self.bias_words(prog, i, q)))
+            prog.layer_data[i] = {"weight_bytes": len(image),
+                                  **prog.layer_data.get(i, {})}
+            fields[i] = {"relu": int(q.relu), "shift": q.shift, "weight_base": weight_base,
+                         "bias_base": bias_base, **self.fields(prog, i, q)}
+            weight_base += tiles * beats
+            bias_base += rows
+        return fields
+
+    def bad_descriptors(self, params):
+        sizes = self.sizes(params)
+        # 16 inputs: two weight words a tile even on the binary array.
+        return [{"weight_base": sizes.weight_depth - 1, "cols": 16},
+                {"bias_base": sizes.bias_depth - 2}]
+
+    def golden(self, prog, index, layer, x, acc_width):
+        acc = self.accumulate(prog, index, layer, np.asarray(x, dtype=np.int64), acc_width)
+        return requantize(wrap_signed(acc + np.asarray(layer.bias, dtype=np.int64),
+                                      acc_width), layer.shift, relu=layer.relu)
+
+    def accumulate(self, prog, index, layer, x, acc_width) -> np.ndarray:
+        """The combined sums (batch, rows) before the bias, wrapped to ``acc_width``."""
+        raise NotImplementedError
+
+    # -- the report ------------------------------------------------------------------------
+    def peak(self, params):
+        sizes = self.sizes(params)
+        pe = self.pe(params)
+        per_pe = getattr(pe, "bits", 1)
+        return {"pes": sizes.rows * params.cols * per_pe,
+                "description": f"{sizes.rows}×{params.cols} {self.name} systolic array"
+                               + (f" ({per_pe} binary MACs per PE)" if per_pe > 1 else ""),
+                "bytes_per_cycle": sizes.rows * pe.a_shape[0] / 8,
+                "roof": "weight memory (one weight word per cycle)"}
+
+    def memories(self, params):
+        sizes = self.sizes(params)
+        if sizes is None:
+            return {}
+        width = self.pe(params).a_shape[0] * sizes.rows
+        return {f"{self.prefix}weights": (sizes.weight_depth * width / 8, width, 1),
+                f"{self.prefix}biases": (sizes.bias_depth * self.bias_bits / 8,
+                                         self.bias_bits, 1)}
+
+    def work(self, prog, index, layer, x, params, runs, acc_width):
+        images = len(x)
+        rows, cols = layer.shape
+        sizes = self.sizes(params)
+        r, lanes = sizes.rows, params.cols
+        pe = self.pe(params)
+        per_pe = getattr(pe, "bits", 1)
+        beats = runs * _tiles(rows, r) * self.beats(cols)   # weight words read
+        reads = beats * (8 if prog.layer_data[index].get("bits_in") is False else 1)
+        return {
+            "macs_useful": rows * cols,
+            "macs_executed": beats * r * lanes * per_pe / images,
+            "weight_bytes": beats * r * pe.a_shape[0] / 8 / images,
+            "accesses": {
+                f"{self.prefix}weights": beats * r * pe.a_shape[0] / images,
+                "activations": (reads + runs * rows) * 8 * lanes / images,
+                f"{self.prefix}biases": runs * rows * self.bias_bits / images,
+            },
+        }
+
+    def storage(self, prog, index, layer, params):
+        return 8 * prog.layer_data[index]["weight_bytes"], self.bias_bits * layer.shape[0]
+
+    def random_layer(self, gen, n_in, n_out, *, last, info):
+        """A random layer of this kind (for benches): (n_out, n_in), ReLU unless ``last``."""
+        raise NotImplementedError
+
+
 @register
-class DenseKind(LayerKind):
+class DenseKind(ArrayKind):
     """A fully connected layer on the int8 PE array: ``Y = W · X`` with the layer's integer
-    weights (pruned ones as zeros) in tile order in the weight memory, a bias per output, then
-    requantize (shift, ReLU, saturation)."""
+    weights (pruned ones as zeros), a bias per output, then requantize."""
 
     name = "dense"
     code = 1
-    info = (("rows", 1), ("weight_depth", 4), ("bias_depth", 2))
     args = (("weight_base", 20), ("bias_base", 12))
-    engine = "corolla.hw.engines.dense:DenseEngine"
+    engine = "corolla.hw.engines.array:DenseEngine"
     summary = "fully connected layer on the int8 systolic PE array (images in lanes)"
-    memory = "weights"
+    spaces_used = (proto.Space.WEIGHTS, proto.Space.BIAS)
+
+    def sizes(self, params):
+        return SimpleNamespace(rows=params.rows, weight_depth=params.weight_depth,
+                               bias_depth=params.bias_depth)
 
     def enabled(self, params):
         return True
 
-    def spaces(self, params):
-        return {proto.Space.WEIGHTS: SpaceInfo(params.weight_depth * params.rows),
-                proto.Space.BIAS: SpaceInfo(params.bias_depth * 4)}
-
-    def info_values(self, params):
-        return {"rows": params.rows, "weight_depth": params.weight_depth,
-                "bias_depth": params.bias_depth}
+    def pe_from_info(self, info):
+        return pk.Int8Kind(width=8, acc_width=info["acc_width"])
 
     def missing(self, info):
         return None if info["rows"] else "the accelerator has no PE array"
@@ -226,72 +415,27 @@ class DenseKind(LayerKind):
     def needs(self):
         return "the PE array ([array]); weights ≤ int8 (codebook_width ≤ 8)"
 
-    def compile(self, prog, layers, info):
-        n_rows = info["rows"]
-        weight_base = bias_base = 0
-        fields = {}
-        for i, q in layers:
-            name = prog.layer_names[i]
-            w = q.weights()
-            need(name, "weights", f"{w.min()}..{w.max()}", w.min() >= -128 and w.max() <= 127,
-                 "int8 for the PE array (codebook_width 8 at most)")
-            rows, cols = w.shape
-            tiles = _tiles(rows, n_rows)
-            padded = np.zeros((tiles * n_rows, cols), dtype=np.int64)
-            padded[:rows] = w
-            words = padded.reshape(tiles, n_rows, cols).transpose(0, 2, 1)     # (tile, k, r)
-            need(name, "weight words", f"{weight_base} + {tiles * cols}",
-                 weight_base + tiles * cols <= info["weight_depth"],
-                 f"at most weight_depth = {info['weight_depth']}")
-            need(name, "biases", f"{bias_base} + {rows}", bias_base + rows <= info["bias_depth"],
-                 f"at most bias_depth = {info['bias_depth']}")
-            image = words.astype(np.int8).tobytes()
-            prog.writes.append((proto.Space.WEIGHTS, weight_base * n_rows, image))
-            prog.writes.append((proto.Space.BIAS, bias_base * 4, q.bias.astype("<i4").tobytes()))
-            prog.layer_data[i] = {"weight_bytes": len(image)}
-            fields[i] = {"relu": int(q.relu), "shift": q.shift, "weight_base": weight_base,
-                         "bias_base": bias_base}
-            weight_base += tiles * cols
-            bias_base += rows
-        return fields
+    def check(self, prog, index, layer, info):
+        w = layer.weights()
+        need(prog.layer_names[index], "weights", f"{w.min()}..{w.max()}",
+             w.min() >= -128 and w.max() <= 127,
+             "int8 for the PE array (codebook_width 8 at most)")
 
-    def bad_descriptors(self, params):
-        return [{"weight_base": params.weight_depth - 1}, {"bias_base": params.bias_depth - 2}]
+    def operands(self, prog, index, layer):
+        return layer.weights() & 0xFF
 
-    def golden(self, prog, index, layer, x, acc_width):
-        acc = wrap_signed(np.asarray(x, dtype=np.int64) @ layer.weights().T + layer.bias,
-                          acc_width)
-        return requantize(acc, layer.shift, relu=layer.relu)
+    def accumulate(self, prog, index, layer, x, acc_width):
+        return wrap_signed(x @ layer.weights().T, acc_width)
 
-    def peak(self, params):
-        return {"pes": params.rows * params.cols,
-                "description": f"{params.rows}×{params.cols} int8 systolic array",
-                "bytes_per_cycle": params.rows,
-                "roof": "weight memory (one word of a weight per array row per cycle)"}
+    def random_layer(self, gen, n_in, n_out, *, last, info):
+        from .firmware.compress.qmodel import QuantLayer
 
-    def memories(self, params):
-        return {"weights": (params.weight_depth * params.rows, 8 * params.rows, 1),
-                "biases": (params.bias_depth * 4, 32, 1)}
-
-    def work(self, prog, index, layer, x, params, runs, acc_width):
-        images = len(x)
-        rows, cols = layer.shape
-        r, lanes = params.rows, params.cols
-        beats = runs * _tiles(rows, r) * cols            # weight and activation words read
-        return {
-            "macs_useful": rows * cols,
-            "macs_executed": beats * r * lanes / images,
-            "weight_bytes": beats * r / images,
-            "accesses": {
-                "weights": beats * 8 * r / images,
-                "activations": (beats + runs * rows) * 8 * lanes / images,
-                "biases": runs * rows * 32 / images,
-            },
-        }
-
-    def storage(self, prog, index, layer, params):
-        # The weight image as compiled: int8, tiles padded to the array's rows.
-        return 8 * prog.layer_data[index]["weight_bytes"], 32 * layer.shape[0]
+        cb = np.concatenate([[0], gen.integers(-128, 128, 15)])
+        index = gen.integers(1, 16, (n_out, n_in))
+        index[gen.random((n_out, n_in)) > 0.4] = 0
+        return QuantLayer(codebook=cb.astype(np.int64), codebook_frac=6, codebook_width=8,
+                          index=index, bias=gen.integers(-4000, 4000, n_out),
+                          shift=int(gen.integers(5, 9)), relu=not last, in_frac=4, out_frac=4)
 
 
 def eie_params(info: dict) -> EieParams:
@@ -435,8 +579,207 @@ class SparseKind(LayerKind):
             },
         }
 
+    def random_layer(self, gen, n_in, n_out, *, last, info):
+        return LAYER_KINDS["dense"].random_layer(gen, n_in, n_out, last=last, info=info)
+
     def storage(self, prog, index, layer, params):
         e = params.eie
         m = prog.layer_data[index]["matrix"]
         weight_bits = m.entries * e.entry_width + m.pes * (m.cols + 1) * e.ptr_width
         return weight_bits, len(layer.codebook) * e.weight_width + e.acc_width * layer.shape[0]
+
+
+@register
+class TernaryLayerKind(ArrayKind):
+    """A fully connected layer on the ternary PE array (TTQ / TWN): 2-bit weight codes, int8
+    activations; each PE sums the inputs met by +1 and by −1, the engine combines them with the
+    layer's scales ``wp · pos − wn · neg`` (exact fixed point), adds the bias and
+    requantizes."""
+
+    layer_types = ("TernaryLayer",)
+    name = "ternary"
+    code = 3
+    prefix = "ternary_"
+    args = (("weight_base", 20), ("bias_base", 12), ("wp", 8), ("wn", 8))
+    engine = "corolla.hw.engines.array:TernaryEngine"
+    summary = "fully connected layer on the ternary PE array (TTQ/TWN scales per layer)"
+    spaces_used = (proto.Space.TERNARY_WEIGHTS, proto.Space.TERNARY_BIAS)
+
+    def pe_from_info(self, info):
+        return pk.TernaryKind(act_width=8, acc_width=24)
+
+    def needs(self):
+        return "the ternary array ([ternary] enabled); 2-bit codes, 8-bit scales wp and wn"
+
+    def operands(self, prog, index, layer):
+        return np.asarray(layer.codes, dtype=np.int64)
+
+    def fields(self, prog, index, layer):
+        return {"wp": int(layer.wp), "wn": int(layer.wn)}
+
+    def accumulate(self, prog, index, layer, x, acc_width):
+        sums = self.pe_from_info(prog.info).gemm(np.asarray(layer.codes, dtype=np.int64), x.T)
+        return wrap_signed(layer.wp * sums[..., 0] - layer.wn * sums[..., 1], acc_width).T
+
+    def random_layer(self, gen, n_in, n_out, *, last, info):
+        from .firmware.quant.layers import TernaryLayer
+
+        codes = gen.choice([0b00, 0b01, 0b11], size=(n_out, n_in), p=[0.4, 0.3, 0.3])
+        return TernaryLayer(codes=codes.astype(np.uint8), wp=int(gen.integers(0, 256)),
+                            wn=int(gen.integers(0, 256)),
+                            bias=gen.integers(-40000, 40000, n_out),
+                            shift=int(gen.integers(9, 13)), relu=not last)
+
+
+def _pack_signs(x: np.ndarray, features: int) -> np.ndarray:
+    """Sign bits (x ≥ 0 → 1) of int8 features (batch, features), eight a byte, LSB first."""
+    beats = -(-features // 8)
+    bits = np.zeros((x.shape[0], 8 * beats), dtype=np.int64)
+    bits[:, :features] = x[:, :features] >= 0
+    return (bits.reshape(x.shape[0], beats, 8) << np.arange(8)).sum(axis=2)
+
+
+@register
+class BinaryLayerKind(ArrayKind):
+    """A fully connected layer on the binary PE array (XNOR-Net): ±1 weights and ±1 inputs,
+    eight a byte; XNOR and popcount give the ±1 dot product, ``α`` per output scales it, then
+    the bias. Inputs are the signs of the int8 outputs of the layer before (packed on chip by
+    the feeder) or, after a binary layer, the sign bits it wrote; outputs are int8
+    (requantized) or, before a binary layer, sign bits (``α · dot + bias ≥ 0``)."""
+
+    layer_types = ("BinaryLayer",)
+    name = "binary"
+    code = 4
+    prefix = "binary_"
+    args = (("weight_base", 20), ("bias_base", 12), ("bits_in", 1), ("bits_out", 1))
+    engine = "corolla.hw.engines.array:BinaryEngine"
+    summary = "fully connected layer on the binary PE array (XNOR-popcount, α per output)"
+    spaces_used = (proto.Space.BINARY_WEIGHTS, proto.Space.BINARY_BIAS)
+    bias_bits = 64
+
+    def pe_from_info(self, info):
+        return pk.BinaryKind(bits=8, acc_width=16)
+
+    def beats(self, cols):
+        return -(-cols // 8)
+
+    def needs(self):
+        return ("the binary array ([binary] enabled); α of 16 bits; the layer before it on an "
+                "array")
+
+    def _links(self, prog, index):
+        kinds = prog.kinds
+        return (index > 0 and kinds[index - 1] == self.name,
+                index + 1 < len(kinds) and kinds[index + 1] == self.name)
+
+    def check(self, prog, index, layer, info):
+        bits_in, bits_out = self._links(prog, index)
+        prog.layer_data[index] = {"bits_in": bits_in, "bits_out": bits_out}
+        if index > 0 and prog.kinds[index - 1] not in ("dense", "ternary", "binary", "lns"):
+            raise CompileError(f"{prog.layer_names[index]}: the layer before a binary layer "
+                               f"is {prog.kinds[index - 1]}; expected an array layer (dense, "
+                               f"ternary, binary or lns)")
+
+    def _pad(self, layer) -> int:
+        cols = layer.shape[1]
+        return 8 * self.beats(cols) - cols
+
+    def operands(self, prog, index, layer):
+        rows, cols = layer.shape
+        bits = np.zeros((rows, 8 * self.beats(cols)), dtype=np.int64)
+        bits[:, :cols] = layer.bits
+        return (bits.reshape(rows, -1, 8) << np.arange(8)).sum(axis=2)
+
+    def _bias(self, layer):
+        # Unused input bits are 0 (−1) in both operands: each adds +1 to the dot product.
+        return np.asarray(layer.bias, dtype=np.int64) - layer.alpha * self._pad(layer)
+
+    def bias_words(self, prog, index, layer):
+        words = (self._bias(layer) & 0xFFFFFFFF) | (np.asarray(layer.alpha) << 32)
+        return words.astype("<u8").tobytes()
+
+    def fields(self, prog, index, layer):
+        bits_in, bits_out = self._links(prog, index)
+        return {"bits_in": int(bits_in), "bits_out": int(bits_out)}
+
+    def golden(self, prog, index, layer, x, acc_width):
+        x = np.asarray(x, dtype=np.int64)
+        rows, cols = layer.shape
+        data = prog.layer_data[index]
+        words = x & 0xFF if data["bits_in"] else _pack_signs(x, cols)
+        pe = self.pe_from_info(prog.info)
+        dot = pe.gemm(self.operands(prog, index, layer), words.T)[..., 0]
+        acc = wrap_signed(wrap_signed(layer.alpha[:, None] * dot, acc_width)
+                          + self._bias(layer)[:, None], acc_width).T
+        if not data["bits_out"]:
+            return requantize(acc, layer.shift, relu=layer.relu)
+        packed = _pack_signs(acc, rows)
+        return np.where(packed > 127, packed - 256, packed)
+
+    def random_layer(self, gen, n_in, n_out, *, last, info):
+        from .firmware.quant.layers import BinaryLayer
+
+        return BinaryLayer(bits=gen.integers(0, 2, (n_out, n_in)).astype(np.uint8),
+                           alpha=gen.integers(1, 1 << 16, n_out),
+                           bias=gen.integers(-1 << 20, 1 << 20, n_out),
+                           shift=int(gen.integers(14, 18)), relu=not last)
+
+
+@register
+class LnsLayerKind(ArrayKind):
+    """A fully connected layer on the LNS PE array: LNS weight words; the int8 inputs become
+    LNS words on chip (the log table in the feeder); each product is a log addition turned into
+    fixed point by the antilog table and summed linearly (``lns_acc_frac`` fraction bits), then
+    bias and requantize give int8."""
+
+    layer_types = ("LnsLayer",)
+    name = "lns"
+    code = 5
+    prefix = "lns_"
+    args = (("weight_base", 20), ("bias_base", 12))
+    engine = "corolla.hw.engines.array:LnsEngine"
+    summary = "fully connected layer on the LNS PE array (log-domain multiplies)"
+    spaces_used = (proto.Space.LNS_WEIGHTS, proto.Space.LNS_BIAS)
+
+    @property
+    def info(self):
+        return (*super().info, ("lns_int_bits", 1), ("lns_frac_bits", 1), ("lns_acc_frac", 1))
+
+    def info_values(self, params):
+        return {**super().info_values(params), "lns_int_bits": params.lns_int_bits,
+                "lns_frac_bits": params.lns_frac_bits, "lns_acc_frac": params.lns_acc_frac}
+
+    def fmt(self, info):
+        from .formats import LnsFormat
+
+        return LnsFormat(info["lns_int_bits"], info["lns_frac_bits"])
+
+    def pe_from_info(self, info):
+        return pk.LnsKind(fmt=self.fmt(info), acc_width=info["acc_width"],
+                          acc_frac=info["lns_acc_frac"])
+
+    def needs(self):
+        return "the LNS array ([lns] enabled); weight words of the array's LNS format"
+
+    def check(self, prog, index, layer, info):
+        top = (1 << self.fmt(info).width) - 1
+        w = np.asarray(layer.words)
+        need(prog.layer_names[index], "LNS words", f"{w.min()}..{w.max()}",
+             w.min() >= 0 and w.max() <= top, f"0..{top} (the array's LNS format)")
+
+    def operands(self, prog, index, layer):
+        return np.asarray(layer.words, dtype=np.int64)
+
+    def accumulate(self, prog, index, layer, x, acc_width):
+        from .sim.models.lns import lns_from_int
+
+        pe = self.pe_from_info(prog.info)
+        return pe.gemm(self.operands(prog, index, layer), lns_from_int(pe.fmt, x).T)[..., 0].T
+
+    def random_layer(self, gen, n_in, n_out, *, last, info):
+        from .firmware.quant.layers import LnsLayer
+
+        width = self.fmt(info).width
+        return LnsLayer(words=gen.integers(0, 1 << width, (n_out, n_in)),
+                        bias=gen.integers(-1 << 16, 1 << 16, n_out),
+                        shift=int(gen.integers(10, 14)), relu=not last)

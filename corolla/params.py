@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 from enum import IntEnum
+from typing import ClassVar
 
 from . import protocol as proto
 
-__all__ = ["EieParams", "EieTarget", "SpaceInfo", "TopParams", "divisor_for"]
+__all__ = ["ArrayParams", "EieParams", "EieTarget", "SpaceInfo", "TopParams", "divisor_for"]
 
 
 #: How the host reaches the link: UART pins, byte streams, or byte streams in words.
@@ -192,6 +193,40 @@ def _pow2(value) -> bool:
 
 
 @dataclass(frozen=True)
+class ArrayParams:
+    """Sizes of one of the top's extra PE arrays (ternary, binary, LNS); its columns are the
+    top's ``cols`` (the activation lanes).
+
+    Parameters
+    ----------
+    rows : int
+        Array rows (outputs computed at once), a power of two from 1 to 16.
+    weight_depth : int
+        Weight words (``rows`` operands each).
+    bias_depth : int
+        Biases (and, for the binary array, per-output scales).
+    """
+
+    rows: int = 4
+    weight_depth: int = 16384
+    bias_depth: int = 512
+
+    def __post_init__(self):
+        for name, ok, expected in (
+                ("rows", _pow2(self.rows) and self.rows <= 16, "a power of two from 1 to 16"),
+                ("weight_depth", isinstance(self.weight_depth, int)
+                 and 16 <= self.weight_depth <= 1 << 20, "an integer from 16 to 2**20"),
+                ("bias_depth", isinstance(self.bias_depth, int)
+                 and 16 <= self.bias_depth <= 4095, "an integer from 16 to 4095")):
+            if isinstance(getattr(self, name), bool) or not ok:
+                raise ValueError(f"array parameter {name} must be {expected}, not "
+                                 f"{getattr(self, name)!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class TopParams:
     """Sizes of the accelerator.
 
@@ -222,6 +257,13 @@ class TopParams:
     link : str
         ``"uart"`` (pins ``rx``/``tx``), ``"stream"`` (byte streams ``host_rx``/``host_tx``)
         or ``"burst"`` (the same bytes in words of several, for fast simulation).
+    ternary, binary, lns : ArrayParams or None
+        The extra PE arrays (``None`` for none): ternary weights, binary weights and
+        activations, LNS words.
+    lns_int_bits, lns_frac_bits : int
+        The LNS array's word format (:class:`~corolla.formats.LnsFormat`).
+    lns_acc_frac : int
+        Fraction bits of the LNS array's fixed-point products and sums.
     """
 
     rows: int = 4
@@ -237,6 +279,15 @@ class TopParams:
     clock_hz: float = 50e6
     baud: int = 115200
     link: str = "stream"
+    ternary: ArrayParams | None = None
+    binary: ArrayParams | None = None
+    lns: ArrayParams | None = None
+    lns_int_bits: int = 4
+    lns_frac_bits: int = 3
+    lns_acc_frac: int = 8
+
+    #: The extra PE arrays' fields.
+    ARRAYS: ClassVar[tuple] = ("ternary", "binary", "lns")
 
     def __post_init__(self):
         def need(name, ok, expected):
@@ -257,6 +308,19 @@ class TopParams:
         need("program_depth", lambda v: isinstance(v, int) and 1 <= v <= 255,
              "an integer from 1 to 255")
         need("link", lambda v: v in LINKS, " or ".join(repr(k) for k in LINKS))
+        need("lns_int_bits", lambda v: isinstance(v, int) and 1 <= v <= 7,
+             "an integer from 1 to 7 (LNS words of at most 8 bits)")
+        need("lns_frac_bits", lambda v: isinstance(v, int) and v >= 0
+             and self.lns_int_bits + v <= 7, "an integer with lns_int_bits + lns_frac_bits "
+             "from 2 to 7")
+        need("lns_acc_frac", lambda v: isinstance(v, int) and 0 <= v <= 16,
+             "an integer from 0 to 16")
+        for name in self.ARRAYS:
+            need(name, lambda v: v is None or isinstance(v, ArrayParams),
+                 "ArrayParams or None")
+        if self.ternary is not None and self.ternary.rows < 4:
+            raise ValueError("accelerator parameter ternary: rows must be at least 4 (a "
+                             "weight word of whole bytes)")
         if self.eie is not None:
             eie = replace(self.eie, act_lanes=1, act_width=8, out_width=8,
                           acc_width=self.acc_width)
@@ -314,6 +378,8 @@ class TopParams:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["eie"] = self.eie.to_dict() if self.eie else None
+        for name in self.ARRAYS:
+            d[name] = getattr(self, name).to_dict() if getattr(self, name) else None
         return d
 
     @classmethod
@@ -321,6 +387,9 @@ class TopParams:
         d = dict(d)
         if d.get("eie") is not None:
             d["eie"] = EieParams(**d["eie"])
+        for name in cls.ARRAYS:
+            if d.get(name) is not None:
+                d[name] = ArrayParams(**d[name])
         return cls(**d)
 
 

@@ -110,6 +110,18 @@ class Space(IntEnum):
     EIE = 5
     #: Cycles per program step, 4 bytes each, from the last run (read only).
     COUNTERS = 6
+    #: Ternary-array weights: 2-bit codes, ``ternary_rows`` per word in tile order.
+    TERNARY_WEIGHTS = 7
+    #: Ternary-array biases, 4 bytes each.
+    TERNARY_BIAS = 8
+    #: Binary-array weights: 8 sign bits per byte, ``binary_rows`` bytes per word.
+    BINARY_WEIGHTS = 9
+    #: Binary-array biases and scales, 8 bytes each: bias (4 bytes), α (2 bytes), 2 unused.
+    BINARY_BIAS = 10
+    #: LNS-array weights: LNS words, ``lns_rows`` per word in tile order.
+    LNS_WEIGHTS = 11
+    #: LNS-array biases in the accumulator's fixed point, 4 bytes each.
+    LNS_BIAS = 12
 
 
 class ErrorFlag(IntEnum):

@@ -17,7 +17,8 @@ from pathlib import Path
 from .config import Config, ConfigError
 from .params import LINKS
 
-__all__ = ["RunError", "load_network", "run_board", "run_sim"]
+__all__ = ["RunError", "load_network", "missing_engines", "resolve_network", "run_board",
+           "run_sim", "runnable_variants", "test_accuracy"]
 
 #: Images in the digits test split.
 TEST_IMAGES = 450
@@ -28,7 +29,8 @@ class RunError(RuntimeError):
 
 
 def load_network(model: str):
-    """The compressed integer model: ``"digits"`` (built in) or a compressed-model file.
+    """The integer model: ``"digits"`` (the built-in Deep Compression model) or a file (a
+    compressed model from ``corolla compress``, or a network of any layer kinds).
 
     Raises
     ------
@@ -38,12 +40,18 @@ def load_network(model: str):
     """
     from .firmware.compress.qmodel import load_compressed
     from .firmware.digits import digits_compressed
-    from .firmware.model import ModelError
+    from .firmware.model import ModelError, open_npz
+    from .firmware.quant.layers import NETWORK_FORMAT
+    from .firmware.quant.layers import load_network as load_any
 
     if model == "digits":
         return digits_compressed()
     try:
-        net = load_compressed(model)
+        _, data = open_npz(model, "model")
+        if str(data.get("format", "")) == NETWORK_FORMAT:
+            net = load_any(model)
+        else:
+            net = load_compressed(model)
     except (ModelError, OSError) as exc:
         raise ConfigError(str(exc)) from None
     n_in, n_out = net.layers[0].shape[1], net.layers[-1].shape[0]
@@ -51,6 +59,40 @@ def load_network(model: str):
         raise ConfigError(f"{model}: the model has {n_in} inputs and {n_out} outputs; the "
                           f"digits test images need 64 and 10")
     return net
+
+
+def resolve_network(model: str, variant: str, config: Config | None = None):
+    """The network ``variant`` runs, with a layer kind per layer.
+
+    With the built-in model a variant name of :data:`corolla.firmware.variants.VARIANTS`
+    gives that variant's trained network (for the LNS format of ``config``); a list of layer
+    kinds runs the Deep Compression model with those kinds. A file's network runs with its own
+    kinds, or with the kinds ``variant`` lists.
+    """
+    from .firmware.quant.layers import QuantNetwork
+    from .firmware.variants import VARIANTS, digits_network
+    from .formats import LnsFormat
+
+    if model == "digits" and variant in VARIANTS:
+        lns = config.lns if config is not None else None
+        fmt = LnsFormat(lns.int_bits, lns.frac_bits) if lns else None
+        return digits_network(variant, lns_format=fmt,
+                              lns_acc_frac=lns.acc_frac if lns else 8)
+    net = load_network(model)
+    if getattr(net, "kinds", None) is not None and "," not in str(variant):
+        return net
+    kinds = check_variant(variant, layers=len(net.layers))
+    return QuantNetwork(net.layers, tuple(kinds), input_frac=net.input_frac,
+                        acc_width=net.acc_width)
+
+
+def runnable_variants(params) -> list[str]:
+    """The variants of the built-in model an accelerator with ``params`` can run."""
+    from .firmware.variants import VARIANTS
+    from .layers import LAYER_KINDS
+
+    have = {k.name for k in LAYER_KINDS.values() if k.enabled(params)}
+    return [name for name, v in VARIANTS.items() if set(v.kinds) <= have]
 
 
 def _check_images(images: int, first: int):
@@ -62,16 +104,21 @@ def _check_images(images: int, first: int):
 
 
 def check_variant(variant, option: str = "--variant", *, layers: int | None = None) -> list[str]:
-    """The layer kinds named by ``variant`` (``KIND`` or ``KIND,KIND,…``), checked against the
-    registry (and against the network's ``layers`` when given); raises :class:`ConfigError`
-    naming ``option``."""
+    """The layer kinds named by ``variant`` (a variant of
+    :data:`corolla.firmware.variants.VARIANTS`, ``KIND`` or ``KIND,KIND,…``), checked against
+    the registry (and against the network's ``layers`` when given); raises
+    :class:`ConfigError` naming ``option``."""
+    from .firmware.variants import VARIANTS
     from .layers import CompileError, parse_kinds
 
+    if variant in VARIANTS:
+        return list(VARIANTS[variant].kinds)
     names = [s.strip() for s in str(variant).split(",")]
     try:
         return parse_kinds(names, len(names) if layers is None or len(names) == 1 else layers)
     except CompileError as exc:
-        raise ConfigError(f"{option} is {variant!r}: {exc}") from None
+        raise ConfigError(f"{option} is {variant!r}: {exc}; or a variant: "
+                          f"{', '.join(VARIANTS)}") from None
 
 
 def run_sim(config: Config, *, model: str = "digits", variant: str = "dense", images: int = 8,
@@ -108,20 +155,23 @@ def run_sim(config: Config, *, model: str = "digits", variant: str = "dense", im
     _check_images(images, first)
     overrides = {"baud": int(config.clock_mhz * 1e6 / 8)} if link == "uart" else {}
     params = top_params(config, link=link, **overrides)
-    net = load_network(model)
-    check_variant(variant, layers=len(net.layers))
+    missing = missing_engines(params, variant)
+    if missing:
+        raise ConfigError(f"--variant {variant}: configuration {config.name!r} has {missing} "
+                          f"(see `corolla kinds`)")
+    if status:
+        status(f"Preparing the {variant} network (trained once per machine)")
+    net = resolve_network(model, variant, config)
     try:
-        compile_network(net, params.info(), variant)
+        prog = compile_network(net, params.info())
     except CompileError as exc:
         raise ConfigError(f"--variant {variant}: {exc}") from None
     design = Accelerator(params)
     with tempfile.TemporaryDirectory(prefix="corolla-run-") as tmp:
-        result_path = Path(tmp) / "result.json"
-        model_path = model
-        if model == "digits":
-            from .firmware.compress.qmodel import save_compressed
+        from .firmware.quant.layers import save_network
 
-            model_path = str(save_compressed(net, Path(tmp) / "digits.npz"))
+        result_path = Path(tmp) / "result.json"
+        model_path = save_network(net, Path(tmp) / "network.npz")
         env = {"COROLLA_MODEL": str(Path(model_path).resolve()), "COROLLA_VARIANT": variant,
                "COROLLA_IMAGES": str(images), "COROLLA_FIRST_IMAGE": str(first),
                "COROLLA_RESULT": str(result_path)}
@@ -143,7 +193,33 @@ def run_sim(config: Config, *, model: str = "digits", variant: str = "dense", im
     result["sim"] = sim.summary()
     result["clock_mhz"] = config.clock_mhz
     result["config"] = config.name
+    result["test_accuracy"] = test_accuracy(net, prog)
     return result
+
+
+def test_accuracy(net, prog) -> float:
+    """Accuracy of the golden model (bit for bit what the accelerator computes) on the whole
+    digits test split."""
+    import numpy as np
+
+    from .firmware.compile import golden_outputs
+    from .firmware.digits import load_digits_data
+
+    data = load_digits_data()
+    out = golden_outputs(net, prog, data.pixels_test)
+    return float(np.mean(np.argmax(out, axis=1) == data.y_test))
+
+
+def missing_engines(params, variant: str) -> str | None:
+    """The engines ``variant`` needs that an accelerator with ``params`` lacks, named, or
+    ``None``."""
+    from .layers import LAYER_KINDS
+
+    kinds = dict.fromkeys(check_variant(variant))
+    info = params.info()
+    missing = [LAYER_KINDS[k].missing(info) for k in kinds]
+    missing = [m.removeprefix("the accelerator has ") for m in missing if m]
+    return " and ".join(missing) if missing else None
 
 
 def run_board(config: Config, port: str, *, baud: int = 115200, model: str = "digits",
@@ -156,8 +232,7 @@ def run_board(config: Config, port: str, *, baud: int = 115200, model: str = "di
 
     check_variant(variant)
     _check_images(images, first)
-    net = load_network(model)
-    check_variant(variant, layers=len(net.layers))
+    net = resolve_network(model, variant, config)
     data = load_digits_data()
     pixels = data.pixels_test[first:first + images]
     try:
@@ -169,7 +244,7 @@ def run_board(config: Config, port: str, *, baud: int = 115200, model: str = "di
         t0 = time.perf_counter()
         info = driver.ping()
         try:
-            prog = compile_network(net, info, variant)
+            prog = compile_network(net, info)
         except CompileError as exc:
             raise ConfigError(str(exc)) from None
         if status:
@@ -183,4 +258,5 @@ def run_board(config: Config, port: str, *, baud: int = 115200, model: str = "di
                       run.batch_cycles, run.step_cycles, first_image=first, load_s=run.load_s,
                       bytes_sent=driver.bytes_sent, bytes_received=driver.bytes_received,
                       link=run.link, host_s=time.perf_counter() - t0,
-                      clock_mhz=config.clock_mhz, config=config.name, port=port)
+                      clock_mhz=config.clock_mhz, config=config.name, port=port,
+                      test_accuracy=test_accuracy(net, prog))

@@ -55,10 +55,14 @@ class Program:
     out_features: int = 0
     layer_names: list = field(default_factory=list)
     layer_data: dict = field(default_factory=dict)
+    name: str = ""
 
     @property
     def variant(self) -> str:
-        """The layer kinds as one name: the kind, or ``KIND,KIND,…`` for a mixed network."""
+        """The network's variant name, else the layer kinds as one name: the kind, or
+        ``KIND,KIND,…`` for a mixed network."""
+        if self.name:
+            return self.name
         return self.kinds[0] if len(set(self.kinds)) == 1 else ",".join(self.kinds)
 
     @property
@@ -99,14 +103,15 @@ class Program:
         return words[:, :batch].T.astype(np.int64)
 
 
-def compile_network(model, info: dict, kinds="dense") -> Program:
+def compile_network(model, info: dict, kinds=None) -> Program:
     """Lay ``model`` out for the accelerator described by ``info``.
 
     Parameters
     ----------
-    kinds : str or sequence of str
+    kinds : str or sequence of str, optional
         One layer kind for every layer (``"dense"``), one per layer (``"dense,sparse"`` or a
-        list), from :data:`corolla.layers.LAYER_KINDS`.
+        list), from :data:`corolla.layers.LAYER_KINDS`; by default the model's own ``kinds``
+        (a :class:`~corolla.firmware.quant.layers.QuantNetwork`), else ``"dense"``.
 
     Raises
     ------
@@ -115,9 +120,13 @@ def compile_network(model, info: dict, kinds="dense") -> Program:
         widths, memories); the message names the layer and the field.
     """
     layers = model.layers
+    if kinds is None:
+        kinds = getattr(model, "kinds", "dense")
     names = parse_kinds(kinds, len(layers))
+    own = getattr(model, "kinds", None)
     prog = Program(kinds=names, info=dict(info), in_features=layers[0].shape[1],
-                   out_features=layers[-1].shape[0])
+                   out_features=layers[-1].shape[0],
+                   name=getattr(model, "name", "") if own and list(own) == names else "")
     need("model", "acc_width", model.acc_width, model.acc_width == info["acc_width"],
          f"the accelerator's {info['acc_width']}")
     need("model", "layers", len(layers), len(layers) <= info["program_depth"],
@@ -137,6 +146,10 @@ def compile_network(model, info: dict, kinds="dense") -> Program:
         if reason:
             raise CompileError(f"layer kind {kind_name}: {reason}")
         mine = [(i, q) for i, q in enumerate(layers) if names[i] == kind_name]
+        for i, q in mine:
+            need(f"layer {i}", "layer type", type(q).__name__,
+                 type(q).__name__ in kind.layer_types,
+                 f"{' or '.join(kind.layer_types)} for the {kind.name} kind")
         fields |= kind.compile(prog, mine, info)
     for i, q in enumerate(layers):
         rows, cols = q.shape

@@ -3,7 +3,8 @@
 The top is a composition of components, each with its own signature (:mod:`corolla.hw.bus`)::
 
     host ──▶ HostLink ──bus──▶ HostBus ──▶ core memories (program, activation banks, counters)
-                │                  ├─────▶ DenseEngine  (weights, biases, PE array, drain)
+                │                  ├─────▶ DenseEngine, TernaryEngine, BinaryEngine, LnsEngine
+                │                  │        (weights, biases, feeder, PE array, drain)
                 │                  └─────▶ SparseEngine (EIE load records, EIE engine)
                 └──run──▶ Sequencer ──step──▶ the engine of each descriptor's kind
                                              ◀──act──  the activation banks (src → other)
@@ -13,7 +14,7 @@ The top is a composition of components, each with its own signature (:mod:`corol
 the :class:`~corolla.hw.sequencer.Sequencer` their codes as its dispatch table. Each engine owns
 its memories and answers the host bus for their spaces; during its step it has the activation
 banks: it reads bank ``src`` and writes the other one, so steps chain without the host. Inputs
-sit one image per lane (word = feature), see :mod:`corolla.hw.engines.dense`.
+sit one image per lane (word = feature), see :mod:`corolla.hw.engines.array`.
 
 Stopping a program (a bad descriptor, an engine's error, the watchdog) resets the engines'
 datapaths, never the memories, so the host can look and try again.

@@ -4,7 +4,7 @@ model, and a mutation check."""
 import pytest
 
 from corolla.layers import LAYER_KINDS
-from corolla.params import EieParams, TopParams
+from corolla.params import ArrayParams, EieParams, TopParams
 from corolla.sim import runner
 
 BENCH = "corolla.sim.benches.engines"
@@ -13,7 +13,9 @@ BENCH = "corolla.sim.benches.engines"
 def _engine(kind, **top):
     params = TopParams(rows=4, cols=2, act_depth=64, weight_depth=512, bias_depth=128,
                        eie=EieParams(pes=2, entry_depth=256, ptr_depth=128, bias_depth=128,
-                                     max_rows=64, codebooks=4), **top)
+                                     max_rows=64, codebooks=4),
+                       **{name: ArrayParams(rows=4, weight_depth=256, bias_depth=64)
+                          for name in TopParams.ARRAYS}, **top)
     return LAYER_KINDS[kind].engine_class()(params)
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from corolla import protocol as proto
 from corolla.layers import LAYER_KINDS, CompileError, info_fields, layer_kind, parse_kinds
-from corolla.params import TopParams
+from corolla.params import ArrayParams, TopParams
 from corolla.pe_kinds import PE_KINDS, pe_kind
 
 
@@ -24,7 +24,7 @@ def test_host_side_does_not_load_the_hdl():
 def test_layer_kind_entries_are_complete(kind):
     assert 1 <= kind.code <= 15 and kind.summary and kind.memory
     proto.descriptor_fields(kind.args)                 # fits after the common fields
-    params = TopParams()
+    params = TopParams(**{name: ArrayParams() for name in TopParams.ARRAYS})
     assert kind.enabled(params)
     assert set(kind.info_values(params)) == {name for name, _ in kind.info}
     assert kind.bad_descriptors(params)
@@ -41,7 +41,8 @@ def test_codes_and_fields_are_distinct():
     assert len(set(codes)) == len(codes)
     names = [name for name, _ in info_fields()]
     assert len(set(names)) == len(names)
-    spaces = [sp for k in LAYER_KINDS.values() for sp in k.spaces(TopParams())]
+    params = TopParams(**{name: ArrayParams() for name in TopParams.ARRAYS})
+    spaces = [sp for k in LAYER_KINDS.values() for sp in k.spaces(params)]
     assert len(set(spaces)) == len(spaces)
 
 
@@ -90,7 +91,7 @@ def test_corolla_kinds_json_lists_the_registries():
     assert [k["name"] for k in doc["layer_kinds"]] == list(LAYER_KINDS)
     assert [k["name"] for k in doc["pe_kinds"]] == list(PE_KINDS)
     configs = {c["name"]: c for c in doc["configs"]}
-    assert configs["default"]["layer_kinds"] == ["dense", "sparse"]
+    assert configs["default"]["layer_kinds"] == list(LAYER_KINDS)
     assert configs["icebreaker"]["layer_kinds"] == ["dense"]
     assert {b["name"] for b in doc["boards"]} == {"icebreaker", "ulx3s", "orangecrab"}
     text = subprocess.run([sys.executable, "-m", "corolla.cli", "kinds"], capture_output=True,

@@ -14,10 +14,12 @@ from corolla import protocol as proto
 from corolla.firmware.compile import CompileError, compile_network, golden_outputs
 from corolla.firmware.digits import digits_compressed, load_digits_data
 from corolla.firmware.runtime import Driver, LinkError
+from corolla.firmware.variants import VARIANTS
 from corolla.hw.bus import descriptor_layout
 from corolla.hw.io.uart import divisor_for
 from corolla.hw.top import Accelerator, TopParams
 from corolla.layers import LAYER_KINDS, info_fields
+from corolla.params import ArrayParams
 from corolla.protocol import Command, Space, Status
 from corolla.sim import runner
 
@@ -129,7 +131,9 @@ def test_compile_errors_name_layer_and_field(digits):
         compile_network(model, TopParams(eie=EieParams(entry_depth=64)).info(), "sparse")
     with pytest.raises(CompileError, match="no EIE engine"):
         compile_network(model, TopParams(eie=None).info(), "sparse")
-    with pytest.raises(CompileError, match="layer kind is 'lns'"):
+    with pytest.raises(CompileError, match="layer kind is 'fp8'"):
+        compile_network(model, TopParams().info(), "fp8")
+    with pytest.raises(CompileError, match="layer kind lns: the accelerator has no lns array"):
         compile_network(model, TopParams().info(), "lns")
     prog = compile_network(model, TopParams().info(), "dense")
     with pytest.raises(CompileError, match="inputs have shape"):
@@ -193,24 +197,31 @@ def _run(params, testcase, env=None, simulator=None):
                       simulator=simulator, seed=5)
 
 
-@pytest.mark.parametrize("variant", ["dense", "sparse"])
+#: Every engine, sized for the digits MLP.
+DIGITS_ENGINES = {name: ArrayParams() for name in TopParams.ARRAYS}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
 def test_digits_end_to_end_bit_exact(tmp_path, variant):
-    """Over the burst link, as `corolla run --sim` does (small networks and the link fuzz run
-    over the byte streams, the UART pins and Icarus below)."""
+    """Every variant over the burst link, as `corolla run --sim` does (small networks and the
+    link fuzz run over the byte streams, the UART pins and Icarus below)."""
     path = tmp_path / "result.json"
     env = {"COROLLA_VARIANT": variant, "COROLLA_IMAGES": "12", "COROLLA_FIRST_IMAGE": "100",
            "COROLLA_RESULT": str(path)}
-    _run(TopParams(link="burst"), "run_job", env=env)
+    _run(TopParams(link="burst", **DIGITS_ENGINES), "run_job", env=env)
     r = json.loads(path.read_text())
-    assert r["bit_exact"] and r["images"] == 12
+    assert r["bit_exact"] and r["images"] == 12 and r["variant"] == variant
     assert r["predictions"] == r["golden_predictions"]
     assert len(r["batch_cycles"]) == 3 and all(c > 0 for c in r["batch_cycles"])
     assert len(r["layer_cycles_per_inference"]) == 3
-    if variant == "dense":
+    if VARIANTS[variant].kinds[0] in ("dense", "ternary", "lns"):
         # Layer cycles follow the array's tiling: ceil(M/4) tiles of K beats, plus the drain.
         layers = r["step_cycles"][0]
         assert 75 * 64 <= layers[0] < 75 * 64 + 64
-        assert 25 * 300 <= layers[1] < 25 * 300 + 64
+    if variant in ("dense", "ternary", "lns", "binary"):
+        # The binary array packs the signs of eight int8 inputs a beat: eight reads a beat.
+        layers = r["step_cycles"][0]
+        assert 25 * 300 <= layers[1] < 25 * 300 + 64 + (25 * 4 if variant == "binary" else 0)
 
 
 def test_uart_pins():
@@ -219,8 +230,14 @@ def test_uart_pins():
     assert result.passed
 
 
+#: Every engine: the int8 array, the EIE engine, the ternary, binary and LNS arrays.
+ALL_ENGINES = {name: ArrayParams(rows=4, weight_depth=1024, bias_depth=128)
+               for name in TopParams.ARRAYS}
+
+
 def test_small_networks_over_streams():
-    assert _run(TopParams(), "small_networks").passed
+    """Every layer kind alone and mixed (every conversion between kinds on chip)."""
+    assert _run(TopParams(**ALL_ENGINES), "small_networks").passed
 
 
 def test_small_networks_on_icarus():
@@ -245,7 +262,8 @@ def test_link_fuzzing_changes_nothing():
 
 
 def test_invalid_programs_are_stopped_with_the_right_flag():
-    assert _run(TopParams(), "bad_programs").passed
+    """Every engine's corrupted descriptors are flagged, never a hang."""
+    assert _run(TopParams(**ALL_ENGINES), "bad_programs").passed
 
 
 def test_bench_catches_a_link_that_ignores_the_crc(monkeypatch):
@@ -302,7 +320,7 @@ def test_demo_json(tmp_path):
     proc = corolla("demo", "--images", "4", "--out", str(tmp_path), "--json")
     assert proc.returncode == 0, proc.stderr
     r = json.loads(proc.stdout)
-    assert r["bit_exact"] and set(r["variants"]) == {"dense", "sparse"}
+    assert r["bit_exact"] and set(r["variants"]) == set(VARIANTS)
     assert r["compression_ratio"] > 10 and r["accuracy_float"] > 0.9
     for v in r["variants"].values():
         assert v["inferences_per_s"] == pytest.approx(50e6 / v["cycles_per_inference"])

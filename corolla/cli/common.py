@@ -99,13 +99,16 @@ def add_design_arg(parser):
 
 
 def add_variant_arg(parser, what: str):
-    """``--variant KIND[,KIND...]``: the layer kinds (from the registry) ``what`` runs."""
+    """``--variant NAME|KIND[,KIND...]``: a variant of the built-in model, or the layer kinds
+    (from the registry) ``what`` runs."""
+    from ..firmware.variants import VARIANTS
     from ..layers import LAYER_KINDS
 
-    parser.add_argument("--variant", default="dense", metavar="KIND[,KIND...]",
-                        help=f"{what}: one layer kind for every layer or one per layer (a "
-                             f"mixed network), from {', '.join(LAYER_KINDS)} (see `corolla "
-                             f"kinds`; default: %(default)s)")
+    parser.add_argument("--variant", default="dense", metavar="NAME|KIND[,KIND...]",
+                        help=f"{what}: a variant of the digits MLP ({', '.join(VARIANTS)}), "
+                             f"or one layer kind for every layer or one per layer, from "
+                             f"{', '.join(LAYER_KINDS)} (see `corolla kinds`; default: "
+                             f"%(default)s)")
 
 
 def board_of(args):

@@ -56,6 +56,15 @@ def _pack(fmt, sign, log, zero):
     return Mux(zero | (log < fmt.log_min), fmt.zero, Cat(log_out[:fmt.log_width], sign))
 
 
+def int_to_lns_comb(m, fmt, v, *, in_frac=0, name="log"):
+    """Combinational int8 → LNS word of signed 8-bit ``v`` (:class:`IntToLns` without its
+    register stages; the table is a submodule called ``name``)."""
+    mag = Signal(unsigned(8), name=f"{name}_mag")
+    m.d.comb += mag.eq(Mux(v < 0, -v, v))
+    log = _rom(m, name, fmt.int_table(in_frac), (mag - 1)[:7])
+    return _pack(fmt, v[7], log, mag == 0)
+
+
 def lns_mul_comb(m, fmt, a, b):
     """Combinational LNS product of words ``a`` and ``b``."""
     sa, la, za = _unpack(fmt, a)
@@ -288,11 +297,7 @@ class IntToLns(_Pipe2):
         return {**_fmt_params(self.fmt), "in_frac": self.in_frac}
 
     def compute(self, m, v):
-        fmt = self.fmt
-        mag = Signal(unsigned(8))
-        m.d.comb += mag.eq(Mux(v < 0, -v, v))
-        log = _rom(m, "log", fmt.int_table(self.in_frac), (mag - 1)[:7])
-        return _pack(fmt, v[7], log, mag == 0)
+        return int_to_lns_comb(m, self.fmt, v, in_frac=self.in_frac)
 
 
 class LnsToFixed(_Pipe2):

@@ -22,7 +22,7 @@ from corolla.firmware.compile import compile_network
 from corolla.layers import LAYER_KINDS
 from corolla.params import TopParams
 from corolla.sim.benches.common import TB, first_mismatch, golden, params, record_stats, rng
-from corolla.sim.benches.top import random_mlp
+from corolla.sim.benches.top import random_network
 
 
 class EngineTB(TB):
@@ -100,9 +100,10 @@ async def network(dut):
     await tb.reset()
     model_golden = golden(kind.golden)
     layers_run = 0
-    for sizes in ((12, 9, 5), (3, 17, 1), (33, 6)):
-        model = random_mlp(gen, sizes)
-        prog = compile_network(model, top.info(), kind.name)
+    info = top.info()
+    for sizes in ((12, 9, 5), (3, 17, 9, 1), (33, 6)):
+        model = random_network(gen, sizes, [kind.name] * (len(sizes) - 1), info)
+        prog = compile_network(model, info)
         for space, addr, data in prog.writes:
             await tb.write_bytes(space, addr, data)
         for batch in (top.cols, 1):
@@ -117,8 +118,8 @@ async def network(dut):
                 error, cycles = await tb.step(desc, src=i % 2)
                 assert error == 0, f"layer {i} of {sizes}: error flags {error:#x}"
                 want = model_golden(prog, i, q, a, model.acc_width)
-                got = tb.banks[1 - i % 2][:q.shape[0], :batch].T
-                rows = q.shape[0]
+                rows = want.shape[1]          # outputs, or words of sign bits
+                got = tb.banks[1 - i % 2][:rows, :batch].T
 
                 def where(k, i=i, a=a, rows=rows, sizes=sizes):
                     return (f"inputs layer {i} of {sizes}, image {k // rows}: "

@@ -81,11 +81,22 @@ def random_mlp(gen: np.random.Generator, sizes, *, density=0.4, codebook=16) -> 
     return CompressedMlp(tuple(layers), input_frac=4)
 
 
-def _load_model(name: str):
-    from corolla.firmware.compress.qmodel import load_compressed
-    from corolla.firmware.digits import digits_compressed
+def random_network(gen: np.random.Generator, sizes, kinds, info: dict):
+    """A random integer network whose layer ``i`` is of kind ``kinds[i]`` (each kind's
+    :meth:`~corolla.layers.ArrayKind.random_layer`)."""
+    from corolla.firmware.quant.layers import QuantNetwork
 
-    return digits_compressed() if name == "digits" else load_compressed(name)
+    last = len(sizes) - 2
+    layers = tuple(LAYER_KINDS[k].random_layer(gen, n_in, n_out, last=i == last, info=info)
+                   for i, (k, n_in, n_out) in enumerate(zip(kinds, sizes[:-1], sizes[1:],
+                                                             strict=True)))
+    return QuantNetwork(layers, tuple(kinds))
+
+
+def _load_model(name: str, variant: str):
+    from corolla.run import resolve_network
+
+    return resolve_network(name, variant)
 
 
 @cocotb.test()
@@ -97,14 +108,14 @@ async def run_job(dut):
     variant = os.environ.get("COROLLA_VARIANT", "dense")
     n = int(os.environ.get("COROLLA_IMAGES", "8"))
     first = int(os.environ.get("COROLLA_FIRST_IMAGE", "0"))
-    model = _load_model(os.environ.get("COROLLA_MODEL", "digits"))
+    model = _load_model(os.environ.get("COROLLA_MODEL", "digits"), variant)
     data = load_digits_data()
     pixels = data.pixels_test[first:first + n]
     labels = data.y_test[first:first + n]
 
     def host():
         info = driver.ping()
-        prog = compile_network(model, info, variant)
+        prog = compile_network(model, info)
         return prog, run_batches(driver, prog, model, pixels)
 
     t0 = time.perf_counter()
@@ -129,26 +140,27 @@ async def small_networks(dut):
     p, _, driver = await _setup(dut)
     gen = rng(11)
     sizes = [(12, 9, 5), (7, 16, 3)] if p.link == "stream" else [(12, 9, 5)]
-    cases = []
-    for k, shape in enumerate(sizes):
-        model = random_mlp(gen, shape)
-        pixels = gen.integers(-128, 128, (p.cols + 1 + k, shape[0]))
-        pixels[gen.random(pixels.shape) < 0.3] = 0
-        cases.append((model, pixels))
 
     def host():
         info = driver.ping()
-        for model, pixels in cases:
-            kinds = [k.name for k in LAYER_KINDS.values() if k.missing(info) is None]
-            # Each kind alone, then the kinds alternating layer by layer in one network.
-            mixed = [kinds[i % len(kinds)] for i in range(len(model.layers))]
-            for variant in dict.fromkeys([*kinds, ",".join(mixed)]):
-                prog = compile_network(model, info, variant)
+        kinds = [k.name for k in LAYER_KINDS.values() if k.missing(info) is None]
+        for k, shape in enumerate(sizes):
+            pixels = gen.integers(-128, 128, (p.cols + 1 + k, shape[0]))
+            pixels[gen.random(pixels.shape) < 0.3] = 0
+            n = len(shape) - 1
+            # Each kind alone, then the kinds alternating layer by layer in one network, in
+            # registry order and backwards (every conversion between kinds on chip).
+            variants = [[kind] * n for kind in kinds]
+            variants += [[kinds[i % len(kinds)] for i in range(n)],
+                         [kinds[::-1][i % len(kinds)] for i in range(n)]]
+            for variant in variants:
+                model = random_network(gen, shape, variant, info)
+                prog = compile_network(model, info)
                 got, want, cycles, *_ = run_batches(driver, prog, model, pixels)
                 msg = first_mismatch(got, want)
-                assert msg is None, f"{variant} {model.layers[0].shape}: {msg}"
+                assert msg is None, f"{','.join(variant)} {shape}: {msg}"
                 dut._log.info("%s network %s: %d images bit-exact, cycles per batch %s",
-                              variant, [q.shape for q in model.layers], len(pixels), cycles)
+                              ",".join(variant), shape, len(pixels), cycles)
 
     await bridge(host)()
 
@@ -209,7 +221,8 @@ async def fuzz_link(dut):
             ("write at 2**32 - 1", proto.frame(w, bytes([Space.ACT0]) + b"\xff\xff\xff\xff"
                                            + bytes(3))),
             ("write to the counters", proto.frame(w, bytes([Space.COUNTERS, 0, 0, 0, 0, 1]))),
-            ("write to space 7", proto.frame(w, bytes([7, 0, 0, 0, 0, 1]))),
+            ("write to a space that does not exist",
+             proto.frame(w, bytes([max(Space) + 1, 0, 0, 0, 0, 1]))),
             ("write without data", proto.frame(w, bytes([Space.BIAS, 0, 0, 0, 0]))),
             ("EIE write not record aligned", proto.frame(w, bytes([Space.EIE, 0, 0, 0, 0])
                                                      + bytes(12))),
@@ -314,6 +327,11 @@ async def bad_programs(dut):
                  {"kind": 2, "rows": 4, "cols": 4, "batch": 1,
                   "codebook": info["eie_codebooks"]}, "DESCRIPTOR"),
             ]
+        for kind in LAYER_KINDS.values():
+            if kind.missing(info) is None:
+                cases += [(f"{kind.name} descriptor past its memories: {fields}",
+                           {"kind": kind.code, "rows": 4, "cols": 4, "batch": 1} | fields,
+                           "DESCRIPTOR") for fields in kind.bad_descriptors(p)]
         for what, desc, flag in cases:
             args = next((k.args for k in LAYER_KINDS.values() if k.code == desc["kind"]), ())
             driver.write(Space.PROGRAM, 0, proto.pack_descriptor(args, **desc))
