@@ -144,6 +144,14 @@ class LayerKind:
         """Bits the layer occupies on chip: (weights, everything else)."""
         raise NotImplementedError
 
+    def nonzero_weights(self, prog, layer) -> int:
+        """The layer's non-zero weights."""
+        return int(np.count_nonzero(layer.index))
+
+    def weight_bits(self, params: TopParams) -> int:
+        """Bits of a weight as its engine computes with it."""
+        return 8
+
     def bad_descriptors(self, params: TopParams) -> list[dict]:
         """Descriptor fields (beside ``rows = cols = 4``, ``batch = 1``) that do not fit the
         engine's memories: its engine must refuse each at once with ``DESCRIPTOR``."""
@@ -608,11 +616,17 @@ class TernaryLayerKind(ArrayKind):
     def pe_from_info(self, info):
         return pk.TernaryKind(act_width=8, acc_width=24)
 
+    def weight_bits(self, params):
+        return 2
+
     def needs(self):
         return "the ternary array ([ternary] enabled); 2-bit codes, 8-bit scales wp and wn"
 
     def operands(self, prog, index, layer):
         return np.asarray(layer.codes, dtype=np.int64)
+
+    def nonzero_weights(self, prog, layer):
+        return int(np.count_nonzero(layer.codes))
 
     def fields(self, prog, index, layer):
         return {"wp": int(layer.wp), "wn": int(layer.wn)}
@@ -663,6 +677,9 @@ class BinaryLayerKind(ArrayKind):
     def beats(self, cols):
         return -(-cols // 8)
 
+    def weight_bits(self, params):
+        return 1
+
     def needs(self):
         return ("the binary array ([binary] enabled); α of 16 bits; the layer before it on an "
                 "array")
@@ -679,6 +696,9 @@ class BinaryLayerKind(ArrayKind):
             raise CompileError(f"{prog.layer_names[index]}: the layer before a binary layer "
                                f"is {prog.kinds[index - 1]}; expected an array layer (dense, "
                                f"ternary, binary or lns)")
+
+    def nonzero_weights(self, prog, layer):
+        return int(layer.bits.size)                      # ±1: none is zero
 
     def _pad(self, layer) -> int:
         cols = layer.shape[1]
@@ -758,6 +778,9 @@ class LnsLayerKind(ArrayKind):
         return pk.LnsKind(fmt=self.fmt(info), acc_width=info["acc_width"],
                           acc_frac=info["lns_acc_frac"])
 
+    def weight_bits(self, params):
+        return self.pe(params).fmt.width
+
     def needs(self):
         return "the LNS array ([lns] enabled); weight words of the array's LNS format"
 
@@ -769,6 +792,10 @@ class LnsLayerKind(ArrayKind):
 
     def operands(self, prog, index, layer):
         return np.asarray(layer.words, dtype=np.int64)
+
+    def nonzero_weights(self, prog, layer):
+        zero = self.fmt(prog.info).unpack(np.asarray(layer.words))[2]
+        return int(np.count_nonzero(~zero))
 
     def accumulate(self, prog, index, layer, x, acc_width):
         from .sim.models.lns import lns_from_int

@@ -186,7 +186,7 @@ def work_counts(prog, net, pixels, params, runs: int) -> list[dict]:
     Parameters
     ----------
     prog : corolla.firmware.compile.Program
-    net : corolla.firmware.compress.qmodel.CompressedMlp
+    net : corolla.firmware.quant.layers.QuantNetwork or CompressedMlp
     pixels : numpy.ndarray
         The images (int8 codes), (images, 64).
     params : corolla.hw.top.TopParams
@@ -204,10 +204,10 @@ def work_counts(prog, net, pixels, params, runs: int) -> list[dict]:
         column pointers sit in memories of their own) and ``accesses``: memory name → bits
         moved.
     """
+    from .firmware.compile import golden_activations
     from .layers import layer_kind
 
-    x = np.asarray(pixels, dtype=np.int64)
-    acts = net.forward(x)         # acts[i] is layer i's input (the model's integer arithmetic)
+    acts = golden_activations(net, prog, pixels)      # acts[i] is layer i's input
     layers = []
     for i, (kind, q) in enumerate(zip(prog.kinds, net.layers, strict=True)):
         rows, cols = q.shape
@@ -255,7 +255,7 @@ def _storage(prog, net, params) -> dict:
     """Bits the model occupies on the accelerator, against float32 weights and biases."""
     from .layers import layer_kind
 
-    weights = sum(q.index.size for q in net.layers)
+    weights = sum(q.shape[0] * q.shape[1] for q in net.layers)
     biases = sum(q.shape[0] for q in net.layers)
     float_bits = 32 * (weights + biases)
     weight_bits = other_bits = 0
@@ -263,8 +263,9 @@ def _storage(prog, net, params) -> dict:
         w, o = layer_kind(kind).storage(prog, i, q, params)
         weight_bits, other_bits = weight_bits + w, other_bits + o
     stored = weight_bits + other_bits
-    return {"weights": weights, "nonzero_weights": int(sum(np.count_nonzero(q.index)
-                                                           for q in net.layers)),
+    nonzero = sum(layer_kind(kind).nonzero_weights(prog, q)
+                  for kind, q in zip(prog.kinds, net.layers, strict=True))
+    return {"weights": weights, "nonzero_weights": int(nonzero),
             "float32_bytes": float_bits / 8, "stored_bytes": stored / 8,
             "weight_bits_stored": weight_bits, "bits_per_weight": weight_bits / weights,
             "compression_ratio": float_bits / stored}
@@ -301,15 +302,18 @@ def measure(target: Target, *, model: str = "digits", images: int = 8, out_dir: 
     from .firmware.digits import load_digits_data
     from .generate import top_params
     from .layers import layer_kind
-    from .run import load_network, run_sim
+    from .run import missing_engines, resolve_network, run_sim
 
     say = status or (lambda message: None)
     board = get_board(target.board)
     config = load_config(target.config)
     params = top_params(config, link="stream")
-    net = load_network(model)
+    missing = missing_engines(params, target.variant)
+    if missing:
+        raise ConfigError(f"{target.label}: configuration {config.name!r} has {missing}")
+    net = resolve_network(model, target.variant, config)
     try:
-        prog = compile_network(net, params.info(), target.variant)
+        prog = compile_network(net, params.info())
     except CompileError as exc:
         raise ConfigError(f"{target.label}: {exc}") from None
 
@@ -379,7 +383,9 @@ def measure(target: Target, *, model: str = "digits", images: int = 8, out_dir: 
         "pes": pes, "pe_kind": kind, "roof_memory": roof,
         "on_chip_memory": {"total_kB": sum(b for b, _ in memories.values()) / 1024,
                            "by_memory_kB": {k: b / 1024 for k, (b, _) in memories.items()}},
-        "precision": {"weight_bits": 8, "activation_bits": 8,
+        "precision": {"weight_bits": "/".join(dict.fromkeys(
+                          str(layer_kind(k).weight_bits(params)) for k in prog.kinds)),
+                      "activation_bits": 8,
                       "accumulator_bits": params.acc_width,
                       "stored_bits_per_weight": storage["bits_per_weight"]},
         "batch": prog.lanes,

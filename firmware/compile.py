@@ -23,7 +23,8 @@ import numpy as np
 from corolla import protocol as proto
 from corolla.layers import LAYER_KINDS, CompileError, eie_params, layer_kind, need, parse_kinds
 
-__all__ = ["CompileError", "Program", "compile_network", "eie_params", "golden_outputs"]
+__all__ = ["CompileError", "Program", "compile_network", "eie_params", "golden_activations",
+           "golden_outputs"]
 
 
 @dataclass
@@ -158,10 +159,16 @@ def compile_network(model, info: dict, kinds=None) -> Program:
     return prog
 
 
-def golden_outputs(model, prog: Program, pixels) -> np.ndarray:
-    """Expected int8 outputs (batch, out) of ``prog``: each layer's kind's golden model
-    (:meth:`corolla.layers.LayerKind.golden`), chained."""
-    a = np.asarray(pixels, dtype=np.int64)
+def golden_activations(model, prog: Program, pixels) -> list[np.ndarray]:
+    """Every layer's input and the outputs, ``[x, a_0, …, a_{L-1}]``, as the accelerator
+    computes them: each layer's kind's golden model (:meth:`corolla.layers.LayerKind.golden`),
+    chained (sign bits between binary layers as the bytes the engine writes)."""
+    acts = [np.asarray(pixels, dtype=np.int64)]
     for i, (kind, q) in enumerate(zip(prog.kinds, model.layers, strict=True)):
-        a = layer_kind(kind).golden(prog, i, q, a, model.acc_width)
-    return a
+        acts.append(layer_kind(kind).golden(prog, i, q, acts[-1], model.acc_width))
+    return acts
+
+
+def golden_outputs(model, prog: Program, pixels) -> np.ndarray:
+    """Expected int8 outputs (batch, out) of ``prog`` (:func:`golden_activations`)."""
+    return golden_activations(model, prog, pixels)[-1]

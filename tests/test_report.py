@@ -212,3 +212,24 @@ def test_bench_all_runs_every_bench_into_one_document(monkeypatch, capsys):
     assert ran == list(bench.BENCHES)
     doc = json.loads(capsys.readouterr().out)
     assert doc == {what: {"bench": what, "device": "ecp5-85f"} for what in bench.BENCHES}
+
+
+def test_every_arithmetic_reports_without_builds(tmp_path):
+    """The ternary, binary, LNS and mixed variants compared on one configuration."""
+    proc = corolla("report", "--compare", "ulx3s:default:ternary", "ulx3s:default:binary",
+                   "ulx3s:default:lns", "ulx3s:default:mixed", "--no-build", "--images", "2",
+                   "--out", str(tmp_path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    ternary, binary, lns, mixed = doc["configurations"]
+    assert [c["variant"] for c in doc["configurations"]] == ["ternary", "binary", "lns",
+                                                             "mixed"]
+    for c in doc["configurations"]:
+        assert c["accuracy"]["test_split"] > 0.9 and c["cycles"]["per_inference"] > 0
+    # 2-bit codes and sign bits are stored as such; the LNS words are bytes.
+    assert ternary["compression"]["bits_per_weight"] == pytest.approx(2, rel=0.05)
+    assert lns["compression"]["bits_per_weight"] == pytest.approx(8, rel=0.05)
+    assert binary["compression"]["bits_per_weight"] < 8
+    # int8 first and last layers, the middle one pruned to 10 % on the EIE engine.
+    assert 2 < mixed["compression"]["bits_per_weight"] < 8
+    assert binary["precision"]["weight_bits"] == "8/1" and ternary["precision"]["weight_bits"] == "2"
