@@ -232,4 +232,5 @@ def test_every_arithmetic_reports_without_builds(tmp_path):
     assert binary["compression"]["bits_per_weight"] < 8
     # int8 first and last layers, the middle one pruned to 10 % on the EIE engine.
     assert 2 < mixed["compression"]["bits_per_weight"] < 8
-    assert binary["precision"]["weight_bits"] == "8/1" and ternary["precision"]["weight_bits"] == "2"
+    assert binary["precision"]["weight_bits"] == "8/1"
+    assert ternary["precision"]["weight_bits"] == "2"
