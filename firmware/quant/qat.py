@@ -45,6 +45,8 @@ ACTS = ("relu", "linear", "sign")
 TTQ_THRESHOLD = 0.05
 #: TWN's threshold, a multiple of the mean latent magnitude (Li & Liu).
 TWN_THRESHOLD = 0.7
+#: Where the sign activation passes its gradient (|x| at most this, as BinaryNet).
+SIGN_WINDOW = 1.0
 
 
 @dataclass
@@ -190,7 +192,7 @@ def train_qat(model: Mlp, specs: list[QatLayer], x, y, config: TrainConfig, *,
                 if spec.act == "relu":
                     delta = delta * (pres[i] > 0)
                 elif spec.act == "sign":
-                    delta = delta * (np.abs(pres[i]) <= 1.0)
+                    delta = delta * (np.abs(pres[i]) <= SIGN_WINDOW)
                 a_in = acts[i] if spec.quant != "lns" else lns_round(acts[i], fmt)
                 g_q = delta.T @ a_in
                 g_b = delta.sum(axis=0)
