@@ -23,7 +23,7 @@ __all__ = ["VERBS", "build_parser", "main"]
 
 #: The verbs, in the order ``corolla --help`` lists them.
 VERBS = ("kinds", "generate", "sim", "build", "report", "flash", "run", "demo", "compress",
-         "bench")
+         "bench", "sweep")
 
 
 def build_parser() -> Parser:
