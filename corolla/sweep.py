@@ -16,6 +16,8 @@ stages each point runs and the objectives::
     [axes]
     "array.rows" = [1, 2, 4]         # any configuration key: a list ...
     clock_mhz = {start = 12, stop = 24, step = 6}   # ... or a range (stop included)
+    shape = [{"array.rows" = 1, "memory.weight_depth" = 65536},   # ... or linked keys,
+             {"array.rows" = 4, "memory.weight_depth" = 16384}]   # a table per value
     seed = [1, 2]                    # the nextpnr seed
     board = ["icebreaker"]           # the board
     variant = ["dense", "ternary"]   # the variant
@@ -90,6 +92,8 @@ def _fail(key, value, expected, source):
 
 def _axis_values(key, value, source) -> list:
     if isinstance(value, list):
+        if value and all(isinstance(v, dict) for v in value):
+            return [dict(v) for v in value]         # linked keys: one table per value
         if not value:
             _fail(f"axes.{key}", value, "a non-empty list or a range {start, stop, step}",
                   source)
@@ -200,7 +204,8 @@ def load_spec(path) -> SweepSpec:
         else:
             for v in values:            # each value alone must make a valid configuration
                 trial = json.loads(json.dumps(base_dict))
-                _set_key(trial, key, v)
+                for k, x in (v.items() if isinstance(v, dict) else [(key, v)]):
+                    _set_key(trial, k, x)
                 try:
                     parse_config(trial)
                 except ConfigError as exc:
@@ -253,7 +258,8 @@ def point_job(spec: SweepSpec, point: dict) -> dict:
     config = json.loads(json.dumps(spec.base_config))
     for key, value in point.items():
         if key not in SPECIAL_AXES:
-            _set_key(config, key, value)
+            for k, x in (value.items() if isinstance(value, dict) else [(key, value)]):
+                _set_key(config, k, x)
     config["name"] = f"{spec.name}-point"
     job = {"point": point, "config": config, "board": point.get("board", spec.board),
            "seed": point.get("seed", 1), "variant": point.get("variant", spec.variant),
@@ -293,7 +299,9 @@ def run_point(job: dict, out_dir: str) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     config_file = folder / "config.toml"
     config_file.write_text(config_toml(job["config"]))
-    row = {**job["point"], "hash": job["hash"], "status": "ok", "reason": "", "reused": False}
+    row = {key: (", ".join(f"{k}={x}" for k, x in value.items()) if isinstance(value, dict)
+                 else value) for key, value in job["point"].items()}
+    row |= {"hash": job["hash"], "status": "ok", "reason": "", "reused": False}
     t0 = time.perf_counter()
     timeout = job["timeout_s"]
     for stage in job["stages"]:
@@ -311,6 +319,9 @@ def run_point(job: dict, out_dir: str) -> dict:
                 row["timing_met"] = clock["timing_met"]
                 for k, u in util.items():
                     row[k] = u["used"]
+                if not clock["timing_met"]:
+                    status, doc = "failed", (f"timing: Fmax {clock['fmax_mhz']:.2f} MHz is "
+                                             f"below the {clock['target_mhz']:.2f} MHz clock")
         elif stage == "sim":
             status, doc = _corolla(["run", "--sim", "--config", str(config_file), "--variant",
                                     job["variant"], "--images", str(job["images"])], timeout)

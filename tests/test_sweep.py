@@ -87,3 +87,17 @@ def test_sweep_on_a_local_cluster_records_failures_and_resumes(tmp_path):
     again = run_sweep(spec, tmp_path / "out", workers=2)
     assert again["reused"] == 4 and [r["status"] for r in again["rows"]] == \
         [r["status"] for r in doc["rows"]]
+
+
+def test_linked_keys_move_together(tmp_path):
+    text = SPEC.replace('"array.pe" = ["int8", "ternary"]',
+                        'shape = [{"array.rows" = 1, "memory.weight_depth" = 65536},\n'
+                        '         {"array.rows" = 4, "memory.weight_depth" = 16384}]')
+    spec = load_spec(_spec(tmp_path, text))
+    jobs = [point_job(spec, p) for p in points(spec)]
+    memory = [(j["config"]["array"]["rows"], j["config"]["memory"]["weight_depth"])
+              for j in jobs]
+    assert memory == [(1, 65536), (4, 16384), (1, 65536), (4, 16384)]
+    with pytest.raises(ConfigError) as info:
+        load_spec(_spec(tmp_path, text.replace('"array.rows" = 1,', '"array.rows" = 100,')))
+    assert info.value.key == "axes.shape"
