@@ -6,7 +6,7 @@ stages each point runs and the objectives::
     name = "up5k-array"
     base = "icebreaker"              # a built-in configuration or a TOML file
     board = "icebreaker"             # the board of the build stage (an axis may vary it)
-    stages = ["build", "sim"]        # generate, build, sim, accuracy
+    stages = ["build", "sim"]        # compress, generate, build, sim, accuracy
     objectives = ["max:inferences_per_s", "min:lut"]
     sampling = "grid"                # or "random", with samples = N and seed = S
     timeout_s = 1800                 # per stage of a point
@@ -21,6 +21,8 @@ stages each point runs and the objectives::
     seed = [1, 2]                    # the nextpnr seed
     board = ["icebreaker"]           # the board
     variant = ["dense", "ternary"]   # the variant
+    "compress.sparsity" = ["0.9,0.97,0.6", "0.8,0.9,0.5"]   # `corolla compress` options
+                                     # (sparsity, bits, pes, seed; the compress stage)
 
 Each point is one task on a Dask ``distributed`` cluster: a :class:`~distributed.LocalCluster`
 of worker processes on this machine, or any scheduler address (``--scheduler``) — started by
@@ -31,9 +33,14 @@ configuration, board, seed, variant and stages) is taken from there, so an inter
 resumes where it stopped. A failed point (does not fit, timing, tool error, time limit) is a
 row with its status and reason.
 
+The ``compress`` stage runs Deep Compression with the point's options and the later stages
+use its model; ``sim`` is ``corolla report --no-build`` (the simulation's counters, the golden
+model on the test split, the stored model size and the energy estimate).
+
 Results: ``sweep.json`` and ``sweep.csv`` (a row per point: the axes, Fmax, LUT/FF/DSP/BRAM,
-cycles and inferences/s from the simulation's counters, accuracy, wall time, status), the
-Pareto front over the objectives (``pareto`` column) and ``pareto.png``.
+cycles and inferences/s from the simulation's counters, accuracy, stored model size, energy
+estimate, wall time, status), the Pareto front over the objectives (``pareto`` column) and
+``pareto.png``.
 """
 
 from __future__ import annotations
@@ -56,12 +63,16 @@ __all__ = ["STAGES", "SweepSpec", "load_spec", "pareto_front", "points", "run_po
            "run_sweep"]
 
 #: What a point can run, in this order.
-STAGES = ("generate", "build", "sim", "accuracy")
+STAGES = ("compress", "generate", "build", "sim", "accuracy")
 #: Axes that are not configuration keys.
 SPECIAL_AXES = ("board", "seed", "variant")
+#: The compression options an axis may set (``compress.<option>``): `corolla compress`'s.
+COMPRESS_OPTIONS = {"sparsity": "--sparsity", "bits": "--bits", "pes": "--pes",
+                    "seed": "--seed"}
 #: Figures a point's row has, and so what objectives may name.
 METRICS = ("fmax_mhz", "lut", "ff", "dsp", "bram", "logic_cells", "cycles_per_inference",
-           "inferences_per_s", "inferences_per_s_at_fmax", "accuracy", "wall_s")
+           "inferences_per_s", "inferences_per_s_at_fmax", "accuracy", "stored_bytes",
+           "compression_ratio", "energy_nj", "wall_s")
 _SPEC_KEYS = ("name", "base", "board", "stages", "objectives", "sampling", "samples", "seed",
               "timeout_s", "images", "variant", "axes")
 
@@ -201,6 +212,14 @@ def load_spec(path) -> SweepSpec:
             for v in values:
                 if v not in VARIANTS:
                     check_variant(v, "axes.variant")
+        elif key.startswith("compress."):
+            option = key.split(".", 1)[1]
+            if option not in COMPRESS_OPTIONS:
+                raise ConfigError(f"unknown key 'axes.{key}'; the compression options are "
+                                  f"{', '.join('compress.' + k for k in COMPRESS_OPTIONS)}",
+                                  key=f"axes.{key}", source=source)
+            if "compress" not in stages:
+                _fail(f"axes.{key}", values, "the 'compress' stage in stages", source)
         else:
             for v in values:            # each value alone must make a valid configuration
                 trial = json.loads(json.dumps(base_dict))
@@ -257,15 +276,17 @@ def point_job(spec: SweepSpec, point: dict) -> dict:
     """Everything a task needs to run ``point`` (plain data, sent to the worker)."""
     config = json.loads(json.dumps(spec.base_config))
     for key, value in point.items():
-        if key not in SPECIAL_AXES:
+        if key not in SPECIAL_AXES and not key.startswith("compress."):
             for k, x in (value.items() if isinstance(value, dict) else [(key, value)]):
                 _set_key(config, k, x)
     config["name"] = f"{spec.name}-point"
+    compress = {k.split(".", 1)[1]: v for k, v in point.items() if k.startswith("compress.")}
     job = {"point": point, "config": config, "board": point.get("board", spec.board),
+           "compress": compress,
            "seed": point.get("seed", 1), "variant": point.get("variant", spec.variant),
            "stages": list(spec.stages), "timeout_s": spec.timeout_s, "images": spec.images}
     blob = json.dumps({k: job[k] for k in ("config", "board", "seed", "variant", "stages",
-                                           "images")}, sort_keys=True)
+                                           "images", "compress")}, sort_keys=True)
     job["hash"] = hashlib.sha256(blob.encode()).hexdigest()[:16]
     return job
 
@@ -304,8 +325,19 @@ def run_point(job: dict, out_dir: str) -> dict:
     row |= {"hash": job["hash"], "status": "ok", "reason": "", "reused": False}
     t0 = time.perf_counter()
     timeout = job["timeout_s"]
+    model = "digits"
     for stage in job["stages"]:
-        if stage == "generate":
+        if stage == "compress":
+            args = ["compress", "--out", str(folder / "compressed")]
+            for option, value in job["compress"].items():
+                args += [COMPRESS_OPTIONS[option], str(value)]
+            status, doc = _corolla(args, timeout)
+            if status == "ok":
+                model = str(folder / "compressed" / "model_compressed.npz")
+                row["accuracy"] = doc["accuracy_compressed"]
+                row["stored_bytes"] = doc["stored_bytes"]
+                row["compression_ratio"] = doc["compression_ratio"]
+        elif stage == "generate":
             status, doc = _corolla(["generate", "--config", str(config_file), "--out",
                                     str(folder / "verilog")], timeout)
         elif stage == "build":
@@ -323,17 +355,25 @@ def run_point(job: dict, out_dir: str) -> dict:
                     status, doc = "failed", (f"timing: Fmax {clock['fmax_mhz']:.2f} MHz is "
                                              f"below the {clock['target_mhz']:.2f} MHz clock")
         elif stage == "sim":
-            status, doc = _corolla(["run", "--sim", "--config", str(config_file), "--variant",
-                                    job["variant"], "--images", str(job["images"])], timeout)
+            # The report without a build: the simulation's counters, the golden model on the
+            # test split, the stored size and the energy estimate.
+            status, doc = _corolla(["report", "--board", job["board"], "--config",
+                                    str(config_file), "--variant", job["variant"], "--model",
+                                    model, "--images", str(job["images"]), "--no-build",
+                                    "--out", str(folder / "report")], timeout)
             if status == "ok":
-                row["cycles_per_inference"] = doc["cycles_per_inference"]
-                row["inferences_per_s"] = doc["clock_mhz"] * 1e6 / doc["cycles_per_inference"]
-                row["accuracy"] = doc["test_accuracy"]
-                row["bit_exact"] = doc["bit_exact"]
-                if not doc["bit_exact"]:
-                    status, doc = "failed", f"sim: not bit-exact: {doc['first_mismatch']}"
+                c = doc["configurations"][0]
+                cycles = c["cycles"]["per_inference"]
+                row["cycles_per_inference"] = cycles
+                row["inferences_per_s"] = c["clock"]["configured_mhz"] * 1e6 / cycles
+                row["accuracy"] = c["accuracy"]["test_split"]
+                row["bit_exact"] = c["accuracy"]["simulated_bit_exact"]
+                row["stored_bytes"] = c["compression"]["stored_bytes"]
+                row["energy_nj"] = c["energy"]["per_inference_nj"]
+                if not row["bit_exact"]:
+                    status, doc = "failed", "sim: the accelerator's outputs are not bit-exact"
         else:                           # accuracy: the golden model on the test split
-            status, doc = _accuracy(job, config_file)
+            status, doc = _accuracy(job, config_file, model)
             if status == "ok":
                 row["accuracy"] = doc
         if status != "ok":
@@ -347,18 +387,19 @@ def run_point(job: dict, out_dir: str) -> dict:
     return row
 
 
-def _accuracy(job, config_file):
+def _accuracy(job, config_file, model):
     from .firmware.compile import CompileError, compile_network
     from .generate import top_params
     from .run import resolve_network, test_accuracy
 
     try:
         config = load_config(config_file)
-        net = resolve_network("digits", job["variant"], config)
+        net = resolve_network(model, job["variant"], config)
         prog = compile_network(net, top_params(config, link="stream").info())
         return "ok", test_accuracy(net, prog)
     except (ConfigError, CompileError) as exc:
         return "failed", f"accuracy: {exc}"
+
 
 
 def pareto_front(rows: list[dict], objectives) -> list[int]:

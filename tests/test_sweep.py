@@ -56,6 +56,9 @@ def test_pareto_front():
     (SPEC.replace('[2, 4]', '[2, 100]'), "axes.array.rows"),
     (SPEC.replace('"array.rows"', '"array.rowz"'), "axes.array.rowz"),
     (SPEC.replace('"min:wall_s"', '"min:joy"'), "objectives"),
+    (SPEC + '"compress.sparsity" = ["0.9,0.97,0.6"]\n', "axes.compress.sparsity"),
+    (SPEC.replace('["generate"]', '["compress", "generate"]')
+     + '"compress.colour" = [1]\n', "axes.compress.colour"),
 ])
 def test_bad_specs_name_the_key(tmp_path, text, key):
     with pytest.raises(ConfigError) as info:

@@ -32,7 +32,8 @@ def _spec_path(text: str) -> Path:
 
 def _print(console, doc):
     metrics = ("fmax_mhz", "logic_cells", "lut", "dsp", "cycles_per_inference",
-               "inferences_per_s", "accuracy", "wall_s")
+               "inferences_per_s", "accuracy", "stored_bytes", "compression_ratio",
+               "energy_nj", "wall_s")
     axes = list(doc["axes"])
     shown = [m for m in metrics if any(r.get(m) is not None for r in doc["rows"])]
     table = Table(*axes, *shown, "status", "Pareto", box=None)
