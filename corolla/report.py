@@ -33,7 +33,8 @@ from . import __version__
 from .config import ConfigError
 
 __all__ = ["ENERGY_ASSUMPTIONS", "HOROWITZ_45NM_PJ", "Target", "energy_estimate", "fmt_built",
-           "measure", "parse_target", "sram_access_pj", "work_counts", "write_report"]
+           "measure", "parse_target", "parse_targets", "sram_access_pj", "work_counts",
+           "write_report"]
 
 #: Energy per operation at 45 nm, 0.9 V, in pJ: M. Horowitz, "Computing's energy problem
 #: (and what we can do about it)", ISSCC 2014. SRAM figures are per 64-bit access.
@@ -108,6 +109,23 @@ class Target:
     @property
     def label(self) -> str:
         return f"{self.build_name}-{self.variant}"
+
+
+def parse_targets(text: str, *, variant: str = "dense") -> list[Target]:
+    """:func:`parse_target`, with ``all`` as the variant standing for every variant of the
+    digits MLP the configuration can run (:func:`corolla.run.runnable_variants`)."""
+    from .config import load_config
+    from .generate import top_params
+    from .run import runnable_variants
+
+    parts = text.split(":")
+    chosen = parts[2] if len(parts) > 2 else variant
+    if chosen != "all":
+        return [parse_target(text, variant=variant)]
+    first = parse_target(":".join(parts[:2]), variant="dense")
+    params = top_params(load_config(first.config), link="stream")
+    return [parse_target(":".join([first.board, first.config, v]))
+            for v in runnable_variants(params)]
 
 
 def parse_target(text: str, *, variant: str = "dense") -> Target:

@@ -64,6 +64,17 @@ def digits():
     return digits_compressed(), load_digits_data().pixels_test[:6]
 
 
+def test_variant_all_is_every_variant_the_configuration_runs():
+    from corolla.firmware.variants import VARIANTS
+    from corolla.report import parse_targets
+
+    targets = parse_targets("ulx3s:default:all")
+    assert [t.variant for t in targets] == list(VARIANTS)
+    assert len({t.label for t in targets}) == len(VARIANTS)
+    assert [t.variant for t in parse_targets("icebreaker", variant="all")] == ["dense"]
+    assert [t.variant for t in parse_targets("ulx3s:default:lns")] == ["lns"]
+
+
 def test_dense_counts_follow_the_tiles(digits):
     net, pixels = digits
     params = top_params(load_config("icebreaker"), link="stream")     # 4×2 array

@@ -21,7 +21,7 @@ from .common import (
 
 def run(args) -> int:
     from ..build import BuildError
-    from ..report import fmt_built, measure, parse_target, write_report
+    from ..report import fmt_built, measure, parse_targets, write_report
     from ..run import RunError
 
     specs = ([f"{args.board}:{args.config}" if args.config else args.board] if args.board
@@ -30,7 +30,7 @@ def run(args) -> int:
     if not specs:
         raise CliError("name a configuration: --board NAME [--config NAME|FILE] and/or "
                        "--compare BOARD[:CONFIG[:VARIANT]] ...", EXIT_BAD_INPUT)
-    targets = [parse_target(spec, variant=args.variant) for spec in specs]
+    targets = [t for spec in specs for t in parse_targets(spec, variant=args.variant)]
     labels = [t.label for t in targets]
     if len(set(labels)) != len(labels):
         raise CliError(f"configurations named twice: {', '.join(labels)}", EXIT_BAD_INPUT)
@@ -96,7 +96,8 @@ def register(sub) -> None:
                         "icebreaker ulx3s:default:sparse")
     p.add_argument("--model", default="digits", metavar="digits|FILE.npz", type=checks.model_file,
                    help="compressed model (default: %(default)s)")
-    add_variant_arg(p, "where a configuration names no variant")
+    add_variant_arg(p, "where a configuration names no variant ('all': every variant the "
+                       "configuration can run)")
     p.add_argument("--images", type=checks.IMAGES, default=8,
                    help="test images to simulate (default: %(default)s)")
     p.add_argument("--out", required=True, type=checks.out_dir, metavar="DIR",
