@@ -38,9 +38,11 @@ from corolla.formats import ACTIVATION, IntFormat, LnsFormat, ternary_encode
 
 from .compress.qmodel import QuantLayer
 from .model import Mlp, TrainConfig
+from .quant.binary import BinaryWeights
 from .quant.dfp import choose_frac_bits
 from .quant.layers import BinaryLayer, LnsLayer, QuantNetwork, TernaryLayer
 from .quant.qat import QatLayer, lns_round, lns_weights, quantize_weights, train_qat
+from .quant.ternary import TernaryWeights
 
 __all__ = ["VARIANTS", "Variant", "digits_network", "variant_names"]
 
@@ -92,16 +94,6 @@ def variant_names() -> list[str]:
     return list(VARIANTS)
 
 
-def _fixed(values, width):
-    """Integers ``≈ values · 2**frac`` within ``width`` unsigned bits, and ``frac``."""
-    top = float(np.max(values))
-    limit = (1 << width) - 1
-    frac = int(np.floor(np.log2(limit / top)))
-    while round(top * 2.0 ** frac) > limit:
-        frac -= 1
-    return np.round(np.asarray(values) * 2.0 ** frac).astype(np.int64), frac
-
-
 def _bias(b, frac, acc_width):
     return IntFormat(acc_width).saturate(np.floor(b * 2.0 ** frac + 0.5)).astype(np.int64)
 
@@ -135,7 +127,8 @@ def integer_network(model: Mlp, variant: Variant, specs, x_calib, *, input_frac:
             wn = float(-qw.min()) if (qw < 0).any() else 0.0
             # On the EIE engine the scales are codebook entries: signed, one bit less.
             width = TTQ_SCALE_BITS - (kind == "sparse")
-            (wp_i, wn_i), fw = _fixed([max(wp, 1e-9), max(wn, 1e-9)], width)
+            wp_i, wn_i, fw = TernaryWeights(codes=None, wp=wp, wn=wn,
+                                            delta=0.0).fixed_scales(width)
             values = np.sign(qw).astype(np.int64)
             acc_frac = x_frac + fw
             out_frac = min(out_frac, acc_frac)
@@ -153,7 +146,7 @@ def integer_network(model: Mlp, variant: Variant, specs, x_calib, *, input_frac:
                                            relu=relu))
         elif spec.quant == "xnor":
             alpha = np.mean(np.abs(w), axis=1)
-            alpha_i, fa = _fixed(np.maximum(alpha, 1e-9), ALPHA_BITS)
+            alpha_i, fa = BinaryWeights(bits=None, alpha=alpha).fixed_alpha(ALPHA_BITS)
             out_frac = min(out_frac, fa)
             layers.append(BinaryLayer(bits=(w >= 0).astype(np.uint8),
                                       alpha=np.maximum(alpha_i, 1),
