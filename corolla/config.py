@@ -297,6 +297,15 @@ class LnsConfig:
         return LnsFormat(self.int_bits, self.frac_bits, self.table_frac_bits, self.interpolate)
 
 
+@dataclass(frozen=True)
+class PoolConfig:
+    """The max-pooling engine (the pooling layers of convolutional networks)."""
+
+    enabled: bool = True
+
+    _schema: ClassVar[dict] = {"enabled": _Bool()}
+
+
 #: Keys of earlier releases and their names now (refused with the new name).
 _RENAMED = {
     "sparse.index_bits": "sparse.z_bits", "sparse.codebook_bits": "sparse.v_bits",
@@ -308,7 +317,7 @@ _RENAMED = {
 
 _SECTIONS = {"array": ArrayConfig, "widths": WidthsConfig, "sparse": SparseConfig,
              "ternary": TernaryConfig, "binary": BinaryConfig, "lns": LnsConfig,
-             "memory": MemoryConfig}
+             "pool": PoolConfig, "memory": MemoryConfig}
 _TOP = {"name": _Str(), "description": _Str(200), "clock_mhz": _Float(1.0, 500.0)}
 
 
@@ -325,6 +334,7 @@ class Config:
     ternary: TernaryConfig = field(default_factory=TernaryConfig)
     binary: BinaryConfig = field(default_factory=BinaryConfig)
     lns: LnsConfig = field(default_factory=LnsConfig)
+    pool: PoolConfig = field(default_factory=PoolConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
 
     def to_dict(self) -> dict:

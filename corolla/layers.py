@@ -34,9 +34,9 @@ from . import protocol as proto
 from .formats import requantize, wrap_signed
 from .params import EieParams, SpaceInfo, TopParams
 
-__all__ = ["LAYER_KINDS", "ArrayKind", "BinaryLayerKind", "CompileError", "DenseKind",
-           "LayerKind", "LnsLayerKind", "SparseKind", "TernaryLayerKind", "info_fields",
-           "layer_kind", "parse_kinds"]
+__all__ = ["CONV_ARGS", "LAYER_KINDS", "ArrayKind", "BinaryLayerKind", "CompileError",
+           "DenseKind", "LayerKind", "LnsLayerKind", "MaxPoolKind", "SparseKind",
+           "TernaryLayerKind", "info_fields", "layer_kind", "parse_kinds"]
 
 
 class CompileError(ValueError):
@@ -113,6 +113,19 @@ class LayerKind:
         return getattr(importlib.import_module(module), attr)
 
     # -- the compiler ----------------------------------------------------------------------
+    def accepts(self, layer) -> str | None:
+        """Why this kind cannot run ``layer`` (its type), or ``None``."""
+        name = type(layer).__name__
+        if name in self.layer_types:
+            return None
+        return f"layer type is {name}; expected {' or '.join(self.layer_types)} for the " \
+               f"{self.name} kind"
+
+    def weight_count(self, layer) -> int:
+        """Weights of the layer (its dense size)."""
+        rows, cols = layer.shape
+        return rows * cols
+
     def compile(self, prog, layers: list, info: dict) -> dict:
         """Lay out this kind's ``layers`` (``(index, layer)`` pairs of the network) and add
         their memory images to ``prog.writes``. Returns ``{index: descriptor fields}`` (the
@@ -210,12 +223,39 @@ def _tiles(rows: int, n_rows: int) -> int:
     return -(-rows // n_rows)
 
 
+#: Descriptor fields of a convolution, after an array kind's own (``in_c = 0``: a fully
+#: connected layer). ``rows`` is then ``C_out`` and ``cols`` ``kernel² · in_c``.
+CONV_ARGS = (("in_h", 8), ("in_w", 8), ("in_c", 10), ("kernel", 3), ("stride", 2), ("pad", 2))
+
+
+def _is_conv(layer) -> bool:
+    return type(layer).__name__ == "ConvLayer"
+
+
+def _matrix(layer):
+    """The matrix layer of ``layer`` (a convolution's kernel matrix, else itself)."""
+    return layer.inner if _is_conv(layer) else layer
+
+
+def conv_fields(layer) -> dict:
+    """The descriptor fields of a :class:`~corolla.firmware.quant.layers.ConvLayer`."""
+    return {"rows": layer.out_c, "cols": layer.kernel ** 2 * layer.in_c, "in_h": layer.in_h,
+            "in_w": layer.in_w, "in_c": layer.in_c, "kernel": layer.kernel,
+            "stride": layer.stride, "pad": layer.pad}
+
+
 class ArrayKind(LayerKind):
-    """A fully connected layer on a systolic PE array of the top (the engines of
-    :mod:`corolla.hw.engines.array`): the layer's weight operands in tile order in the kind's
+    """A fully connected layer or a convolution on a systolic PE array of the top (the engines
+    of :mod:`corolla.hw.engines.array`): the layer's weight operands in tile order in the kind's
     weight memory (word ``weight_base + t·beats + k`` holds beat ``k`` of rows ``t·R`` to
     ``t·R + R − 1``), a bias per output, then requantize (shift, ReLU, saturation). Subclasses
     give the PE kind, the weight operands, the bias words and the golden arithmetic.
+
+    A convolution (:class:`~corolla.firmware.quant.layers.ConvLayer`) is its kernel matrix
+    ``(C_out, k·k·C_in)`` run once per output pixel: the engine's feeder gathers each patch
+    from the H × W × C feature map in the activation bank (zeros for the padding), and the
+    drain writes the pixel's ``C_out`` outputs after the previous pixel's. Its descriptor adds
+    :data:`CONV_ARGS`; its golden model is a direct convolution.
 
     Attributes
     ----------
@@ -230,6 +270,14 @@ class ArrayKind(LayerKind):
     prefix = ""
     spaces_used = ()
     bias_bits = 32
+    #: The kind's own descriptor fields (:attr:`args` adds :data:`CONV_ARGS`).
+    array_args: tuple = ()
+    #: Kinds whose golden convolution is a direct convolution with :meth:`conv_weights`.
+    direct = False
+
+    @property
+    def args(self):
+        return self.array_args + CONV_ARGS
 
     @property
     def memory(self):
@@ -295,14 +343,35 @@ class ArrayKind(LayerKind):
     def check(self, prog, index, layer, info):
         """Raise :class:`CompileError` for a layer this kind cannot hold."""
 
+    def accepts(self, layer):
+        if _is_conv(layer):
+            why = super().accepts(layer.inner)
+            return why and f"a convolution's weight matrix: {why}"
+        return super().accepts(layer)
+
+    def weight_count(self, layer):
+        rows, cols = _matrix(layer).shape
+        return rows * cols
+
     def compile(self, prog, layers, info):
         sizes = self.info_sizes(info)
         n_rows = sizes.rows
         a_width = self.pe_from_info(info).a_shape[0]
         weight_base = bias_base = 0
         fields = {}
-        for i, q in layers:
+        for i, conv in layers:
             name = prog.layer_names[i]
+            q = _matrix(conv)
+            geometry = {}
+            if _is_conv(conv):
+                geometry = conv_fields(conv)
+                for what, value in (("in_h", conv.in_h), ("in_w", conv.in_w),
+                                    ("in_c", conv.in_c)):
+                    bits = dict(CONV_ARGS)[what]
+                    need(name, what, value, value < 1 << bits, f"below {1 << bits}")
+                need(name, "kernel² · in_c", geometry["cols"],
+                     geometry["cols"] <= info["act_depth"],
+                     f"at most act_depth = {info['act_depth']}")
             self.check(prog, i, q, info)
             ops = np.asarray(self.operands(prog, i, q), dtype=np.int64)
             rows, beats = ops.shape
@@ -327,25 +396,67 @@ class ArrayKind(LayerKind):
             prog.layer_data[i] = {"weight_bytes": len(image),
                                   **prog.layer_data.get(i, {})}
             fields[i] = {"relu": int(q.relu), "shift": q.shift, "weight_base": weight_base,
-                         "bias_base": bias_base, **self.fields(prog, i, q)}
+                         "bias_base": bias_base, **self.fields(prog, i, q), **geometry}
             weight_base += tiles * beats
             bias_base += rows
         return fields
 
     def bad_descriptors(self, params):
         sizes = self.sizes(params)
-        # 16 inputs: two weight words a tile even on the binary array.
+        side = int(params.act_depth ** 0.5)
+        # 16 inputs: two weight words a tile even on the binary array. Then convolutions
+        # (rows = C_out = 4, cols = k²·C_in = 4 unless said) whose patch is not ``cols``,
+        # whose input or output map does not fit a bank, or whose stride is 3.
         return [{"weight_base": sizes.weight_depth - 1, "cols": 16},
-                {"bias_base": sizes.bias_depth - 2}]
+                {"bias_base": sizes.bias_depth - 2},
+                {"in_h": 2, "in_w": 2, "in_c": 1, "kernel": 3, "stride": 1, "pad": 1},
+                {"in_h": 255, "in_w": 255, "in_c": 1, "kernel": 2, "stride": 1},
+                {"in_h": side, "in_w": side, "in_c": 1, "kernel": 2, "stride": 1, "pad": 1},
+                {"in_h": 4, "in_w": 4, "in_c": 1, "kernel": 2, "stride": 3},
+                {"in_h": 1, "in_w": 4, "in_c": 1, "kernel": 2, "stride": 1}]
 
     def golden(self, prog, index, layer, x, acc_width):
-        acc = self.accumulate(prog, index, layer, np.asarray(x, dtype=np.int64), acc_width)
-        return requantize(wrap_signed(acc + np.asarray(layer.bias, dtype=np.int64),
-                                      acc_width), layer.shift, relu=layer.relu)
+        x = np.asarray(x, dtype=np.int64)
+        if _is_conv(layer):
+            acc = self.conv_accumulate(prog, index, layer, x, acc_width)
+        else:
+            acc = self.accumulate(prog, index, layer, x, acc_width)
+        q = _matrix(layer)
+        bias = np.asarray(q.bias, dtype=np.int64)
+        if _is_conv(layer):
+            bias = np.tile(bias, layer.out_h * layer.out_w)
+        return requantize(wrap_signed(acc + bias, acc_width), q.shift, relu=q.relu)
 
     def accumulate(self, prog, index, layer, x, acc_width) -> np.ndarray:
         """The combined sums (batch, rows) before the bias, wrapped to ``acc_width``."""
         raise NotImplementedError
+
+    def conv_weights(self, prog, index, layer) -> np.ndarray:
+        """The integer weights (rows, cols) a kind with :attr:`direct` sums with, exactly."""
+        raise NotImplementedError
+
+    def conv_accumulate(self, prog, index, conv, x, acc_width) -> np.ndarray:
+        """The sums before the bias of a convolution on flat inputs ``x`` (batch, H·W·C_in),
+        as flat outputs (batch, out_h·out_w·C_out): a direct convolution
+        (:func:`corolla.sim.models.array.conv2d_reference`) for the kinds whose arithmetic is
+        a plain integer sum, else the kind's :meth:`accumulate` on each patch."""
+        q = conv.inner
+        if self.direct:
+            from .sim.models.array import conv2d_reference
+
+            k, c = conv.kernel, conv.in_c
+            w = np.asarray(self.conv_weights(prog, index, q), dtype=np.int64)
+            w = w.reshape(q.shape[0], k, k, c).transpose(0, 3, 1, 2)   # (C_out, C_in, k, k)
+            out = []
+            for image in x.reshape(-1, conv.in_h, conv.in_w, c):
+                y = conv2d_reference(image.transpose(2, 0, 1), w, stride=conv.stride,
+                                     pad=conv.pad)                    # (C_out, oh, ow)
+                out.append(y.transpose(1, 2, 0).reshape(-1))
+            return wrap_signed(np.array(out, dtype=np.int64), acc_width)
+        patches = conv.patches(x)                                     # (batch, P, K)
+        batch, pixels, cols = patches.shape
+        acc = self.accumulate(prog, index, q, patches.reshape(-1, cols), acc_width)
+        return acc.reshape(batch, pixels * q.shape[0])
 
     # -- the report ------------------------------------------------------------------------
     def peak(self, params):
@@ -369,14 +480,17 @@ class ArrayKind(LayerKind):
 
     def work(self, prog, index, layer, x, params, runs, acc_width):
         images = len(x)
-        rows, cols = layer.shape
+        rows, cols = _matrix(layer).shape
+        pixels = layer.out_h * layer.out_w if _is_conv(layer) else 1
         sizes = self.sizes(params)
         r, lanes = sizes.rows, params.cols
         pe = self.pe(params)
         per_pe = getattr(pe, "bits", 1)
-        beats = runs * _tiles(rows, r) * self.beats(cols)   # weight words read
+        beats = runs * pixels * _tiles(rows, r) * self.beats(cols)   # weight words read
         reads = beats * (8 if prog.layer_data[index].get("bits_in") is False else 1)
+        rows *= pixels
         return {
+            "macs": rows * cols,
             "macs_useful": rows * cols,
             "macs_executed": beats * r * lanes * per_pe / images,
             "weight_bytes": beats * r * pe.a_shape[0] / 8 / images,
@@ -388,7 +502,8 @@ class ArrayKind(LayerKind):
         }
 
     def storage(self, prog, index, layer, params):
-        return 8 * prog.layer_data[index]["weight_bytes"], self.bias_bits * layer.shape[0]
+        return (8 * prog.layer_data[index]["weight_bytes"],
+                self.bias_bits * _matrix(layer).shape[0])
 
     def random_layer(self, gen, n_in, n_out, *, last, info):
         """A random layer of this kind (for benches): (n_out, n_in), ReLU unless ``last``."""
@@ -402,7 +517,8 @@ class DenseKind(ArrayKind):
 
     name = "dense"
     code = 1
-    args = (("weight_base", 20), ("bias_base", 12))
+    array_args = (("weight_base", 20), ("bias_base", 12))
+    direct = True
     engine = "corolla.hw.engines.array:DenseEngine"
     summary = "fully connected layer on the int8 systolic PE array (images in lanes)"
     spaces_used = (proto.Space.WEIGHTS, proto.Space.BIAS)
@@ -431,6 +547,9 @@ class DenseKind(ArrayKind):
 
     def operands(self, prog, index, layer):
         return layer.weights() & 0xFF
+
+    def conv_weights(self, prog, index, layer):
+        return layer.weights()
 
     def accumulate(self, prog, index, layer, x, acc_width):
         return wrap_signed(x @ layer.weights().T, acc_width)
@@ -608,7 +727,8 @@ class TernaryLayerKind(ArrayKind):
     name = "ternary"
     code = 3
     prefix = "ternary_"
-    args = (("weight_base", 20), ("bias_base", 12), ("wp", 8), ("wn", 8))
+    array_args = (("weight_base", 20), ("bias_base", 12), ("wp", 8), ("wn", 8))
+    direct = True
     engine = "corolla.hw.engines.array:TernaryEngine"
     summary = "fully connected layer on the ternary PE array (TTQ/TWN scales per layer)"
     spaces_used = (proto.Space.TERNARY_WEIGHTS, proto.Space.TERNARY_BIAS)
@@ -630,6 +750,12 @@ class TernaryLayerKind(ArrayKind):
 
     def fields(self, prog, index, layer):
         return {"wp": int(layer.wp), "wn": int(layer.wn)}
+
+    def conv_weights(self, prog, index, layer):
+        # wp · Σ[+1]x − wn · Σ[−1]x is Σ x · w with w = wp, −wn or 0: the sums stay far from
+        # the ternary PE's 24 bits (at most k²·C_in ≤ 4095 inputs of 8 bits).
+        codes = np.asarray(layer.codes, dtype=np.int64)
+        return np.where(codes == 0b01, layer.wp, np.where(codes == 0b11, -layer.wn, 0))
 
     def accumulate(self, prog, index, layer, x, acc_width):
         sums = self.pe_from_info(prog.info).gemm(np.asarray(layer.codes, dtype=np.int64), x.T)
@@ -665,7 +791,7 @@ class BinaryLayerKind(ArrayKind):
     name = "binary"
     code = 4
     prefix = "binary_"
-    args = (("weight_base", 20), ("bias_base", 12), ("bits_in", 1), ("bits_out", 1))
+    array_args = (("weight_base", 20), ("bias_base", 12), ("bits_in", 1), ("bits_out", 1))
     engine = "corolla.hw.engines.array:BinaryEngine"
     summary = "fully connected layer on the binary PE array (XNOR-popcount, α per output)"
     spaces_used = (proto.Space.BINARY_WEIGHTS, proto.Space.BINARY_BIAS)
@@ -689,13 +815,20 @@ class BinaryLayerKind(ArrayKind):
         return (index > 0 and kinds[index - 1] == self.name,
                 index + 1 < len(kinds) and kinds[index + 1] == self.name)
 
+    def accepts(self, layer):
+        if _is_conv(layer):
+            return "a convolution on the binary kind; convolutions run on the dense, " \
+                   "ternary and lns arrays"
+        return super().accepts(layer)
+
     def check(self, prog, index, layer, info):
         bits_in, bits_out = self._links(prog, index)
         prog.layer_data[index] = {"bits_in": bits_in, "bits_out": bits_out}
-        if index > 0 and prog.kinds[index - 1] not in ("dense", "ternary", "binary", "lns"):
+        if index > 0 and prog.kinds[index - 1] not in ("dense", "ternary", "binary", "lns",
+                                                       "maxpool"):
             raise CompileError(f"{prog.layer_names[index]}: the layer before a binary layer "
                                f"is {prog.kinds[index - 1]}; expected an array layer (dense, "
-                               f"ternary, binary or lns)")
+                               f"ternary, binary or lns) or maxpool")
 
     def nonzero_weights(self, prog, layer):
         return int(layer.bits.size)                      # ±1: none is zero
@@ -756,7 +889,7 @@ class LnsLayerKind(ArrayKind):
     name = "lns"
     code = 5
     prefix = "lns_"
-    args = (("weight_base", 20), ("bias_base", 12))
+    array_args = (("weight_base", 20), ("bias_base", 12))
     engine = "corolla.hw.engines.array:LnsEngine"
     summary = "fully connected layer on the LNS PE array (log-domain multiplies)"
     spaces_used = (proto.Space.LNS_WEIGHTS, proto.Space.LNS_BIAS)
@@ -810,3 +943,85 @@ class LnsLayerKind(ArrayKind):
         return LnsLayer(words=gen.integers(0, 1 << width, (n_out, n_in)),
                         bias=gen.integers(-1 << 16, 1 << 16, n_out),
                         shift=int(gen.integers(10, 14)), relu=not last)
+
+
+@register
+class MaxPoolKind(LayerKind):
+    """Max pooling of an H × W × C feature map (:class:`~corolla.firmware.quant.layers.
+    MaxPoolLayer`) on its own small engine (:mod:`corolla.hw.engines.pool`): for each output
+    pixel and channel it reads the ``size × size`` window from the activation bank, one word
+    (every lane) a cycle, and writes the lanes' maxima. ``rows`` is ``C`` and ``cols`` the
+    window's ``size²``; the output map's size follows from the input's (no padding)."""
+
+    layer_types = ("MaxPoolLayer",)
+    name = "maxpool"
+    code = 6
+    info = (("pool", 1),)
+    args = (("in_h", 8), ("in_w", 8), ("kernel", 3), ("stride", 2))
+    engine = "corolla.hw.engines.pool:PoolEngine"
+    summary = "max pooling of feature maps (k×k window, stride 1 or 2), on its own engine"
+    memory = "activations"
+
+    def enabled(self, params):
+        return params.pool
+
+    def info_values(self, params):
+        return {"pool": 1}
+
+    def missing(self, info):
+        return None if info["pool"] else "the accelerator has no pooling engine"
+
+    def needs(self):
+        return "the pooling engine ([pool] enabled)"
+
+    def weight_count(self, layer):
+        return 0
+
+    def nonzero_weights(self, prog, layer):
+        return 0
+
+    def compile(self, prog, layers, info):
+        fields = {}
+        for i, q in layers:
+            name = prog.layer_names[i]
+            for what, value in (("in_h", q.in_h), ("in_w", q.in_w)):
+                need(name, what, value, value < 256, "below 256")
+            fields[i] = {"relu": 0, "shift": 0, "rows": q.in_c, "cols": q.size ** 2,
+                         "in_h": q.in_h, "in_w": q.in_w, "kernel": q.size,
+                         "stride": q.stride}
+        return fields
+
+    def bad_descriptors(self, params):
+        side = 1
+        while (2 * side) ** 2 * 4 <= params.act_depth:
+            side *= 2
+        return [{"in_h": 2 * side, "in_w": 2 * side, "kernel": 2, "stride": 2},
+                {"in_h": 1, "in_w": 4, "kernel": 2, "stride": 2},
+                {"in_h": 4, "in_w": 4, "kernel": 2, "stride": 3},
+                {"in_h": 4, "in_w": 4, "kernel": 0, "stride": 1}]
+
+    def golden(self, prog, index, layer, x, acc_width):
+        return layer.forward(np.asarray(x, dtype=np.int64))
+
+    def peak(self, params):
+        return {"pes": params.cols, "description": "max-pooling engine",
+                "bytes_per_cycle": params.cols,
+                "roof": "activation bank (one word per cycle)"}
+
+    def memories(self, params):
+        return {}
+
+    def work(self, prog, index, layer, x, params, runs, acc_width):
+        images = len(x)
+        outputs = layer.shape[0]
+        reads = runs * outputs * layer.size ** 2
+        return {"macs": 0, "macs_useful": 0, "macs_executed": 0, "weight_bytes": 0,
+                "compares": outputs * layer.size ** 2,
+                "accesses": {"activations": (reads + runs * outputs) * 8 * params.cols
+                             / images}}
+
+    def storage(self, prog, index, layer, params):
+        return 0, 0
+
+    def random_layer(self, gen, n_in, n_out, *, last, info):
+        raise CompileError("maxpool layers come from a network's shapes, not random sizes")

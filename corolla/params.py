@@ -264,6 +264,8 @@ class TopParams:
         The LNS array's word format (:class:`~corolla.formats.LnsFormat`).
     lns_acc_frac : int
         Fraction bits of the LNS array's fixed-point products and sums.
+    pool : bool
+        The max-pooling engine.
     """
 
     rows: int = 4
@@ -285,6 +287,7 @@ class TopParams:
     lns_int_bits: int = 4
     lns_frac_bits: int = 3
     lns_acc_frac: int = 8
+    pool: bool = True
 
     #: The extra PE arrays' fields.
     ARRAYS: ClassVar[tuple] = ("ternary", "binary", "lns")

@@ -111,27 +111,29 @@ class Target:
         return f"{self.build_name}-{self.variant}"
 
 
-def parse_targets(text: str, *, variant: str = "dense") -> list[Target]:
+def parse_targets(text: str, *, variant: str | None = None,
+                  model: str = "digits") -> list[Target]:
     """:func:`parse_target`, with ``all`` as the variant standing for every variant of the
-    digits MLP the configuration can run (:func:`corolla.run.runnable_variants`)."""
+    built-in ``model`` the configuration can run (:func:`corolla.run.runnable_variants`)."""
     from .config import load_config
     from .generate import top_params
-    from .run import runnable_variants
+    from .run import default_variant, runnable_variants
 
+    variant = variant or default_variant(model)
     parts = text.split(":")
     chosen = parts[2] if len(parts) > 2 else variant
     if chosen != "all":
-        return [parse_target(text, variant=variant)]
-    first = parse_target(":".join(parts[:2]), variant="dense")
+        return [parse_target(text, variant=variant, model=model)]
+    first = parse_target(":".join(parts[:2]), variant=default_variant(model), model=model)
     params = top_params(load_config(first.config), link="stream")
-    return [parse_target(":".join([first.board, first.config, v]))
-            for v in runnable_variants(params)]
+    return [parse_target(":".join([first.board, first.config, v]), model=model)
+            for v in runnable_variants(params, model)]
 
 
-def parse_target(text: str, *, variant: str = "dense") -> Target:
+def parse_target(text: str, *, variant: str | None = None, model: str = "digits") -> Target:
     """``BOARD[:CONFIG[:VARIANT]]``, e.g. ``icebreaker`` or ``ulx3s:default:sparse``.
 
-    Without a configuration the board's own is used.
+    Without a configuration the board's own is used; the variant is one of ``model``'s.
 
     Raises
     ------
@@ -139,7 +141,7 @@ def parse_target(text: str, *, variant: str = "dense") -> Target:
         For an unknown board or variant, or an empty field.
     """
     from .boards import BOARDS, get_board
-    from .run import check_variant
+    from .run import check_variant, default_variant
 
     parts = text.split(":")
     if len(parts) > 3 or not all(parts):
@@ -150,9 +152,9 @@ def parse_target(text: str, *, variant: str = "dense") -> Target:
                           f"{', '.join(BOARDS)}")
     own = get_board(parts[0]).config
     config = parts[1] if len(parts) > 1 else own
-    variant = parts[2] if len(parts) > 2 else variant
+    variant = parts[2] if len(parts) > 2 else (variant or default_variant(model))
     try:
-        check_variant(variant, "variant")
+        check_variant(variant, "variant", model=model)
     except ConfigError as exc:
         raise ConfigError(f"configuration {text!r}: {exc}") from None
     from .config import builtin_configs, load_config
@@ -326,7 +328,7 @@ def measure(target: Target, *, model: str = "digits", images: int = 8, out_dir: 
     board = get_board(target.board)
     config = load_config(target.config)
     params = top_params(config, link="stream")
-    missing = missing_engines(params, target.variant)
+    missing = missing_engines(params, target.variant, model)
     if missing:
         raise ConfigError(f"{target.label}: configuration {config.name!r} has {missing}")
     net = resolve_network(model, target.variant, config)

@@ -17,11 +17,32 @@ from pathlib import Path
 from .config import Config, ConfigError
 from .params import LINKS
 
-__all__ = ["RunError", "load_network", "missing_engines", "resolve_network", "run_board",
-           "run_sim", "runnable_variants", "test_accuracy"]
+__all__ = ["BUILTIN_MODELS", "RunError", "default_variant", "load_network", "missing_engines",
+           "model_variants", "resolve_network", "run_board", "run_sim", "runnable_variants",
+           "test_accuracy"]
 
 #: Images in the digits test split.
 TEST_IMAGES = 450
+#: The built-in models: the digits MLP and the digits CNN.
+BUILTIN_MODELS = ("digits", "digits-cnn")
+
+
+def model_variants(model: str = "digits") -> dict:
+    """The variants of a built-in model (name → recipe with its ``kinds``): the MLP's
+    (:data:`corolla.firmware.variants.VARIANTS`) for ``digits`` and files, the CNN's
+    (:data:`corolla.firmware.cnn.CNN_VARIANTS`) for ``digits-cnn``."""
+    if model == "digits-cnn":
+        from .firmware.cnn import CNN_VARIANTS
+
+        return CNN_VARIANTS
+    from .firmware.variants import VARIANTS
+
+    return VARIANTS
+
+
+def default_variant(model: str = "digits") -> str:
+    """The variant run when none is given: ``dense`` for the MLP, ``int8`` for the CNN."""
+    return "int8" if model == "digits-cnn" else "dense"
 
 
 class RunError(RuntimeError):
@@ -29,8 +50,9 @@ class RunError(RuntimeError):
 
 
 def load_network(model: str):
-    """The integer model: ``"digits"`` (the built-in Deep Compression model) or a file (a
-    compressed model from ``corolla compress``, or a network of any layer kinds).
+    """The integer model: ``"digits"`` (the built-in Deep Compression model),
+    ``"digits-cnn"`` (the built-in CNN, int8) or a file (a compressed model from ``corolla
+    compress``, or a network of any layer kinds).
 
     Raises
     ------
@@ -46,6 +68,10 @@ def load_network(model: str):
 
     if model == "digits":
         return digits_compressed()
+    if model == "digits-cnn":
+        from .firmware.cnn import digits_cnn
+
+        return digits_cnn("int8")
     try:
         _, data = open_npz(model, "model")
         if str(data.get("format", "")) == NETWORK_FORMAT:
@@ -64,15 +90,19 @@ def load_network(model: str):
 def resolve_network(model: str, variant: str, config: Config | None = None):
     """The network ``variant`` runs, with a layer kind per layer.
 
-    With the built-in model a variant name of :data:`corolla.firmware.variants.VARIANTS`
-    gives that variant's trained network (for the LNS format of ``config``); a list of layer
-    kinds runs the Deep Compression model with those kinds. A file's network runs with its own
+    With a built-in model a variant name (:func:`model_variants`) gives that variant's
+    trained network (for the LNS format of ``config``); a list of layer kinds runs the Deep
+    Compression model (the int8 CNN) with those kinds. A file's network runs with its own
     kinds, or with the kinds ``variant`` lists.
     """
     from .firmware.quant.layers import QuantNetwork
     from .firmware.variants import VARIANTS, digits_network
     from .formats import LnsFormat
 
+    if model == "digits-cnn" and variant in model_variants(model):
+        from .firmware.cnn import digits_cnn
+
+        return digits_cnn(variant)
     if model == "digits" and variant in VARIANTS:
         lns = config.lns if config is not None else None
         fmt = LnsFormat(lns.int_bits, lns.frac_bits) if lns else None
@@ -81,18 +111,17 @@ def resolve_network(model: str, variant: str, config: Config | None = None):
     net = load_network(model)
     if getattr(net, "kinds", None) is not None and "," not in str(variant):
         return net
-    kinds = check_variant(variant, layers=len(net.layers))
+    kinds = check_variant(variant, layers=len(net.layers), model=model)
     return QuantNetwork(net.layers, tuple(kinds), input_frac=net.input_frac,
                         acc_width=net.acc_width)
 
 
-def runnable_variants(params) -> list[str]:
-    """The variants of the built-in model an accelerator with ``params`` can run."""
-    from .firmware.variants import VARIANTS
+def runnable_variants(params, model: str = "digits") -> list[str]:
+    """The variants of a built-in model an accelerator with ``params`` can run."""
     from .layers import LAYER_KINDS
 
     have = {k.name for k in LAYER_KINDS.values() if k.enabled(params)}
-    return [name for name, v in VARIANTS.items() if set(v.kinds) <= have]
+    return [name for name, v in model_variants(model).items() if set(v.kinds) <= have]
 
 
 def _check_images(images: int, first: int):
@@ -103,25 +132,25 @@ def _check_images(images: int, first: int):
                           f"{TEST_IMAGES - images}")
 
 
-def check_variant(variant, option: str = "--variant", *, layers: int | None = None) -> list[str]:
-    """The layer kinds named by ``variant`` (a variant of
-    :data:`corolla.firmware.variants.VARIANTS`, ``KIND`` or ``KIND,KIND,…``), checked against
-    the registry (and against the network's ``layers`` when given); raises
-    :class:`ConfigError` naming ``option``."""
-    from .firmware.variants import VARIANTS
+def check_variant(variant, option: str = "--variant", *, layers: int | None = None,
+                  model: str = "digits") -> list[str]:
+    """The layer kinds named by ``variant`` (a variant of ``model``, :func:`model_variants`;
+    ``KIND`` or ``KIND,KIND,…``), checked against the registry (and against the network's
+    ``layers`` when given); raises :class:`ConfigError` naming ``option``."""
     from .layers import CompileError, parse_kinds
 
-    if variant in VARIANTS:
-        return list(VARIANTS[variant].kinds)
+    variants = model_variants(model)
+    if variant in variants:
+        return list(variants[variant].kinds)
     names = [s.strip() for s in str(variant).split(",")]
     try:
         return parse_kinds(names, len(names) if layers is None or len(names) == 1 else layers)
     except CompileError as exc:
-        raise ConfigError(f"{option} is {variant!r}: {exc}; or a variant: "
-                          f"{', '.join(VARIANTS)}") from None
+        raise ConfigError(f"{option} is {variant!r}: {exc}; or a variant of {model}: "
+                          f"{', '.join(variants)}") from None
 
 
-def run_sim(config: Config, *, model: str = "digits", variant: str = "dense", images: int = 8,
+def run_sim(config: Config, *, model: str = "digits", variant: str | None = None, images: int = 8,
             first: int = 0, link: str = "burst", simulator: str | None = None,
             seed: int | None = None, status=None) -> dict:
     """Simulate the accelerator of ``config`` running ``images`` test images.
@@ -149,13 +178,14 @@ def run_sim(config: Config, *, model: str = "digits", variant: str = "dense", im
     from .hw.top import Accelerator
     from .sim import runner
 
-    check_variant(variant)
+    variant = variant or default_variant(model)
+    check_variant(variant, model=model)
     if link not in LINKS:
         raise ConfigError(f"--link is {link!r}; expected one of {', '.join(LINKS)}")
     _check_images(images, first)
     overrides = {"baud": int(config.clock_mhz * 1e6 / 8)} if link == "uart" else {}
     params = top_params(config, link=link, **overrides)
-    missing = missing_engines(params, variant)
+    missing = missing_engines(params, variant, model)
     if missing:
         raise ConfigError(f"--variant {variant}: configuration {config.name!r} has {missing} "
                           f"(see `corolla kinds`)")
@@ -210,12 +240,12 @@ def test_accuracy(net, prog) -> float:
     return float(np.mean(np.argmax(out, axis=1) == data.y_test))
 
 
-def missing_engines(params, variant: str) -> str | None:
-    """The engines ``variant`` needs that an accelerator with ``params`` lacks, named, or
-    ``None``."""
+def missing_engines(params, variant: str, model: str = "digits") -> str | None:
+    """The engines ``variant`` (of ``model``) needs that an accelerator with ``params`` lacks,
+    named, or ``None``."""
     from .layers import LAYER_KINDS
 
-    kinds = dict.fromkeys(check_variant(variant))
+    kinds = dict.fromkeys(check_variant(variant, model=model))
     info = params.info()
     missing = [LAYER_KINDS[k].missing(info) for k in kinds]
     missing = [m.removeprefix("the accelerator has ") for m in missing if m]
@@ -223,14 +253,15 @@ def missing_engines(params, variant: str) -> str | None:
 
 
 def run_board(config: Config, port: str, *, baud: int = 115200, model: str = "digits",
-              variant: str = "dense", images: int = 8, first: int = 0,
+              variant: str | None = None, images: int = 8, first: int = 0,
               status=None) -> dict:
     """Run test images on a board over a serial port; same figures as :func:`run_sim`."""
     from .firmware.compile import CompileError, compile_network
     from .firmware.digits import load_digits_data
     from .firmware.runtime import Driver, LinkError, SerialTransport, run_batches, run_report
 
-    check_variant(variant)
+    variant = variant or default_variant(model)
+    check_variant(variant, model=model)
     _check_images(images, first)
     net = resolve_network(model, variant, config)
     data = load_digits_data()

@@ -104,6 +104,19 @@ class Program:
         return words[:, :batch].T.astype(np.int64)
 
 
+def _describe(layer) -> str:
+    """A layer's shape for messages: ``64→10``, ``conv3×3 8×8×1→8×8×8``, ``pool2×2 …``."""
+    rows, cols = layer.shape
+    name = type(layer).__name__
+    if name == "ConvLayer":
+        return (f"conv{layer.kernel}×{layer.kernel} {layer.in_h}×{layer.in_w}×{layer.in_c}"
+                f"→{layer.out_h}×{layer.out_w}×{layer.out_c}")
+    if name == "MaxPoolLayer":
+        return (f"maxpool{layer.size}×{layer.size} {layer.in_h}×{layer.in_w}×{layer.in_c}"
+                f"→{layer.out_h}×{layer.out_w}×{layer.in_c}")
+    return f"{cols}→{rows}"
+
+
 def compile_network(model, info: dict, kinds=None) -> Program:
     """Lay ``model`` out for the accelerator described by ``info``.
 
@@ -135,7 +148,7 @@ def compile_network(model, info: dict, kinds=None) -> Program:
     for i, q in enumerate(layers):
         rows, cols = q.shape
         name = f"layer {i}"
-        prog.layer_names.append(f"{name} ({cols}→{rows})")
+        prog.layer_names.append(f"{name} ({_describe(q)})")
         for what, value in (("outputs", rows), ("inputs", cols)):
             need(name, what, value, value <= info["act_depth"],
                  f"at most act_depth = {info['act_depth']}")
@@ -148,9 +161,9 @@ def compile_network(model, info: dict, kinds=None) -> Program:
             raise CompileError(f"layer kind {kind_name}: {reason}")
         mine = [(i, q) for i, q in enumerate(layers) if names[i] == kind_name]
         for i, q in mine:
-            need(f"layer {i}", "layer type", type(q).__name__,
-                 type(q).__name__ in kind.layer_types,
-                 f"{' or '.join(kind.layer_types)} for the {kind.name} kind")
+            why = kind.accepts(q)
+            if why:
+                raise CompileError(f"layer {i}: {why}")
         fields |= kind.compile(prog, mine, info)
     for i, q in enumerate(layers):
         rows, cols = q.shape

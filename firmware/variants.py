@@ -98,6 +98,58 @@ def _bias(b, frac, acc_width):
     return IntFormat(acc_width).saturate(np.floor(b * 2.0 ** frac + 0.5)).astype(np.int64)
 
 
+def integer_layer(w, b, spec, kind: str, in_frac: int, out_frac: int, *,
+                  lns_format: LnsFormat, lns_acc_frac: int = 8, acc_width: int = 32):
+    """The integer layer of kind ``kind`` for float weights ``w`` (out, in) and bias ``b``
+    retrained with ``spec``'s quantizer, for inputs with ``in_frac`` fraction bits and outputs
+    with at most ``out_frac``. Returns the layer and its outputs' fraction bits."""
+    relu = spec.act == "relu"
+    # A binary layer's inputs are ±1: no radix point.
+    x_frac = 0 if spec.quant == "xnor" else in_frac
+    if spec.quant == "ttq" or spec.quant == "twn":
+        qw, _ = quantize_weights(w, spec)
+        wp = float(qw.max()) if (qw > 0).any() else 0.0
+        wn = float(-qw.min()) if (qw < 0).any() else 0.0
+        # On the EIE engine the scales are codebook entries: signed, one bit less.
+        width = TTQ_SCALE_BITS - (kind == "sparse")
+        wp_i, wn_i, fw = TernaryWeights(codes=None, wp=wp, wn=wn,
+                                        delta=0.0).fixed_scales(width)
+        values = np.sign(qw).astype(np.int64)
+        acc_frac = x_frac + fw
+        out_frac = min(out_frac, acc_frac)
+        bias = _bias(b, acc_frac, acc_width)
+        if kind == "sparse":
+            codebook = np.array([0, wp_i, -wn_i], dtype=np.int64)
+            index = np.where(values > 0, 1, np.where(values < 0, 2, 0))
+            return QuantLayer(codebook=codebook, codebook_frac=fw,
+                              codebook_width=TTQ_SCALE_BITS, index=index, bias=bias,
+                              shift=acc_frac - out_frac, relu=relu, in_frac=x_frac,
+                              out_frac=out_frac), out_frac
+        return TernaryLayer(codes=ternary_encode(values), wp=int(wp_i), wn=int(wn_i),
+                            bias=bias, shift=acc_frac - out_frac, relu=relu), out_frac
+    if spec.quant == "xnor":
+        alpha = np.mean(np.abs(w), axis=1)
+        alpha_i, fa = BinaryWeights(bits=None, alpha=alpha).fixed_alpha(ALPHA_BITS)
+        out_frac = min(out_frac, fa)
+        return BinaryLayer(bits=(w >= 0).astype(np.uint8), alpha=np.maximum(alpha_i, 1),
+                           bias=_bias(b, fa, acc_width), shift=fa - out_frac,
+                           relu=relu), out_frac
+    if spec.quant == "lns":
+        t = lns_weights(w, lns_format)
+        acc_frac = lns_acc_frac + in_frac - t.scale_log2
+        out_frac = min(out_frac, acc_frac)
+        return LnsLayer(words=t.words.astype(np.int64), bias=_bias(b, acc_frac, acc_width),
+                        shift=acc_frac - out_frac, relu=relu), out_frac
+    fw = choose_frac_bits(w, width=8)
+    q = IntFormat(8).saturate(np.floor(w * 2.0 ** fw + 0.5)).astype(np.int64)
+    acc_frac = in_frac + fw
+    out_frac = min(out_frac, acc_frac)
+    return QuantLayer(codebook=np.arange(-128, 128), codebook_frac=fw, codebook_width=8,
+                      index=q + 128, bias=_bias(b, acc_frac, acc_width),
+                      shift=acc_frac - out_frac, relu=relu, in_frac=in_frac,
+                      out_frac=out_frac), out_frac
+
+
 def integer_network(model: Mlp, variant: Variant, specs, x_calib, *, input_frac: int,
                     lns_format: LnsFormat, lns_acc_frac: int = 8,
                     acc_width: int = 32) -> QuantNetwork:
@@ -114,62 +166,12 @@ def integer_network(model: Mlp, variant: Variant, specs, x_calib, *, input_frac:
     last_index = len(model.layers) - 1
     for i, (layer, spec, kind) in enumerate(zip(model.layers, specs, variant.kinds,
                                                 strict=True)):
-        last = i == last_index
-        relu = spec.act == "relu"
         out_frac = choose_frac_bits(float_acts[i + 1], width=ACTIVATION.width,
-                                    search=0 if last else 32)
-        # A binary layer's inputs are ±1: no radix point.
-        x_frac = 0 if spec.quant == "xnor" else in_frac
-        w = layer.weight
-        if spec.quant == "ttq" or spec.quant == "twn":
-            qw, _ = quantize_weights(w, spec)
-            wp = float(qw.max()) if (qw > 0).any() else 0.0
-            wn = float(-qw.min()) if (qw < 0).any() else 0.0
-            # On the EIE engine the scales are codebook entries: signed, one bit less.
-            width = TTQ_SCALE_BITS - (kind == "sparse")
-            wp_i, wn_i, fw = TernaryWeights(codes=None, wp=wp, wn=wn,
-                                            delta=0.0).fixed_scales(width)
-            values = np.sign(qw).astype(np.int64)
-            acc_frac = x_frac + fw
-            out_frac = min(out_frac, acc_frac)
-            bias = _bias(layer.bias, acc_frac, acc_width)
-            if kind == "sparse":
-                codebook = np.array([0, wp_i, -wn_i], dtype=np.int64)
-                index = np.where(values > 0, 1, np.where(values < 0, 2, 0))
-                layers.append(QuantLayer(codebook=codebook, codebook_frac=fw,
-                                         codebook_width=TTQ_SCALE_BITS, index=index,
-                                         bias=bias, shift=acc_frac - out_frac, relu=relu,
-                                         in_frac=x_frac, out_frac=out_frac))
-            else:
-                layers.append(TernaryLayer(codes=ternary_encode(values), wp=int(wp_i),
-                                           wn=int(wn_i), bias=bias, shift=acc_frac - out_frac,
-                                           relu=relu))
-        elif spec.quant == "xnor":
-            alpha = np.mean(np.abs(w), axis=1)
-            alpha_i, fa = BinaryWeights(bits=None, alpha=alpha).fixed_alpha(ALPHA_BITS)
-            out_frac = min(out_frac, fa)
-            layers.append(BinaryLayer(bits=(w >= 0).astype(np.uint8),
-                                      alpha=np.maximum(alpha_i, 1),
-                                      bias=_bias(layer.bias, fa, acc_width),
-                                      shift=fa - out_frac, relu=relu))
-        elif spec.quant == "lns":
-            t = lns_weights(w, lns_format)
-            acc_frac = lns_acc_frac + in_frac - t.scale_log2
-            out_frac = min(out_frac, acc_frac)
-            layers.append(LnsLayer(words=t.words.astype(np.int64),
-                                   bias=_bias(layer.bias, acc_frac, acc_width),
-                                   shift=acc_frac - out_frac, relu=relu))
-        else:
-            fw = choose_frac_bits(w, width=8)
-            q = IntFormat(8).saturate(np.floor(w * 2.0 ** fw + 0.5)).astype(np.int64)
-            acc_frac = in_frac + fw
-            out_frac = min(out_frac, acc_frac)
-            layers.append(QuantLayer(codebook=np.arange(-128, 128), codebook_frac=fw,
-                                     codebook_width=8, index=q + 128,
-                                     bias=_bias(layer.bias, acc_frac, acc_width),
-                                     shift=acc_frac - out_frac, relu=relu, in_frac=in_frac,
-                                     out_frac=out_frac))
-        in_frac = out_frac
+                                    search=0 if i == last_index else 32)
+        q, in_frac = integer_layer(layer.weight, layer.bias, spec, kind, in_frac, out_frac,
+                                   lns_format=lns_format, lns_acc_frac=lns_acc_frac,
+                                   acc_width=acc_width)
+        layers.append(q)
     return QuantNetwork(tuple(layers), variant.kinds, input_frac=input_frac,
                         acc_width=acc_width, name=variant.name)
 

@@ -135,7 +135,11 @@ def layer_golden_without_bias(prog, index, layer, x, acc_width):
 
     from corolla.layers import layer_kind
 
-    no_bias = dataclasses.replace(layer, bias=np.zeros_like(layer.bias))
+    if hasattr(layer, "inner"):                       # a convolution: its kernel matrix's
+        no_bias = dataclasses.replace(layer, inner=dataclasses.replace(
+            layer.inner, bias=np.zeros_like(layer.bias)))
+    else:
+        no_bias = dataclasses.replace(layer, bias=np.zeros_like(layer.bias))
     return layer_kind(prog.kinds[index]).golden(prog, index, no_bias, x, acc_width)
 
 

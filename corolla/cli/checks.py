@@ -95,12 +95,14 @@ def _regular_file(text: str, what: str, max_bytes: int) -> Path:
 
 
 def model_file(text: str) -> str:
-    """``digits`` (the built-in model) or a readable ``.npz`` model file."""
+    """``digits`` or ``digits-cnn`` (the built-in models) or a readable ``.npz`` model
+    file."""
     from ..firmware.model import MAX_MODEL_BYTES
+    from ..run import BUILTIN_MODELS
 
-    if text == "digits":
+    if text in BUILTIN_MODELS:
         return text
-    _regular_file(text, "digits or an .npz model file", MAX_MODEL_BYTES)
+    _regular_file(text, "digits, digits-cnn or an .npz model file", MAX_MODEL_BYTES)
     return text
 
 

@@ -101,14 +101,16 @@ def add_design_arg(parser):
 def add_variant_arg(parser, what: str):
     """``--variant NAME|KIND[,KIND...]``: a variant of the built-in model, or the layer kinds
     (from the registry) ``what`` runs."""
+    from ..firmware.cnn import CNN_VARIANTS
     from ..firmware.variants import VARIANTS
     from ..layers import LAYER_KINDS
 
-    parser.add_argument("--variant", default="dense", metavar="NAME|KIND[,KIND...]",
-                        help=f"{what}: a variant of the digits MLP ({', '.join(VARIANTS)}), "
-                             f"or one layer kind for every layer or one per layer, from "
-                             f"{', '.join(LAYER_KINDS)} (see `corolla kinds`; default: "
-                             f"%(default)s)")
+    parser.add_argument("--variant", metavar="NAME|KIND[,KIND...]",
+                        help=f"{what}: a variant of the digits MLP ({', '.join(VARIANTS)}; "
+                             f"default dense) or of the digits CNN "
+                             f"({', '.join(CNN_VARIANTS)}; default int8), or one layer kind "
+                             f"for every layer or one per layer, from "
+                             f"{', '.join(LAYER_KINDS)} (see `corolla kinds`)")
 
 
 def board_of(args):

@@ -30,7 +30,8 @@ def run(args) -> int:
     if not specs:
         raise CliError("name a configuration: --board NAME [--config NAME|FILE] and/or "
                        "--compare BOARD[:CONFIG[:VARIANT]] ...", EXIT_BAD_INPUT)
-    targets = [t for spec in specs for t in parse_targets(spec, variant=args.variant)]
+    targets = [t for spec in specs for t in parse_targets(spec, variant=args.variant,
+                                                              model=args.model)]
     labels = [t.label for t in targets]
     if len(set(labels)) != len(labels):
         raise CliError(f"configurations named twice: {', '.join(labels)}", EXIT_BAD_INPUT)
@@ -94,8 +95,10 @@ def register(sub) -> None:
     p.add_argument("--compare", nargs="+", metavar="BOARD[:CONFIG[:VARIANT]]",
                    help="(further) configurations to report side by side, e.g. "
                         "icebreaker ulx3s:default:sparse")
-    p.add_argument("--model", default="digits", metavar="digits|FILE.npz", type=checks.model_file,
-                   help="compressed model (default: %(default)s)")
+    p.add_argument("--model", default="digits", metavar="digits|digits-cnn|FILE.npz",
+                   type=checks.model_file,
+                   help="the built-in digits MLP or CNN, or a model file (default: "
+                        "%(default)s)")
     add_variant_arg(p, "where a configuration names no variant ('all': every variant the "
                        "configuration can run)")
     p.add_argument("--images", type=checks.IMAGES, default=8,

@@ -109,9 +109,10 @@ def register(sub) -> None:
     p.add_argument("--config", metavar="NAME|FILE",
                    help="built-in configuration or a TOML file (default: the board's, else "
                         "'default')")
-    p.add_argument("--model", default="digits", metavar="digits|FILE.npz", type=checks.model_file,
-                   help="the built-in compressed digits model or a compressed-model file "
-                        "from `corolla compress` (default: %(default)s)")
+    p.add_argument("--model", default="digits", metavar="digits|digits-cnn|FILE.npz",
+                   type=checks.model_file,
+                   help="the built-in digits MLP (Deep Compression), the built-in digits CNN, "
+                        "or a model file from `corolla compress` (default: %(default)s)")
     add_variant_arg(p, "where each layer runs")
     p.add_argument("--images", type=checks.IMAGES, default=8,
                    help="test images (default: %(default)s)")

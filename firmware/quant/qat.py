@@ -35,8 +35,8 @@ from corolla.formats import LnsFormat
 
 from ..model import Adam, Mlp, TrainConfig, minibatches
 
-__all__ = ["QUANTIZERS", "QatLayer", "lns_round", "lns_weight_scale", "lns_weights",
-           "quantize_weights", "train_qat"]
+__all__ = ["QUANTIZERS", "QatLayer", "init_scales", "lns_round", "lns_weight_scale",
+           "lns_weights", "quantize_weights", "train_qat", "weight_gradients"]
 
 QUANTIZERS = ("float", "ttq", "twn", "xnor", "lns")
 ACTS = ("relu", "linear", "sign")
@@ -114,13 +114,31 @@ def quantize_weights(w: np.ndarray, spec: QatLayer, fmt: LnsFormat | None = None
     return lns_weights(w, fmt).dequantize(), None
 
 
+def weight_gradients(spec: QatLayer, w: np.ndarray, g_q: np.ndarray, aux):
+    """Straight-through gradients of the latent weights ``w`` and of TTQ's scales
+    ``(wp, wn)`` from ``g_q``, the gradient of the quantized weights (``aux`` as
+    :func:`quantize_weights` returned it)."""
+    g_s = np.zeros(2)
+    if spec.quant == "ttq":
+        pos, neg = aux
+        g_s = np.array([np.sum(g_q[pos]), -np.sum(g_q[neg])])
+        return np.where(pos, spec.wp * g_q, np.where(neg, spec.wn * g_q, g_q)), g_s
+    if spec.quant == "xnor":
+        return g_q * (np.abs(w) <= 1.0), g_s
+    return g_q, g_s
+
+
+def init_scales(w: np.ndarray, spec: QatLayer):
+    """TTQ's starting scales: the mean magnitude of the weights past the threshold."""
+    if spec.quant == "ttq" and not (spec.wp and spec.wn):
+        delta = TTQ_THRESHOLD * float(np.max(np.abs(w)))
+        spec.wp = float(np.mean(w[w > delta])) if (w > delta).any() else 1e-3
+        spec.wn = float(np.mean(-w[w < -delta])) if (w < -delta).any() else 1e-3
+
+
 def _init_scales(model: Mlp, specs):
     for layer, spec in zip(model.layers, specs, strict=True):
-        if spec.quant == "ttq" and not (spec.wp and spec.wn):
-            w = layer.weight
-            delta = TTQ_THRESHOLD * float(np.max(np.abs(w)))
-            spec.wp = float(np.mean(w[w > delta])) if (w > delta).any() else 1e-3
-            spec.wn = float(np.mean(-w[w < -delta])) if (w < -delta).any() else 1e-3
+        init_scales(layer.weight, spec)
 
 
 def _forward(model: Mlp, specs, x, fmt):
@@ -196,15 +214,7 @@ def train_qat(model: Mlp, specs: list[QatLayer], x, y, config: TrainConfig, *,
                 a_in = acts[i] if spec.quant != "lns" else lns_round(acts[i], fmt)
                 g_q = delta.T @ a_in
                 g_b = delta.sum(axis=0)
-                g_s = np.zeros(2)
-                if spec.quant == "ttq":
-                    pos, neg = aux[i]
-                    g_s = np.array([np.sum(g_q[pos]), -np.sum(g_q[neg])])
-                    g_w = np.where(pos, spec.wp * g_q, np.where(neg, spec.wn * g_q, g_q))
-                elif spec.quant == "xnor":
-                    g_w = g_q * (np.abs(layer.weight) <= 1.0)
-                else:
-                    g_w = g_q
+                g_w, g_s = weight_gradients(spec, layer.weight, g_q, aux[i])
                 g_w = (g_w + config.weight_decay * layer.weight) * masks[i]
                 grads = [g_w, g_b, *grads]
                 scale_grads.insert(0, g_s)

@@ -26,9 +26,18 @@ What differs between kinds is small and lives in the subclasses:
   per-output threshold FINN folds batch normalization into), eight rows a word, for a binary
   layer after it.
 
-On ``step.start`` the engine first computes the end of the layer's weights (``weight_base +
-tiles · beats``, by shift and add: one bit per cycle instead of a DSP) and refuses a descriptor
-whose weights or biases run past their memories (``error`` = ``DESCRIPTOR``).
+A **convolution** (descriptor ``in_c ≠ 0``, :data:`corolla.layers.CONV_ARGS`) runs its kernel
+matrix (``rows`` = ``C_out``, ``cols`` = ``k²·C_in``) once per output pixel: the feeder's
+activation addresses come from a :class:`~corolla.hw.engines.window.WindowWalker` over the
+H × W × C_in input map (the patch of each output pixel, zero words for the padding, so there is
+no im2col on the host), the weight tiles are read again for each pixel, and the drain writes
+pixel ``p``'s ``C_out`` outputs at words ``p·C_out …``: the output map, H_out × W_out × C_out.
+
+On ``step.start`` the engine first computes, by shift and add (one bit per cycle instead of a
+DSP), the end of the layer's weights (``weight_base + tiles · beats``) and, for a convolution,
+the sizes of its input and output maps and of its patch. It refuses a descriptor whose weights
+or biases run past their memories, whose maps do not fit the activation banks, whose ``cols``
+is not the patch size or whose geometry is impossible (``error`` = ``DESCRIPTOR``).
 """
 
 from __future__ import annotations
@@ -49,6 +58,7 @@ from ..arith.requant import Requant
 from ..array.systolic import SystolicArray, operand_layout
 from ..bus import engine_members, serve_memories
 from ..io.ram import SinglePortRam
+from .window import WindowWalker, serial_products, small_square
 
 __all__ = ["ArrayEngine", "BinaryEngine", "DenseEngine", "LnsEngine", "TernaryEngine"]
 
@@ -144,10 +154,26 @@ class ArrayEngine(wiring.Component):
         beats = Signal(12)
         m.d.comb += [tiles.eq((d.rows + (n_rows - 1)) >> exact_log2(n_rows)),
                      beats.eq(self.beats(m, d))]
-        # weight_base + tiles · beats, by shift-and-add in the SIZE state (a DSP saved).
+        # weight_base + tiles · beats and the convolution's sizes, by shift-and-add in the
+        # SIZE states (no DSP).
         weight_end = Signal(34)
-        size_a = Signal(12)
-        size_b = Signal(34)
+        conv = Signal()
+        m.d.comb += conv.eq(d.in_c != 0)
+        row_words, in_size, patch, pixels, out_size = (Signal(30, name=n) for n in (
+            "row_words", "in_size", "patch", "pixels", "out_size"))
+        out_h, out_w = Signal(11), Signal(11)
+        span_h, span_w = Signal(signed(11)), Signal(signed(11))
+        m.d.comb += [span_h.eq(d.in_h + (d.pad << 1) - d.kernel),
+                     span_w.eq(d.in_w + (d.pad << 1) - d.kernel),
+                     out_h.eq((span_h >> (d.stride == 2)) + 1),
+                     out_w.eq((span_w >> (d.stride == 2)) + 1)]
+        n_pixels = Signal(30)
+        m.d.comb += n_pixels.eq(Mux(conv, pixels, 1))
+        walker = m.submodules.walker = WindowWalker(addr_width=len(act.rd_addr))
+        m.d.comb += [walker.in_h.eq(d.in_h), walker.in_w.eq(d.in_w), walker.in_c.eq(d.in_c),
+                     walker.kernel.eq(d.kernel), walker.stride.eq(d.stride),
+                     walker.pad.eq(d.pad), walker.row_words.eq(row_words),
+                     walker.out_w.eq(out_w), walker.depth.eq(d.in_c)]
 
         # --- feeder: one beat a cycle (a weight word and an activation word), or for a
         # binary layer on int8 inputs eight activation reads a beat ---------------------------
@@ -155,6 +181,7 @@ class ArrayEngine(wiring.Component):
         f_k = Signal(12)                 # beat in the tile
         f_sub = Signal(3)                # read in the beat (sign packing)
         f_tile = Signal(12)
+        f_px = Signal(30)                # output pixel (a convolution's)
         f_waddr = Signal(21)
         sub_last = Signal(3)
         if packs:
@@ -165,13 +192,17 @@ class ArrayEngine(wiring.Component):
         with m.If(self.busy):
             m.d.comb += [w_rd.addr.eq(f_waddr), w_rd.en.eq(emit)]
         rd_addr = Mux(d.bits_in, f_k, Cat(f_sub, f_k)) if packs else f_k
-        m.d.comb += [act.rd_addr.eq(rd_addr), act.rd_en.eq(issue)]
+        m.d.comb += [act.rd_addr.eq(Mux(conv, walker.addr, rd_addr)), act.rd_en.eq(issue)]
         f_read = Signal()                # a read returns this cycle
         f_valid = Signal()               # ... and completes a beat
         f_last = Signal()
-        m.d.sync += [f_read.eq(issue), f_valid.eq(emit), f_last.eq(f_k + 1 == beats)]
+        f_pad = Signal()                 # ... and is a convolution's padding: zero
+        m.d.sync += [f_read.eq(issue), f_valid.eq(emit), f_last.eq(f_k + 1 == beats),
+                     f_pad.eq(conv & ~walker.inside)]
+        word = Signal.like(act.rd_data)
+        m.d.comb += word.eq(Mux(f_pad, 0, act.rd_data))
         beat = data.View(op_layout, Signal(op_layout))
-        lanes = [self.convert(m, act.rd_data, lane) for lane in range(n_cols)]
+        lanes = [self.convert(m, word, lane) for lane in range(n_cols)]
         if packs:
             # Sign bits of eight int8 words (features past `cols` read as 0), packed LSB first.
             f_sub_d = Signal(3)
@@ -179,7 +210,7 @@ class ArrayEngine(wiring.Component):
             m.d.sync += [f_sub_d.eq(f_sub), in_range.eq(Cat(f_sub, f_k) < d.cols)]
             for lane in range(n_cols):
                 held = Signal(8, name=f"signs{lane}")
-                bit = ~act.rd_data[8 * lane + 7] & in_range
+                bit = ~word[8 * lane + 7] & in_range
                 now = Signal(8, name=f"signs_now{lane}")
                 m.d.comb += now.eq(held | (bit << f_sub_d))
                 with m.If(f_read):
@@ -196,17 +227,27 @@ class ArrayEngine(wiring.Component):
             m.d.sync += [reg.eq(q_data), valid.eq(q_valid)]
             q_data, q_valid = reg, valid
         m.d.comb += [opq.w_data.eq(q_data), opq.w_en.eq(q_valid)]
+        tile_end = Signal()
+        m.d.comb += tile_end.eq(emit & (f_k + 1 == beats))
         with m.If(issue):
             m.d.sync += f_sub.eq(f_sub + 1)
+            m.d.comb += walker.step.eq(~tile_end)
         with m.If(emit):
             m.d.sync += [f_sub.eq(0), f_waddr.eq(f_waddr + 1), f_k.eq(f_k + 1)]
-            with m.If(f_k + 1 == beats):
-                m.d.sync += [f_k.eq(0), f_tile.eq(f_tile + 1)]
-                with m.If(f_tile + 1 == tiles):
+        with m.If(tile_end):
+            m.d.sync += [f_k.eq(0), f_tile.eq(f_tile + 1)]
+            with m.If(f_tile + 1 == tiles):
+                # The pixel's last tile: the next pixel's window, the weights again.
+                m.d.sync += [f_tile.eq(0), f_px.eq(f_px + 1), f_waddr.eq(d.weight_base)]
+                m.d.comb += walker.next_pixel.eq(1)
+                with m.If(f_px + 1 == n_pixels):
                     m.d.sync += f_active.eq(0)
+            with m.Else():
+                m.d.comb += walker.rewind.eq(1)
 
         # --- drain: combine, bias, then requantize (or sign bits); row m of the other bank --
-        r_count = Signal(16)
+        r_count = Signal(16)             # result row in the pixel
+        r_px = Signal(30)                # pixels drained
         r_valid = Signal()
         r_row = Signal(array.results.payload.row.shape())
         m.d.comb += array.results.ready.eq(1)
@@ -215,7 +256,10 @@ class ArrayEngine(wiring.Component):
         m.d.sync += r_valid.eq(array.results.valid & (r_count < d.rows))
         m.d.sync += r_row.eq(array.results.payload.row)
         with m.If(array.results.valid):
-            m.d.sync += r_count.eq(r_count + 1)
+            with m.If(r_count + 1 == tiles << exact_log2(n_rows)):
+                m.d.sync += [r_count.eq(0), r_px.eq(r_px + 1)]
+            with m.Else():
+                m.d.sync += r_count.eq(r_count + 1)
         bias_value = bias_rd.data[:32].as_signed()
         extra = bias_rd.data[32:]
         combined = [self.combine(m, r_row[c], extra, d) for c in range(n_cols)]
@@ -267,35 +311,44 @@ class ArrayEngine(wiring.Component):
                     m.d.comb += [act.wr_addr.eq(w_count >> 3), act.wr_data.eq(Cat(*signs)),
                                  act.wr_en.eq(batch_mask)]
 
+        kk = small_square(m, d.kernel, "kernel_sq")
+        act_depth = p.act_depth
         with m.FSM():
             with m.State("IDLE"), m.If(self.step.start):
-                m.next = "SIZE"
-            with m.State("SIZE"):
-                # Entered with size_a = 0: load the operands, then one bit per cycle.
-                with m.If(size_a == 0):
-                    m.d.sync += [size_a.eq(tiles), size_b.eq(beats),
-                                 weight_end.eq(d.weight_base)]
-                    with m.If(tiles == 0):
-                        m.next = "CHECK"
-                with m.Else():
-                    with m.If(size_a[0]):
-                        m.d.sync += weight_end.eq(weight_end + size_b)
-                    m.d.sync += [size_a.eq(size_a >> 1), size_b.eq(size_b << 1)]
-                    with m.If(size_a == 1):
-                        m.next = "CHECK"
+                m.next = "SIZE0"
+            serial_products(m, "SIZE", [(weight_end, tiles, beats, d.weight_base)],
+                            "SIZES")
+            with m.State("SIZES"):
+                m.next = "CONV0"
+                with m.If(~conv):
+                    m.d.sync += out_size.eq(d.rows)
+                    m.next = "CHECK"
+            serial_products(m, "CONV", [
+                (row_words, d.in_c, d.in_w, 0),
+                (in_size, d.in_h, row_words, 0),
+                (patch, kk, d.in_c, 0),
+                (pixels, out_h, out_w, 0),
+                (out_size, d.rows, pixels, 0),
+            ], "CHECK")
             with m.State("CHECK"):
-                m.d.sync += [r_count.eq(0), w_count.eq(0)]
-                with m.If((weight_end > sizes.weight_depth)
-                          | (d.bias_base + d.rows > sizes.bias_depth)):
+                m.d.sync += [r_count.eq(0), r_px.eq(0), w_count.eq(0)]
+                bad = ((weight_end > sizes.weight_depth)
+                       | (d.bias_base + d.rows > sizes.bias_depth))
+                bad_conv = ((d.kernel == 0) | ~d.stride.any() | (d.stride == 3)
+                            | (span_h < 0) | (span_w < 0) | (in_size > act_depth)
+                            | (out_size > act_depth) | (patch != d.cols))
+                if packs:
+                    bad_conv |= d.bits_in | d.bits_out
+                with m.If(bad | (conv & bad_conv)):
                     m.d.comb += [self.step.done.eq(1),
                                  self.step.error.eq(1 << proto.ErrorFlag.DESCRIPTOR)]
                     m.next = "IDLE"
                 with m.Else():
                     m.d.sync += [f_active.eq(1), f_k.eq(0), f_sub.eq(0), f_tile.eq(0),
-                                 f_waddr.eq(d.weight_base)]
+                                 f_px.eq(0), f_waddr.eq(d.weight_base)]
+                    m.d.comb += walker.restart.eq(1)
                     m.next = "RUN"
-            with m.State("RUN"), m.If((r_count == tiles * n_rows) & (w_count == d.rows)
-                                      & ~r_valid):
+            with m.State("RUN"), m.If((r_px == n_pixels) & (w_count == out_size) & ~r_valid):
                 m.d.comb += self.step.done.eq(1)
                 m.next = "IDLE"
         return m
