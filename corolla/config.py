@@ -120,15 +120,17 @@ class _Str:
 
 @dataclass(frozen=True)
 class ArrayConfig:
-    """The dense PE array: ``rows`` × ``cols`` PEs of one kind."""
+    """The dense PE array: ``rows`` × ``cols`` PEs of one kind; ``conv``: the array engines
+    run convolutions (their feeders' window walkers)."""
 
     rows: int = 4
     cols: int = 4
     pe: str = "int8"
     dataflow: str = "output-stationary"
+    conv: bool = True
 
     _schema: ClassVar[dict] = {"rows": _Int(1, 64), "cols": _Int(1, 64), "pe": _Choice(PE_KINDS),
-               "dataflow": _Choice(DATAFLOWS)}
+               "dataflow": _Choice(DATAFLOWS), "conv": _Bool()}
 
 
 @dataclass(frozen=True)

@@ -197,7 +197,7 @@ def top_params(config: Config, *, link: str = "uart", **overrides):
         return TopParams(rows=a.rows, cols=a.cols, acc_width=w.accumulator, eie=eie,
                          clock_hz=config.clock_mhz * 1e6, link=link, **arrays,
                          lns_int_bits=lns.int_bits, lns_frac_bits=lns.frac_bits,
-                         lns_acc_frac=lns.acc_frac, pool=config.pool.enabled,
+                         lns_acc_frac=lns.acc_frac, pool=config.pool.enabled, conv=a.conv,
                          **(config.memory.sizes() | overrides))
     except ValueError as exc:
         # TopParams names its fields as the configuration's [array], [widths] and [memory]

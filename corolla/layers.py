@@ -364,6 +364,9 @@ class ArrayKind(LayerKind):
             q = _matrix(conv)
             geometry = {}
             if _is_conv(conv):
+                need(name, "layer", "a convolution", info.get("conv", 0),
+                     "a fully connected layer: the accelerator runs no convolutions ([array] "
+                     "conv = false)")
                 geometry = conv_fields(conv)
                 for what, value in (("in_h", conv.in_h), ("in_w", conv.in_w),
                                     ("in_c", conv.in_c)):

@@ -266,6 +266,8 @@ class TopParams:
         Fraction bits of the LNS array's fixed-point products and sums.
     pool : bool
         The max-pooling engine.
+    conv : bool
+        The array engines run convolutions (a window walker in each feeder).
     """
 
     rows: int = 4
@@ -288,6 +290,7 @@ class TopParams:
     lns_frac_bits: int = 3
     lns_acc_frac: int = 8
     pool: bool = True
+    conv: bool = True
 
     #: The extra PE arrays' fields.
     ARRAYS: ClassVar[tuple] = ("ternary", "binary", "lns")
@@ -363,7 +366,7 @@ class TopParams:
         values = dict.fromkeys((name for name, _ in info_fields()), 0)
         values |= {"cols": self.cols, "max_payload": self.max_payload,
                    "program_depth": self.program_depth, "act_depth": self.act_depth,
-                   "acc_width": self.acc_width}
+                   "acc_width": self.acc_width, "conv": int(self.conv)}
         for kind in LAYER_KINDS.values():
             if kind.enabled(self):
                 values |= kind.info_values(self)

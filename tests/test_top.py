@@ -240,6 +240,12 @@ def test_small_networks_over_streams():
     assert _run(TopParams(**ALL_ENGINES), "small_networks").passed
 
 
+def test_conv_networks_over_streams():
+    """Random convolutional networks in every kind that runs them, with max pooling."""
+    result = _run(TopParams(**ALL_ENGINES), "conv_networks")
+    assert result.passed and result.stats["conv_networks"] >= 8
+
+
 def test_small_networks_on_icarus():
     if "icarus" not in runner.available_simulators():
         pytest.skip("Icarus Verilog is not installed")

@@ -156,10 +156,10 @@ class ArrayEngine(wiring.Component):
                      beats.eq(self.beats(m, d))]
         # weight_base + tiles · beats and the convolution's sizes, by shift-and-add in the
         # SIZE states (no DSP).
-        weight_end = Signal(34)
+        weight_end = Signal(22)
         conv = Signal()
         m.d.comb += conv.eq(d.in_c != 0)
-        row_words, in_size, patch, pixels, out_size = (Signal(30, name=n) for n in (
+        row_words, in_size, patch, pixels, out_size = (Signal(13, name=n) for n in (
             "row_words", "in_size", "patch", "pixels", "out_size"))
         out_h, out_w = Signal(11), Signal(11)
         span_h, span_w = Signal(signed(11)), Signal(signed(11))
@@ -167,13 +167,19 @@ class ArrayEngine(wiring.Component):
                      span_w.eq(d.in_w + (d.pad << 1) - d.kernel),
                      out_h.eq((span_h >> (d.stride == 2)) + 1),
                      out_w.eq((span_w >> (d.stride == 2)) + 1)]
-        n_pixels = Signal(30)
+        n_pixels = Signal(13)
         m.d.comb += n_pixels.eq(Mux(conv, pixels, 1))
-        walker = m.submodules.walker = WindowWalker(addr_width=len(act.rd_addr))
-        m.d.comb += [walker.in_h.eq(d.in_h), walker.in_w.eq(d.in_w), walker.in_c.eq(d.in_c),
-                     walker.kernel.eq(d.kernel), walker.stride.eq(d.stride),
-                     walker.pad.eq(d.pad), walker.row_words.eq(row_words),
-                     walker.out_w.eq(out_w), walker.depth.eq(d.in_c)]
+        if p.conv:
+            walker = m.submodules.walker = WindowWalker(addr_width=len(act.rd_addr))
+            m.d.comb += [walker.in_h.eq(d.in_h), walker.in_w.eq(d.in_w),
+                         walker.in_c.eq(d.in_c), walker.kernel.eq(d.kernel),
+                         walker.stride.eq(d.stride), walker.pad.eq(d.pad),
+                         walker.row_words.eq(row_words), walker.out_w.eq(out_w),
+                         walker.depth.eq(d.in_c)]
+        else:
+            # No convolutions: a descriptor with in_c ≠ 0 is refused (CHECK).
+            walker = SimpleNamespace(addr=0, inside=1, step=Signal(), rewind=Signal(),
+                                     next_pixel=Signal(), restart=Signal())
 
         # --- feeder: one beat a cycle (a weight word and an activation word), or for a
         # binary layer on int8 inputs eight activation reads a beat ---------------------------
@@ -181,7 +187,7 @@ class ArrayEngine(wiring.Component):
         f_k = Signal(12)                 # beat in the tile
         f_sub = Signal(3)                # read in the beat (sign packing)
         f_tile = Signal(12)
-        f_px = Signal(30)                # output pixel (a convolution's)
+        f_px = Signal(13)                # output pixel (a convolution's)
         f_waddr = Signal(21)
         sub_last = Signal(3)
         if packs:
@@ -247,7 +253,7 @@ class ArrayEngine(wiring.Component):
 
         # --- drain: combine, bias, then requantize (or sign bits); row m of the other bank --
         r_count = Signal(16)             # result row in the pixel
-        r_px = Signal(30)                # pixels drained
+        r_px = Signal(13)                # pixels drained
         r_valid = Signal()
         r_row = Signal(array.results.payload.row.shape())
         m.d.comb += array.results.ready.eq(1)
@@ -319,17 +325,18 @@ class ArrayEngine(wiring.Component):
             serial_products(m, "SIZE", [(weight_end, tiles, beats, d.weight_base)],
                             "SIZES")
             with m.State("SIZES"):
-                m.next = "CONV0"
+                m.next = "CONV0" if p.conv else "CHECK"
                 with m.If(~conv):
                     m.d.sync += out_size.eq(d.rows)
                     m.next = "CHECK"
-            serial_products(m, "CONV", [
-                (row_words, d.in_c, d.in_w, 0),
-                (in_size, d.in_h, row_words, 0),
-                (patch, kk, d.in_c, 0),
-                (pixels, out_h, out_w, 0),
-                (out_size, d.rows, pixels, 0),
-            ], "CHECK")
+            if p.conv:
+                serial_products(m, "CONV", [
+                    (row_words, d.in_c, d.in_w, 0),
+                    (in_size, d.in_h, row_words, 0),
+                    (patch, kk, d.in_c, 0),
+                    (pixels, out_h, out_w, 0),
+                    (out_size, d.rows, pixels, 0),
+                ], "CHECK")
             with m.State("CHECK"):
                 m.d.sync += [r_count.eq(0), r_px.eq(0), w_count.eq(0)]
                 bad = ((weight_end > sizes.weight_depth)
@@ -339,6 +346,8 @@ class ArrayEngine(wiring.Component):
                             | (out_size > act_depth) | (patch != d.cols))
                 if packs:
                     bad_conv |= d.bits_in | d.bits_out
+                if not p.conv:
+                    bad_conv = 1
                 with m.If(bad | (conv & bad_conv)):
                     m.d.comb += [self.step.done.eq(1),
                                  self.step.error.eq(1 << proto.ErrorFlag.DESCRIPTOR)]

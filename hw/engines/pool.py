@@ -66,7 +66,7 @@ class PoolEngine(wiring.Component):
         m.d.comb += [span_h.eq(d.in_h - d.kernel), span_w.eq(d.in_w - d.kernel),
                      out_h.eq((span_h >> (d.stride == 2)) + 1),
                      out_w.eq((span_w >> (d.stride == 2)) + 1)]
-        row_words, in_size, pixels, out_size = (Signal(30, name=n) for n in (
+        row_words, in_size, pixels, out_size = (Signal(13, name=n) for n in (
             "row_words", "in_size", "pixels", "out_size"))
         kk = small_square(m, d.kernel, "window")
 
@@ -80,7 +80,7 @@ class PoolEngine(wiring.Component):
         active = Signal()
         r_pos = Signal(6)                # word in the window
         r_chan = Signal(12)
-        r_px = Signal(30)
+        r_px = Signal(13)
         first, last = Signal(), Signal()
         m.d.comb += [first.eq(r_pos == 0), last.eq(r_pos + 1 == kk)]
         m.d.comb += [act.rd_addr.eq(walker.addr), act.rd_en.eq(active)]

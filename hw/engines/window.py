@@ -33,27 +33,32 @@ from amaranth.lib.wiring import In, Out
 __all__ = ["WindowWalker", "serial_products", "small_square"]
 
 
-def serial_products(m: Module, name: str, products, next_state: str, *, a_width: int = 12):
+def serial_products(m: Module, name: str, products, next_state: str, *, a_width: int = 12,
+                    width: int = 30):
     """FSM states ``{name}0``, ``{name}1``, … computing ``dest = init + a · b`` for each
     ``(dest, a, b, init)`` of ``products`` by shift and add, then going to ``next_state``.
 
     Call inside ``with m.FSM():``; enter state ``{name}0``. Each product takes the bits of
-    ``a`` (its low ``a_width`` bits) plus two cycles; ``dest`` must be wide enough for it.
+    ``a`` (its low ``a_width`` bits) plus two cycles, in one ``width``-bit accumulator shared
+    by all; ``dest`` saturates at its largest value (a size past it is refused all the same,
+    so the registers are only as wide as the memories).
     """
     mul_a = Signal(a_width, name=f"{name}_a")
-    mul_b = Signal(max(len(dest) for dest, *_ in products), name=f"{name}_b")
+    mul_b = Signal(width, name=f"{name}_b")
+    mul_p = Signal(width, name=f"{name}_p")
     loaded = Signal(name=f"{name}_loaded")
     for i, (dest, a, b, init) in enumerate(products):
         following = f"{name}{i + 1}" if i + 1 < len(products) else next_state
+        top = (1 << len(dest)) - 1
         with m.State(f"{name}{i}"):
             with m.If(~loaded):
-                m.d.sync += [mul_a.eq(a), mul_b.eq(b), dest.eq(init), loaded.eq(1)]
+                m.d.sync += [mul_a.eq(a), mul_b.eq(b), mul_p.eq(init), loaded.eq(1)]
             with m.Elif(mul_a == 0):
-                m.d.sync += loaded.eq(0)
+                m.d.sync += [loaded.eq(0), dest.eq(Mux(mul_p > top, top, mul_p))]
                 m.next = following
             with m.Else():
                 with m.If(mul_a[0]):
-                    m.d.sync += dest.eq(dest + mul_b)
+                    m.d.sync += mul_p.eq(mul_p + mul_b)
                 m.d.sync += [mul_a.eq(mul_a >> 1), mul_b.eq(mul_b << 1)]
 
 

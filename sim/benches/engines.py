@@ -22,7 +22,7 @@ from corolla.firmware.compile import compile_network
 from corolla.layers import LAYER_KINDS
 from corolla.params import TopParams
 from corolla.sim.benches.common import TB, first_mismatch, golden, params, record_stats, rng
-from corolla.sim.benches.top import random_network
+from corolla.sim.benches.top import random_conv, random_network
 
 
 class EngineTB(TB):
@@ -87,15 +87,6 @@ class EngineTB(TB):
                 d.bus__we.value = 0
                 return error, cycle + 1
         raise AssertionError(f"the step did not end within {budget} cycles")
-
-
-def random_conv(gen, kind, info, *, h, w, c_in, c_out, kernel, stride, pad, last=False):
-    """A random convolution of layer kind ``kind`` (its :meth:`random_layer` as the kernel
-    matrix)."""
-    from corolla.firmware.quant.layers import ConvLayer
-
-    inner = kind.random_layer(gen, kernel * kernel * c_in, c_out, last=last, info=info)
-    return ConvLayer(inner, h, w, c_in, kernel, stride, pad)
 
 
 def feature_networks(gen, kind, info, depth: int):

@@ -7,7 +7,10 @@ the protocol, the compiler and the runtime together.
 ``run_job`` runs a network on test images and compares every output with the golden model
 (``COROLLA_MODEL`` = ``digits`` or a compressed-model path, ``COROLLA_VARIANT``,
 ``COROLLA_IMAGES``, ``COROLLA_FIRST_IMAGE``; figures to the JSON file ``COROLLA_RESULT``).
-``small_networks`` runs random small networks in every variant (the UART-pin test uses it).
+``small_networks`` runs random small networks in every variant (the UART-pin test uses it);
+``conv_networks`` random convolutional networks (random map sizes, kernels, strides, paddings
+and channel counts, max pooling, zero and extreme activations) in every kind that runs
+convolutions, against the direct-convolution golden model.
 ``fuzz_link`` sends damaged and invalid frames, and ``bad_programs`` invalid programs, and
 check that each is refused, that nothing changed and that a normal run still succeeds.
 """
@@ -93,6 +96,55 @@ def random_network(gen: np.random.Generator, sizes, kinds, info: dict):
     return QuantNetwork(layers, tuple(kinds))
 
 
+def random_conv(gen, kind, info, *, h, w, c_in, c_out, kernel, stride, pad, last=False):
+    """A random convolution of layer kind ``kind`` (its :meth:`random_layer` as the kernel
+    matrix)."""
+    from corolla.firmware.quant.layers import ConvLayer
+
+    inner = kind.random_layer(gen, kernel * kernel * c_in, c_out, last=last, info=info)
+    return ConvLayer(inner, h, w, c_in, kernel, stride, pad)
+
+
+def random_cnn(gen, kinds, info: dict, depth: int):
+    """A random network conv → (max pooling) → conv or fully connected, its weighted layers
+    of kinds ``kinds[0]`` and ``kinds[1]``, every map at most ``depth`` words."""
+    from corolla.firmware.quant.layers import MaxPoolLayer, QuantNetwork
+
+    while True:
+        kernel = int(gen.integers(1, 6))
+        stride, pad = int(gen.integers(1, 3)), int(gen.integers(0, kernel))
+        h, w = (int(v) for v in gen.integers(max(1, kernel - 2 * pad), 10, 2))
+        c_in, c_out = int(gen.integers(1, 6)), int(gen.integers(1, 10))
+        if w + 2 * pad < kernel or h * w * c_in > depth or kernel ** 2 * c_in > depth:
+            continue
+        conv = random_conv(gen, LAYER_KINDS[kinds[0]], info, h=h, w=w, c_in=c_in,
+                           c_out=c_out, kernel=kernel, stride=stride, pad=pad)
+        if conv.shape[0] > depth:
+            continue
+        layers, names = [conv], [kinds[0]]
+        oh, ow = conv.out_h, conv.out_w
+        if min(oh, ow) >= 2 and gen.random() < 0.7:
+            size = int(gen.integers(2, min(oh, ow, 3) + 1))
+            pool = MaxPoolLayer(oh, ow, c_out, size, int(gen.integers(1, 3)))
+            layers.append(pool)
+            names.append("maxpool")
+            oh, ow = pool.out_h, pool.out_w
+        second = LAYER_KINDS[kinds[1]]
+        if min(oh, ow) >= 2 and gen.random() < 0.5:
+            k2 = int(gen.integers(1, min(oh, ow, 3) + 1))
+            nxt = random_conv(gen, second, info, h=oh, w=ow, c_in=c_out,
+                              c_out=int(gen.integers(1, 7)), kernel=k2, stride=1,
+                              pad=int(gen.integers(0, k2)), last=True)
+        else:
+            nxt = second.random_layer(gen, oh * ow * c_out, int(gen.integers(1, 8)),
+                                      last=True, info=info)
+        if max(nxt.shape) > depth:
+            continue
+        layers.append(nxt)
+        names.append(kinds[1])
+        return QuantNetwork(tuple(layers), tuple(names))
+
+
 def _load_model(name: str, variant: str):
     from corolla.run import resolve_network
 
@@ -161,6 +213,41 @@ async def small_networks(dut):
                 assert msg is None, f"{','.join(variant)} {shape}: {msg}"
                 dut._log.info("%s network %s: %d images bit-exact, cycles per batch %s",
                               ",".join(variant), shape, len(pixels), cycles)
+
+    await bridge(host)()
+
+
+@cocotb.test()
+async def conv_networks(dut):
+    """Random convolutional networks in every kind that runs convolutions (and mixed),
+    several batch sizes, zero and extreme activations, bit-exact against the golden model
+    (a direct convolution); the link's streams stall at random."""
+    p, _, driver = await _setup(dut)
+    gen = rng(13)
+
+    def host():
+        info = driver.ping()
+        conv_kinds = [k.name for k in LAYER_KINDS.values()
+                      if k.missing(info) is None and hasattr(k, "conv_accumulate")
+                      and k.accepts(random_conv(gen, k, info, h=2, w=2, c_in=1, c_out=1,
+                                                kernel=1, stride=1, pad=0)) is None]
+        assert conv_kinds and info["pool"], "the top runs no convolutions or no pooling"
+        pairs = [(k, k) for k in conv_kinds] + list(itertools.pairwise(conv_kinds))
+        runs = 0
+        for first, second in pairs * 2:
+            model = random_cnn(gen, (first, second), info, p.act_depth)
+            prog = compile_network(model, info)
+            batch = int(gen.integers(1, 2 * p.cols + 1))
+            pixels = gen.integers(-128, 128, (batch, prog.in_features))
+            for value, share in ((0, 0.3), (-128, 0.1), (127, 0.1)):
+                pixels[gen.random(pixels.shape) < share] = value
+            got, want, cycles, *_ = run_batches(driver, prog, model, pixels)
+            msg = first_mismatch(got, want)
+            assert msg is None, f"{' → '.join(prog.layer_names)} ({first}, {second}): {msg}"
+            dut._log.info("%s (%s): %d images bit-exact, cycles per batch %s",
+                          " → ".join(prog.layer_names), ",".join(prog.kinds), batch, cycles)
+            runs += 1
+        record_stats(conv_networks=runs)
 
     await bridge(host)()
 
