@@ -386,6 +386,54 @@ def array_cycles(rows: int, cols: int, kind="int8", shapes=None, *,
     return figures
 
 
+#: Convolutions of ``corolla bench conv``: (label, H, W, C_in, C_out, kernel, stride, pad).
+CONV_SHAPES = [
+    ("digits CNN conv1", 8, 8, 1, 8, 3, 1, 1),
+    ("digits CNN conv2", 4, 4, 8, 16, 3, 1, 1),
+    ("3×3, 16→16 ch, 8×8 px", 8, 8, 16, 16, 3, 1, 1),
+    ("3×3, 16→32 ch, 8×8 px", 8, 8, 16, 32, 3, 1, 1),
+    ("3×3 stride 2, 16→16 ch", 8, 8, 16, 16, 3, 2, 1),
+    ("5×5, 8→12 ch, 8×8 px", 8, 8, 8, 12, 5, 1, 2),
+    ("1×1, 64→32 ch, 4×4 px", 4, 4, 64, 32, 1, 1, 0),
+    ("7×7, 3→5 ch, 9×9 px", 9, 9, 3, 5, 7, 2, 3),
+]
+
+
+def conv_cycles(rows: int = 4, cols: int = 4, shapes=None, *, kind: str = "dense",
+                simulator: str | None = None) -> list[dict]:
+    """Cycles and PE utilization of convolutions on the simulated accelerator top.
+
+    Each shape runs as a one-layer network on a full run (``cols`` images) of random inputs,
+    bit-exact against the direct convolution, on a top with ``rows × cols`` arrays and
+    activation banks of 4,095 words.
+
+    Returns
+    -------
+    list of dict
+        Per shape: ``label``, ``layer``, ``macs`` (of the run), ``cycles`` (the step's
+        hardware counter), ``model_cycles`` (:meth:`corolla.layers.ArrayKind.cycle_model`)
+        and ``utilization`` = MACs / (rows·cols·cycles).
+    """
+    from corolla.hw.top import Accelerator
+    from corolla.params import ArrayParams, TopParams
+    from corolla.sim import runner
+
+    shapes = shapes or CONV_SHAPES
+    arrays = {name: ArrayParams(rows=rows, weight_depth=4096, bias_depth=256)
+              for name in TopParams.ARRAYS if name == kind}
+    params = TopParams(rows=rows, cols=cols, act_depth=4095, eie=None, weight_depth=4096,
+                       bias_depth=256, **arrays)
+    result = runner.run(Accelerator(params), test_module="corolla.sim.benches.top",
+                        testcase="conv_throughput", simulator=simulator, seed=1,
+                        env={"COROLLA_CONV_SHAPES": json.dumps([s[1:] for s in shapes]),
+                             "COROLLA_CONV_KIND": kind})
+    figures = []
+    for (label, *_), row in zip(shapes, result.stats["conv_throughput"], strict=True):
+        figures.append({"label": label, **row,
+                        "utilization": round(row["macs"] / (rows * cols * row["cycles"]), 4)})
+    return figures
+
+
 def array_resources(rows: int, cols: int, kind, device: str, *, pnr: bool = True,
                     target_mhz: float = 100.0) -> dict:
     """LUTs, FFs, DSPs, block RAMs of an array on ``device`` and, if it fits, its Fmax.

@@ -157,6 +157,11 @@ class LayerKind:
         """Bits the layer occupies on chip: (weights, everything else)."""
         raise NotImplementedError
 
+    def cycle_model(self, prog, index: int, layer, params: TopParams) -> int | None:
+        """Cycles of one run of the layer's step (every lane), as the engine's pipeline
+        predicts them with no stalls (``None`` where the work depends on the data)."""
+        return None
+
     def nonzero_weights(self, prog, layer) -> int:
         """The layer's non-zero weights."""
         return int(np.count_nonzero(layer.index))
@@ -507,6 +512,26 @@ class ArrayKind(LayerKind):
     def storage(self, prog, index, layer, params):
         return (8 * prog.layer_data[index]["weight_bytes"],
                 self.bias_bits * _matrix(layer).shape[0])
+
+    #: Setup cycles of a step (the shift-and-add sizes and the checks): fully connected, and
+    #: the extra for a convolution's map sizes.
+    SETUP_CYCLES = 12
+    CONV_SETUP_CYCLES = 36
+
+    def cycle_model(self, prog, index, layer, params):
+        """``tiles · max(reads, 2R + C + latency) + 2R + C + latency + setup``: each tile
+        (``R`` output rows of one output pixel) takes its reads of the activation bank or,
+        when that is shorter, the time its last beat needs to cross the array and drain
+        (:meth:`corolla.firmware.array.GemmTiling.tile_period`); a convolution has a tile per
+        output pixel and row tile."""
+        rows, cols = _matrix(layer).shape
+        r = self.sizes(params).rows
+        conv = _is_conv(layer)
+        tiles = _tiles(rows, r) * (layer.out_h * layer.out_w if conv else 1)
+        reads = self.beats(cols) * (8 if prog.layer_data[index].get("bits_in") is False else 1)
+        cross = 2 * r + params.cols + self.pe(params).latency
+        setup = self.SETUP_CYCLES + (self.CONV_SETUP_CYCLES if conv else 0)
+        return tiles * max(reads, cross) + cross + setup
 
     def random_layer(self, gen, n_in, n_out, *, last, info):
         """A random layer of this kind (for benches): (n_out, n_in), ReLU unless ``last``."""
@@ -1025,6 +1050,10 @@ class MaxPoolKind(LayerKind):
 
     def storage(self, prog, index, layer, params):
         return 0, 0
+
+    def cycle_model(self, prog, index, layer, params):
+        """One read a cycle, ``size²`` per output word, after the setup."""
+        return layer.shape[0] * layer.size ** 2 + 30
 
     def random_layer(self, gen, n_in, n_out, *, last, info):
         raise CompileError("maxpool layers come from a network's shapes, not random sizes")

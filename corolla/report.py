@@ -275,15 +275,16 @@ def _storage(prog, net, params) -> dict:
     """Bits the model occupies on the accelerator, against float32 weights and biases."""
     from .layers import layer_kind
 
-    weights = sum(q.shape[0] * q.shape[1] for q in net.layers)
-    biases = sum(q.shape[0] for q in net.layers)
+    weights = sum(layer_kind(kind).weight_count(q)
+                  for kind, q in zip(prog.kinds, net.layers, strict=True))
+    biases = sum(len(q.bias) for q in net.layers if hasattr(q, "bias"))
     float_bits = 32 * (weights + biases)
     weight_bits = other_bits = 0
     for i, (kind, q) in enumerate(zip(prog.kinds, net.layers, strict=True)):
         w, o = layer_kind(kind).storage(prog, i, q, params)
         weight_bits, other_bits = weight_bits + w, other_bits + o
     stored = weight_bits + other_bits
-    nonzero = sum(layer_kind(kind).nonzero_weights(prog, q)
+    nonzero = sum(layer_kind(kind).nonzero_weights(prog, getattr(q, "inner", q))
                   for kind, q in zip(prog.kinds, net.layers, strict=True))
     return {"weights": weights, "nonzero_weights": int(nonzero),
             "float32_bytes": float_bits / 8, "stored_bytes": stored / 8,
@@ -374,11 +375,15 @@ def measure(target: Target, *, model: str = "digits", images: int = 8, out_dir: 
     roof = " / ".join(dict.fromkeys(pk["roof"] for pk in peaks))
     useful = sum(layer["macs_useful"] for layer in layers)
     dense_macs = sum(layer["macs"] for layer in layers)
-    for layer, c, pk in zip(layers, layer_cycles, peaks, strict=True):
+    model = sim.get("layer_model_cycles_per_inference") or [None] * len(layers)
+    for layer, c, pk, mc in zip(layers, layer_cycles, peaks, model, strict=True):
         layer["cycles"] = c
+        layer["model_cycles"] = mc
         layer["utilization"] = layer["macs_useful"] / (pk["pes"] * c)
         layer["ops_per_cycle"] = 2 * layer["macs_useful"] / c
-        layer["intensity"] = 2 * layer["macs_useful"] / layer["weight_bytes"]
+        # A layer without weights (max pooling) has no point on the weight roofline.
+        layer["intensity"] = (2 * layer["macs_useful"] / layer["weight_bytes"]
+                              if layer["weight_bytes"] else None)
     memories = _memories(params)
 
     def rates(mhz):
@@ -463,7 +468,7 @@ def _roofline(entry: dict, path: Path):
     ghz = rate["clock_mhz"] / 1e3
     peak = roof["peak_ops_per_cycle"] * ghz
     bw = roof["weight_bytes_per_cycle"] * rate["clock_mhz"] / 1e3    # GB/s
-    layers = entry["layers"]
+    layers = [layer for layer in entry["layers"] if layer["intensity"]]
     xs = [layer["intensity"] for layer in layers]
     ridge = roof["ridge_ops_per_byte"]
     lo = min([*xs, ridge]) / 8
@@ -607,12 +612,15 @@ def _markdown(doc: dict, plots: dict) -> str:
                 "useful MAC, its bytes what it reads from that memory; batching raises the "
                 "array's intensity (each weight serves every lane of a run), pruning and zero "
                 "activations lower the EIE engine's ops per entry.", "",
-                "| layer | dense MACs | useful MACs | executed MACs | cycles | utilization | "
-                "ops/byte | energy (nJ, est.) |", "|---|---|---|---|---|---|---|---|"]
+                "| layer | dense MACs | useful MACs | executed MACs | cycles | cycle model | "
+                "utilization | ops/byte | energy (nJ, est.) |",
+                "|---|---|---|---|---|---|---|---|---|"]
         for layer, pj in zip(e["layers"], e["energy"]["per_layer_pj"], strict=True):
+            mc, ib = layer.get("model_cycles"), layer["intensity"]
             out.append(f"| {layer['layer']} | {layer['macs']:,} | {layer['macs_useful']:,.0f} | "
                        f"{layer['macs_executed']:,.0f} | {layer['cycles']:,.1f} | "
-                       f"{layer['utilization']:.1%} | {layer['intensity']:.2f} | "
+                       f"{'–' if mc is None else f'{mc:,.1f}'} | "
+                       f"{layer['utilization']:.1%} | {'–' if ib is None else f'{ib:.2f}'} | "
                        f"{pj / 1e3:,.2f} |")
         en = e["energy"]
         parts = ", ".join(f"{k} {v / 1e3:,.2f}" for k, v in sorted(

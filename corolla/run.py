@@ -224,7 +224,22 @@ def run_sim(config: Config, *, model: str = "digits", variant: str | None = None
     result["clock_mhz"] = config.clock_mhz
     result["config"] = config.name
     result["test_accuracy"] = test_accuracy(net, prog)
+    result["layer_model_cycles_per_inference"] = model_cycles(
+        prog, net, params, runs=len(result["batch_cycles"]), images=images)
     return result
+
+
+def model_cycles(prog, net, params, *, runs: int, images: int) -> list:
+    """Each layer's cycles per inference by its kind's cycle model
+    (:meth:`corolla.layers.LayerKind.cycle_model`, ``None`` where the work depends on the
+    data), for ``images`` run in ``runs`` runs: beside the counters' figures."""
+    from .layers import layer_kind
+
+    out = []
+    for i, (kind, q) in enumerate(zip(prog.kinds, net.layers, strict=True)):
+        c = layer_kind(kind).cycle_model(prog, i, q, params)
+        out.append(None if c is None else c * runs / images)
+    return out
 
 
 def test_accuracy(net, prog) -> float:

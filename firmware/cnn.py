@@ -5,7 +5,7 @@
     8×8×1 ─ conv 3×3, 8, pad 1, ReLU ─ 8×8×8 ─ maxpool 2×2 ─ 4×4×8
           ─ conv 3×3, 16, pad 1, ReLU ─ 4×4×16 ─ maxpool 2×2 ─ 2×2×16 ─ fully connected ─ 10
 
-(1,946 weights, 34 biases). Feature maps are H × W × C, flattened in that order, as the
+(1,864 weights, 34 biases). Feature maps are H × W × C, flattened in that order, as the
 accelerator holds them (:class:`~corolla.firmware.quant.layers.ConvLayer`), so the fully
 connected layer reads the last map as it lies. It is trained here in numpy (im2col forward,
 col2im backward, Adam), and turned into the integer network of a **variant**:

@@ -154,3 +154,15 @@ def test_run_digits_cnn_bad_variant_exits_2():
     assert proc.returncode == 2
     assert "--variant is 'twn'" in proc.stderr and "int8, ternary" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_conv_utilization_from_the_counters():
+    """A 3×3 convolution of 16 channels keeps the 4×4 array ≥ 90 % busy (hardware counters),
+    and the cycle model is within 1 % of the counters."""
+    from corolla.bench import conv_cycles
+
+    rows = conv_cycles(4, 4, [("3×3, 16→16", 6, 6, 16, 16, 3, 1, 1),
+                              ("3×3 stride 2, 5→7", 7, 5, 5, 7, 3, 2, 1)])
+    assert rows[0]["utilization"] >= 0.9
+    for r in rows:
+        assert abs(r["cycles"] - r["model_cycles"]) <= 0.01 * r["cycles"], r

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from corolla import protocol as proto
+from corolla.firmware.cnn import CNN_VARIANTS
 from corolla.firmware.compile import CompileError, compile_network, golden_outputs
 from corolla.firmware.digits import digits_compressed, load_digits_data
 from corolla.firmware.runtime import Driver, LinkError
@@ -326,7 +327,8 @@ def test_demo_json(tmp_path):
     proc = corolla("demo", "--images", "4", "--out", str(tmp_path), "--json")
     assert proc.returncode == 0, proc.stderr
     r = json.loads(proc.stdout)
-    assert r["bit_exact"] and set(r["variants"]) == set(VARIANTS)
+    cnn = {f"cnn-{v}" for v in CNN_VARIANTS}
+    assert r["bit_exact"] and set(r["variants"]) == set(VARIANTS) | cnn
     assert r["compression_ratio"] > 10 and r["accuracy_float"] > 0.9
     for v in r["variants"].values():
         assert v["inferences_per_s"] == pytest.approx(50e6 / v["cycles_per_inference"])

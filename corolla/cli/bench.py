@@ -21,13 +21,13 @@ from .common import (
 )
 
 #: What ``corolla bench all`` runs, in order: sub-verb → its handler.
-BENCHES = ("units", "lns", "array", "sparse")
+BENCHES = ("units", "lns", "array", "conv", "sparse")
 
 
 def _bench_all(args) -> int:
     """Every bench with its defaults; with ``--json`` one document keyed by bench."""
     handlers = {"units": _bench_units, "lns": _bench_units, "array": _bench_array,
-                "sparse": _bench_sparse}
+                "conv": _bench_conv, "sparse": _bench_sparse}
     defaults = {"sizes": None, "kinds": None, "shapes": None, "pes": None, "images": None,
                 "no_synth": False}
     doc = {}
@@ -264,6 +264,37 @@ def _bench_array(args) -> int:
     return EXIT_OK
 
 
+def _bench_conv(args) -> int:
+    """``bench conv``: convolutions on the simulated top, counters next to the cycle
+    model."""
+    from ..bench import conv_cycles
+    from ..sim import runner
+
+    rows, cols = _array_sizes(getattr(args, "size", None) or "4x4")[0]
+    kind = getattr(args, "kind", None) or "dense"
+    t0 = time.perf_counter()
+    try:
+        with progress(f"Simulating convolutions on a {rows}×{cols} {kind} array"):
+            figures = conv_cycles(rows, cols, kind=kind)
+    except (runner.SimulatorUnavailable, runner.SimulationFailure) as exc:
+        raise CliError(str(exc)) from None
+    elapsed = time.perf_counter() - t0
+    if args.json:
+        print(json.dumps({"rows": rows, "cols": cols, "kind": kind, "layers": figures,
+                          "seconds": round(elapsed, 1)}, indent=2))
+        return EXIT_OK
+    console = console_out()
+    table = Table("convolution", "layer", "cycles", "cycle model", "utilization",
+                  title=f"Convolutions on a {rows}×{cols} {kind} array ({cols} images a run)")
+    for f in figures:
+        table.add_row(f["label"], f["layer"], f"{f['cycles']:,}", f"{f['model_cycles']:,}",
+                      f"{f['utilization']:.1%}")
+    console.print(table)
+    console.print("cycles: the step's hardware counter for one run; utilization: MACs / "
+                  f"(rows·cols·cycles); every output bit-exact. {elapsed:.0f} s.")
+    return EXIT_OK
+
+
 def register(sub) -> None:
     """Add ``corolla bench`` and its sub-verbs, each with its own options."""
     from ..pe_kinds import PE_KINDS
@@ -309,6 +340,13 @@ def register(sub) -> None:
                         "K = 256, square, ragged, MLP and convolution layers)")
     q.add_argument("--no-synth", action="store_true", help="cycles only, no synthesis")
     q.set_defaults(func=_bench_array)
+    q = benches.add_parser("conv", help="convolutions on the accelerator top: cycles from the "
+                                        "counters, the cycle model, PE utilization")
+    q.add_argument("--size", metavar="RxC", help="array size (default: 4x4)")
+    q.add_argument("--kind", choices=("dense", "ternary", "lns"),
+                   help="the array kind (default: dense)")
+    q.add_argument("--json", action="store_true", help="print the figures as JSON")
+    q.set_defaults(func=_bench_conv)
     q = benches.add_parser("sparse", help="the EIE engine on the digits MLP: cycles, load "
                                           "balance, resources")
     common(q, device_default="every device")

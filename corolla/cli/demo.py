@@ -55,6 +55,10 @@ def run(args) -> int:
                 model = model_path if variant in ("dense", "sparse") else "digits"
                 runs[variant] = run_sim(config, model=model, variant=variant,
                                         images=args.images, status=status)
+            # The digits CNN (convolutions and max pooling on chip) in each of its variants.
+            for variant in runnable_variants(params, "digits-cnn"):
+                runs[f"cnn-{variant}"] = run_sim(config, model="digits-cnn", variant=variant,
+                                                 images=args.images, status=status)
     except RunError as exc:
         raise CliError(str(exc)) from None
     clock = config.clock_mhz * 1e6
@@ -96,6 +100,9 @@ def run(args) -> int:
                       "[green]yes[/]" if r["bit_exact"] else "[red]NO[/]",
                       f"{r['cycles_per_inference']:,.0f}", f"{r['inferences_per_s']:,.0f}")
     console.print(table)
+    if any(v.startswith("cnn-") for v in runs):
+        console.print("cnn-*: the digits CNN (conv 3×3 → maxpool → conv 3×3 → maxpool → "
+                      "fully connected), convolutions and pooling on chip")
     for v, r in result["variants"].items():
         if not r["bit_exact"]:
             console.print(f"[red]{v}[/]: {escape(str(r['first_mismatch']))}")
@@ -115,7 +122,8 @@ def register(sub) -> None:
                        description="Generate the default accelerator, compress the built-in "
                                    "digits model, run test images on the simulated "
                                    "accelerator with each layer kind the configuration has "
-                                   "and print accuracy, compression, cycles per inference and "
+                                   "(the digits MLP in each variant, the digits CNN in each "
+                                   "of its variants) and print accuracy, compression, cycles per inference and "
                                    "projected inferences per second.")
     add_config_arg(p)
     p.add_argument("--images", type=checks.IMAGES, default=8,

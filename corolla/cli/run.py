@@ -42,6 +42,10 @@ def _print_run(console, r: dict):
     console.print(f"cycles per inference: {r['cycles_per_inference']:,.0f} (layers: "
                   f"{per_layer}; {r['lanes']} images per run) → {rate:,.0f} inferences/s at "
                   f"{r['clock_mhz']:g} MHz")
+    model = r.get("layer_model_cycles_per_inference") or []
+    if any(c is not None for c in model):
+        console.print("cycle model per layer: " + ", ".join(
+            "–" if c is None else f"{c:,.0f}" for c in model))
     note = partial_runs_note(r["images"], r["lanes"])
     if note:
         console.print(note)

@@ -252,6 +252,44 @@ async def conv_networks(dut):
     await bridge(host)()
 
 
+@cocotb.test()
+async def conv_throughput(dut):
+    """Single convolutions (``COROLLA_CONV_SHAPES``: JSON list of ``[h, w, c_in, c_out,
+    kernel, stride, pad]``) on full runs of random images, bit-exact; records each layer's
+    cycles from the step counters and its cycle model."""
+    from corolla.params import TopParams
+
+    p, _, driver = await _setup(dut)
+    gen = rng(17)
+    shapes = json.loads(os.environ.get("COROLLA_CONV_SHAPES", "[[8, 8, 16, 16, 3, 1, 1]]"))
+    kind_name = os.environ.get("COROLLA_CONV_KIND", "dense")
+
+    def host():
+        from corolla.firmware.quant.layers import QuantNetwork
+
+        info = driver.ping()
+        kind = LAYER_KINDS[kind_name]
+        rows = []
+        for h, w, c_in, c_out, kernel, stride, pad in shapes:
+            conv = random_conv(gen, kind, info, h=h, w=w, c_in=c_in, c_out=c_out,
+                               kernel=kernel, stride=stride, pad=pad)
+            model = QuantNetwork((conv,), (kind_name,))
+            prog = compile_network(model, info)
+            pixels = gen.integers(-128, 128, (p.cols, prog.in_features))
+            got, want, cycles, steps, *_ = run_batches(driver, prog, model, pixels)
+            msg = first_mismatch(got, want)
+            assert msg is None, f"{prog.layer_names[0]}: {msg}"
+            rows.append({"layer": prog.layer_names[0], "cycles": int(steps[0][0]),
+                         "model_cycles": kind.cycle_model(prog, 0, conv,
+                                                          TopParams.from_dict(params())),
+                         "macs": int(conv.shape[0] * conv.inner.shape[1] * p.cols)})
+            dut._log.info("%s: %d cycles for %d images", prog.layer_names[0], steps[0][0],
+                          p.cols)
+        record_stats(conv_throughput=rows)
+
+    await bridge(host)()
+
+
 def _damaged_frames(gen, good: list[bytes], limits: dict):
     """(description, bytes) of invalid requests; each must get exactly one error reply."""
     out = []
