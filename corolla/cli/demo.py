@@ -123,8 +123,8 @@ def register(sub) -> None:
                                    "digits model, run test images on the simulated "
                                    "accelerator with each layer kind the configuration has "
                                    "(the digits MLP in each variant, the digits CNN in each "
-                                   "of its variants) and print accuracy, compression, cycles per inference and "
-                                   "projected inferences per second.")
+                                   "of its variants) and print accuracy, compression, cycles "
+                                   "per inference and projected inferences per second.")
     add_config_arg(p)
     p.add_argument("--images", type=checks.IMAGES, default=8,
                    help="test images (default: %(default)s)")

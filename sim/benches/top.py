@@ -276,7 +276,7 @@ async def conv_throughput(dut):
             model = QuantNetwork((conv,), (kind_name,))
             prog = compile_network(model, info)
             pixels = gen.integers(-128, 128, (p.cols, prog.in_features))
-            got, want, cycles, steps, *_ = run_batches(driver, prog, model, pixels)
+            got, want, _, steps, *_ = run_batches(driver, prog, model, pixels)
             msg = first_mismatch(got, want)
             assert msg is None, f"{prog.layer_names[0]}: {msg}"
             rows.append({"layer": prog.layer_names[0], "cycles": int(steps[0][0]),
