@@ -74,6 +74,9 @@ class LayerKind:
         (:mod:`corolla.firmware.compress.qmodel`, :mod:`corolla.firmware.quant.layers`).
     memory : str
         The memory that feeds its PEs (the roofline's bandwidth).
+    has_weights : bool
+        Its layers are weight matrices (:meth:`random_layer` makes one); ``False`` for
+        max pooling.
     """
 
     name: str = ""
@@ -84,6 +87,7 @@ class LayerKind:
     summary: str = ""
     memory: str = ""
     layer_types: tuple = ("QuantLayer",)
+    has_weights: bool = True
 
     # -- the accelerator -------------------------------------------------------------------
     def enabled(self, params: TopParams) -> bool:
@@ -548,7 +552,8 @@ class DenseKind(ArrayKind):
     array_args = (("weight_base", 20), ("bias_base", 12))
     direct = True
     engine = "corolla.hw.engines.array:DenseEngine"
-    summary = "fully connected layer on the int8 systolic PE array (images in lanes)"
+    summary = ("fully connected layer or convolution on the int8 systolic PE array "
+               "(images in lanes)")
     spaces_used = (proto.Space.WEIGHTS, proto.Space.BIAS)
 
     def sizes(self, params):
@@ -758,7 +763,8 @@ class TernaryLayerKind(ArrayKind):
     array_args = (("weight_base", 20), ("bias_base", 12), ("wp", 8), ("wn", 8))
     direct = True
     engine = "corolla.hw.engines.array:TernaryEngine"
-    summary = "fully connected layer on the ternary PE array (TTQ/TWN scales per layer)"
+    summary = ("fully connected layer or convolution on the ternary PE array (TTQ/TWN "
+               "scales per layer)")
     spaces_used = (proto.Space.TERNARY_WEIGHTS, proto.Space.TERNARY_BIAS)
 
     def pe_from_info(self, info):
@@ -919,7 +925,8 @@ class LnsLayerKind(ArrayKind):
     prefix = "lns_"
     array_args = (("weight_base", 20), ("bias_base", 12))
     engine = "corolla.hw.engines.array:LnsEngine"
-    summary = "fully connected layer on the LNS PE array (log-domain multiplies)"
+    summary = ("fully connected layer or convolution on the LNS PE array (log-domain "
+               "multiplies)")
     spaces_used = (proto.Space.LNS_WEIGHTS, proto.Space.LNS_BIAS)
 
     @property
@@ -982,6 +989,7 @@ class MaxPoolKind(LayerKind):
     window's ``size²``; the output map's size follows from the input's (no padding)."""
 
     layer_types = ("MaxPoolLayer",)
+    has_weights = False
     name = "maxpool"
     code = 6
     info = (("pool", 1),)

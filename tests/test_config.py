@@ -21,8 +21,8 @@ def test_missing_keys_take_defaults():
 @pytest.mark.parametrize("data,message", [
     ({"arrray": {}}, "unknown key 'arrray'; expected one of: array, binary, clock_mhz, "
                      "description, lns, memory, name, pool, sparse, ternary, widths"),
-    ({"array": {"colz": 4}}, "unknown key 'array.colz'; expected one of: cols, dataflow, pe, "
-                             "rows"),
+    ({"array": {"colz": 4}}, "unknown key 'array.colz'; expected one of: cols, conv, "
+                             "dataflow, pe, rows"),
     ({"array": {"rows": "4"}}, "key 'array.rows' = '4' has type str; expected an integer"),
     ({"array": {"rows": True}}, "key 'array.rows' = True has type bool"),
     ({"array": {"rows": 0}}, "key 'array.rows' = 0 is out of range; expected an integer "

@@ -340,4 +340,5 @@ def test_sim_runs_every_bench_of_the_top():
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     names = {t["name"] for t in summary["tests"] if t["passed"]}
-    assert names == {"run_job", "small_networks", "fuzz_link", "bad_programs"}
+    assert names == {"run_job", "small_networks", "conv_networks", "conv_throughput",
+                     "fuzz_link", "bad_programs"}

@@ -195,7 +195,8 @@ async def small_networks(dut):
 
     def host():
         info = driver.ping()
-        kinds = [k.name for k in LAYER_KINDS.values() if k.missing(info) is None]
+        kinds = [k.name for k in LAYER_KINDS.values()
+                 if k.missing(info) is None and k.has_weights]
         for k, shape in enumerate(sizes):
             pixels = gen.integers(-128, 128, (p.cols + 1 + k, shape[0]))
             pixels[gen.random(pixels.shape) < 0.3] = 0
@@ -261,7 +262,7 @@ async def conv_throughput(dut):
 
     p, _, driver = await _setup(dut)
     gen = rng(17)
-    shapes = json.loads(os.environ.get("COROLLA_CONV_SHAPES", "[[8, 8, 16, 16, 3, 1, 1]]"))
+    shapes = json.loads(os.environ.get("COROLLA_CONV_SHAPES", "[[4, 4, 16, 16, 3, 1, 1]]"))
     kind_name = os.environ.get("COROLLA_CONV_KIND", "dense")
 
     def host():
