@@ -121,16 +121,18 @@ class _Str:
 @dataclass(frozen=True)
 class ArrayConfig:
     """The dense PE array: ``rows`` × ``cols`` PEs of one kind; ``conv``: the array engines
-    run convolutions (their feeders' window walkers)."""
+    run convolutions (their feeders' window walkers); ``scales``: the int8 array's
+    requantizers have a 16-bit multiplier per output (models with float scales)."""
 
     rows: int = 4
     cols: int = 4
     pe: str = "int8"
     dataflow: str = "output-stationary"
     conv: bool = True
+    scales: bool = True
 
     _schema: ClassVar[dict] = {"rows": _Int(1, 64), "cols": _Int(1, 64), "pe": _Choice(PE_KINDS),
-               "dataflow": _Choice(DATAFLOWS), "conv": _Bool()}
+               "dataflow": _Choice(DATAFLOWS), "conv": _Bool(), "scales": _Bool()}
 
 
 @dataclass(frozen=True)

@@ -198,6 +198,7 @@ def top_params(config: Config, *, link: str = "uart", **overrides):
                          clock_hz=config.clock_mhz * 1e6, link=link, **arrays,
                          lns_int_bits=lns.int_bits, lns_frac_bits=lns.frac_bits,
                          lns_acc_frac=lns.acc_frac, pool=config.pool.enabled, conv=a.conv,
+                         scales=a.scales,
                          **(config.memory.sizes() | overrides))
     except ValueError as exc:
         # TopParams names its fields as the configuration's [array], [widths] and [memory]

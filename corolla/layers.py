@@ -273,7 +273,8 @@ class ArrayKind(LayerKind):
     spaces_used : tuple of Space
         Its weight and bias spaces.
     bias_bits : int
-        Bits of a bias-memory word (32: the bias; 64: bias and a per-output scale).
+        Bits of a bias-memory word (32: the bias; 64: bias and a per-output scale); see
+        :meth:`bias_word_bits`.
     """
 
     prefix = ""
@@ -287,6 +288,11 @@ class ArrayKind(LayerKind):
     @property
     def args(self):
         return self.array_args + CONV_ARGS
+
+    def bias_word_bits(self, scales) -> int:
+        """Bits of a bias-memory word on a top with (``scales`` true) or without the
+        requantizers' multipliers."""
+        return self.bias_bits
 
     @property
     def memory(self):
@@ -325,7 +331,7 @@ class ArrayKind(LayerKind):
         width = self.pe(params).a_shape[0] * sizes.rows // 8
         weights, bias = self.spaces_used
         return {weights: SpaceInfo(sizes.weight_depth * width),
-                bias: SpaceInfo(sizes.bias_depth * self.bias_bits // 8)}
+                bias: SpaceInfo(sizes.bias_depth * self.bias_word_bits(params.scales) // 8)}
 
     def info_values(self, params):
         sizes = self.sizes(params)
@@ -403,7 +409,7 @@ class ArrayKind(LayerKind):
                  f"at most {self.prefix}bias_depth = {sizes.bias_depth}")
             weights, bias = self.spaces_used
             prog.writes.append((weights, weight_base * word_bytes, image))
-            prog.writes.append((bias, bias_base * self.bias_bits // 8,
+            prog.writes.append((bias, bias_base * self.bias_word_bits(info.get("scales")) // 8,
                                 self.bias_words(prog, i, q)))
             prog.layer_data[i] = {"weight_bytes": len(image),
                                   **prog.layer_data.get(i, {})}
@@ -435,9 +441,16 @@ class ArrayKind(LayerKind):
             acc = self.accumulate(prog, index, layer, x, acc_width)
         q = _matrix(layer)
         bias = np.asarray(q.bias, dtype=np.int64)
+        mult = getattr(q, "mult", None)
         if _is_conv(layer):
             bias = np.tile(bias, layer.out_h * layer.out_w)
-        return requantize(wrap_signed(acc + bias, acc_width), q.shift, relu=q.relu)
+            if mult is not None:
+                mult = np.tile(mult, layer.out_h * layer.out_w)
+        acc = wrap_signed(acc + bias, acc_width)
+        if mult is not None:
+            # The requantizer's multiplier: (acc · M + 2**(s−1)) >> s, exact in 48 bits.
+            acc = acc * np.asarray(mult, dtype=np.int64)
+        return requantize(acc, q.shift, relu=q.relu)
 
     def accumulate(self, prog, index, layer, x, acc_width) -> np.ndarray:
         """The combined sums (batch, rows) before the bias, wrapped to ``acc_width``."""
@@ -487,8 +500,8 @@ class ArrayKind(LayerKind):
             return {}
         width = self.pe(params).a_shape[0] * sizes.rows
         return {f"{self.prefix}weights": (sizes.weight_depth * width / 8, width, 1),
-                f"{self.prefix}biases": (sizes.bias_depth * self.bias_bits / 8,
-                                         self.bias_bits, 1)}
+                f"{self.prefix}biases": (sizes.bias_depth * self.bias_word_bits(params.scales)
+                                         / 8, self.bias_word_bits(params.scales), 1)}
 
     def work(self, prog, index, layer, x, params, runs, acc_width):
         images = len(x)
@@ -509,13 +522,14 @@ class ArrayKind(LayerKind):
             "accesses": {
                 f"{self.prefix}weights": beats * r * pe.a_shape[0] / images,
                 "activations": (reads + runs * rows) * 8 * lanes / images,
-                f"{self.prefix}biases": runs * rows * self.bias_bits / images,
+                f"{self.prefix}biases": runs * rows * self.bias_word_bits(params.scales)
+                / images,
             },
         }
 
     def storage(self, prog, index, layer, params):
         return (8 * prog.layer_data[index]["weight_bytes"],
-                self.bias_bits * _matrix(layer).shape[0])
+                self.bias_word_bits(params.scales) * _matrix(layer).shape[0])
 
     #: Setup cycles of a step (the shift-and-add sizes and the checks): fully connected, and
     #: the extra for a convolution's map sizes.
@@ -572,11 +586,31 @@ class DenseKind(ArrayKind):
     def needs(self):
         return "the PE array ([array]); weights ≤ int8 (codebook_width ≤ 8)"
 
+    def bias_word_bits(self, scales):
+        # With multipliers a bias word holds the bias and the output's 16-bit multiplier.
+        return 64 if scales else 32
+
     def check(self, prog, index, layer, info):
+        name = prog.layer_names[index]
         w = layer.weights()
-        need(prog.layer_names[index], "weights", f"{w.min()}..{w.max()}",
-             w.min() >= -128 and w.max() <= 127,
+        need(name, "weights", f"{w.min()}..{w.max()}", w.min() >= -128 and w.max() <= 127,
              "int8 for the PE array (codebook_width 8 at most)")
+        if layer.mult is not None:
+            mult = np.asarray(layer.mult)
+            need(name, "multipliers", "per output", info.get("scales"),
+                 "none: the accelerator's requantizers only shift ([array] scales = false)")
+            need(name, "multipliers", f"{mult.min()}..{mult.max()}",
+                 mult.shape == (layer.shape[0],) and mult.min() >= 1 and mult.max() < 1 << 16,
+                 f"{layer.shape[0]} values from 1 to 65535")
+            need(name, "shift", layer.shift, layer.shift < 48, "below 48 with multipliers")
+
+    def bias_words(self, prog, index, layer):
+        if not prog.info.get("scales"):
+            return super().bias_words(prog, index, layer)
+        mult = np.ones(layer.shape[0], dtype=np.int64) if layer.mult is None else \
+            np.asarray(layer.mult, dtype=np.int64)
+        words = (np.asarray(layer.bias, dtype=np.int64) & 0xFFFFFFFF) | (mult << 32)
+        return words.astype("<u8").tobytes()
 
     def operands(self, prog, index, layer):
         return layer.weights() & 0xFF
@@ -593,9 +627,16 @@ class DenseKind(ArrayKind):
         cb = np.concatenate([[0], gen.integers(-128, 128, 15)])
         index = gen.integers(1, 16, (n_out, n_in))
         index[gen.random((n_out, n_in)) > 0.4] = 0
+        shift = int(gen.integers(5, 9))
+        mult = None
+        if info.get("scales") and gen.random() < 0.5:
+            # Float-scaled requantization: a 16-bit multiplier per output, 16 more bits of shift.
+            mult = gen.integers(1, 1 << 16, n_out)
+            mult[0] = (1 << 16) - 1
+            shift += 16
         return QuantLayer(codebook=cb.astype(np.int64), codebook_frac=6, codebook_width=8,
-                          index=index, bias=gen.integers(-4000, 4000, n_out),
-                          shift=int(gen.integers(5, 9)), relu=not last, in_frac=4, out_frac=4)
+                          index=index, bias=gen.integers(-4000, 4000, n_out), shift=shift,
+                          relu=not last, in_frac=4, out_frac=4, mult=mult)
 
 
 def eie_params(info: dict) -> EieParams:
@@ -655,6 +696,8 @@ class SparseKind(LayerKind):
         params = eie_params(info)
         encoded = []
         for i, q in layers:
+            need(prog.layer_names[i], "multipliers", "per output", q.mult is None,
+                 "none: the EIE engine requantizes by shift only (run the layer on dense)")
             need(prog.layer_names[i], "codebook entries", len(q.codebook),
                  len(q.codebook) <= 1 << params.v_bits, f"at most {1 << params.v_bits}")
             matrix = eie_encode(q.index, params.pes, z_bits=params.z_bits, v_bits=params.v_bits)
@@ -740,7 +783,9 @@ class SparseKind(LayerKind):
         }
 
     def random_layer(self, gen, n_in, n_out, *, last, info):
-        return LAYER_KINDS["dense"].random_layer(gen, n_in, n_out, last=last, info=info)
+        # Shift-only requantization: the EIE engine has no multipliers.
+        return LAYER_KINDS["dense"].random_layer(gen, n_in, n_out, last=last,
+                                                 info={**info, "scales": 0})
 
     def storage(self, prog, index, layer, params):
         e = params.eie

@@ -268,6 +268,9 @@ class TopParams:
         The max-pooling engine.
     conv : bool
         The array engines run convolutions (a window walker in each feeder).
+    scales : bool
+        The int8 array's requantizers multiply by a 16-bit multiplier per output before the
+        shift (models with float scales); without, they only shift.
     """
 
     rows: int = 4
@@ -291,6 +294,7 @@ class TopParams:
     lns_acc_frac: int = 8
     pool: bool = True
     conv: bool = True
+    scales: bool = True
 
     #: The extra PE arrays' fields.
     ARRAYS: ClassVar[tuple] = ("ternary", "binary", "lns")
@@ -366,7 +370,8 @@ class TopParams:
         values = dict.fromkeys((name for name, _ in info_fields()), 0)
         values |= {"cols": self.cols, "max_payload": self.max_payload,
                    "program_depth": self.program_depth, "act_depth": self.act_depth,
-                   "acc_width": self.acc_width, "conv": int(self.conv)}
+                   "acc_width": self.acc_width, "conv": int(self.conv),
+                   "scales": int(self.scales)}
         for kind in LAYER_KINDS.values():
             if kind.enabled(self):
                 values |= kind.info_values(self)

@@ -151,7 +151,7 @@ DESCRIPTOR_ARGS_BITS = 8 * DESCRIPTOR_BYTES - sum(bits for _, bits in DESCRIPTOR
 #: kind the accelerator does not have.
 INFO_COMMON = (
     ("cols", 1), ("max_payload", 2), ("program_depth", 2), ("act_depth", 2), ("acc_width", 1),
-    ("conv", 1),
+    ("conv", 1), ("scales", 1),
 )
 
 #: Write-only spaces of load records are written in records of this many bytes, each checked by

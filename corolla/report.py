@@ -341,7 +341,9 @@ def measure(target: Target, *, model: str = "digits", images: int = 8, out_dir: 
     say(f"{target.label}: simulating {images} test image(s)")
     sim = run_sim(config, model=model, variant=target.variant, images=images)
     data = load_digits_data()
-    pixels = data.pixels_test[:images]
+    from .run import test_inputs
+
+    pixels = test_inputs(net, data)[:images]
     runs = len(sim["batch_cycles"])
 
     build_report = None
@@ -352,7 +354,7 @@ def measure(target: Target, *, model: str = "digits", images: int = 8, out_dir: 
                                    seed=seed, progress=tick, reuse=True)
 
     say(f"{target.label}: golden model on the test split, operation counts")
-    golden = golden_outputs(net, prog, data.pixels_test)
+    golden = golden_outputs(net, prog, test_inputs(net, data))
     accuracy = float(np.mean(np.argmax(golden, axis=1) == data.y_test))
     layers = work_counts(prog, net, pixels, params, runs)
     energy = energy_estimate(layers, params)

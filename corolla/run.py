@@ -49,10 +49,31 @@ class RunError(RuntimeError):
     """The run failed (simulation failure, link failure, outputs not bit-exact)."""
 
 
+def test_inputs(net, data):
+    """The int8 codes of the digits test split for ``net``: the raw pixels for Corolla's own
+    models (4 fraction bits), the model's own input quantizer for an imported one."""
+    if getattr(net, "input_scale", 0):
+        return net.quantize_inputs(data.x_test)
+    return data.pixels_test
+
+
+def import_onnx(path: str):
+    """The network of an ONNX / QONNX model (:func:`corolla.firmware.importer.import_model`),
+    calibrated on the digits training split; raises :class:`ConfigError` for a model the
+    importer refuses."""
+    from .firmware.digits import load_digits_data
+    from .firmware.importer import ModelImportError, import_model
+
+    try:
+        return import_model(path, load_digits_data().x_train).network
+    except ModelImportError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def load_network(model: str):
     """The integer model: ``"digits"`` (the built-in Deep Compression model),
     ``"digits-cnn"`` (the built-in CNN, int8) or a file (a compressed model from ``corolla
-    compress``, or a network of any layer kinds).
+    compress``, a network of any layer kinds, or an ONNX / QONNX model, imported).
 
     Raises
     ------
@@ -72,6 +93,13 @@ def load_network(model: str):
         from .firmware.cnn import digits_cnn
 
         return digits_cnn("int8")
+    if str(model).endswith(".onnx"):
+        net = import_onnx(model)
+        n_in, n_out = net.layers[0].shape[1], net.layers[-1].shape[0]
+        if (n_in, n_out) != (64, 10):
+            raise ConfigError(f"{model}: the model has {n_in} inputs and {n_out} outputs; the "
+                              f"digits test images need 64 and 10")
+        return net
     try:
         _, data = open_npz(model, "model")
         if str(data.get("format", "")) == NETWORK_FORMAT:
@@ -113,7 +141,7 @@ def resolve_network(model: str, variant: str, config: Config | None = None):
         return net
     kinds = check_variant(variant, layers=len(net.layers), model=model)
     return QuantNetwork(net.layers, tuple(kinds), input_frac=net.input_frac,
-                        acc_width=net.acc_width)
+                        acc_width=net.acc_width, input_scale=getattr(net, "input_scale", 0.0))
 
 
 def runnable_variants(params, model: str = "digits") -> list[str]:
@@ -251,7 +279,7 @@ def test_accuracy(net, prog) -> float:
     from .firmware.digits import load_digits_data
 
     data = load_digits_data()
-    out = golden_outputs(net, prog, data.pixels_test)
+    out = golden_outputs(net, prog, test_inputs(net, data))
     return float(np.mean(np.argmax(out, axis=1) == data.y_test))
 
 
@@ -280,7 +308,7 @@ def run_board(config: Config, port: str, *, baud: int = 115200, model: str = "di
     _check_images(images, first)
     net = resolve_network(model, variant, config)
     data = load_digits_data()
-    pixels = data.pixels_test[first:first + images]
+    pixels = test_inputs(net, data)[first:first + images]
     try:
         transport = SerialTransport(port, baud)
     except Exception as exc:        # pyserial raises SerialException (an OSError) or ValueError

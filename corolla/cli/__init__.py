@@ -23,7 +23,9 @@ __all__ = ["VERBS", "build_parser", "main"]
 
 #: The verbs, in the order ``corolla --help`` lists them.
 VERBS = ("kinds", "generate", "sim", "build", "report", "flash", "run", "demo", "compress",
-         "bench", "sweep")
+         "import", "bench", "sweep")
+#: Verbs whose module has another name (``import`` is a Python keyword).
+_MODULES = {"import": "importer"}
 
 
 def build_parser() -> Parser:
@@ -35,7 +37,7 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"corolla {__version__}")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=Parser)
     for verb in VERBS:
-        importlib.import_module(f"{__name__}.{verb}").register(sub)
+        importlib.import_module(f"{__name__}.{_MODULES.get(verb, verb)}").register(sub)
     return parser
 
 

@@ -11,8 +11,8 @@ import argparse
 import os
 from pathlib import Path
 
-__all__ = ["BAUD", "IMAGES", "SEED", "bitstream_file", "float_range", "int_range", "model_file",
-           "out_dir", "serial_port"]
+__all__ = ["BAUD", "IMAGES", "SEED", "bitstream_file", "data_file", "float_range", "int_range",
+           "model_file", "onnx_file", "out_dir", "serial_port"]
 
 
 def int_range(lo: int, hi: int | None = None):
@@ -102,7 +102,26 @@ def model_file(text: str) -> str:
 
     if text in BUILTIN_MODELS:
         return text
-    _regular_file(text, "digits, digits-cnn or an .npz model file", MAX_MODEL_BYTES)
+    _regular_file(text, "digits, digits-cnn, an .npz model file or an .onnx model",
+                  MAX_MODEL_BYTES)
+    return text
+
+
+def onnx_file(text: str) -> str:
+    """A readable ONNX model file (``.onnx``)."""
+    from ..firmware.importer import MAX_ONNX_BYTES
+
+    if not text.endswith(".onnx"):
+        raise argparse.ArgumentTypeError(f"{text!r}; expected an .onnx model file")
+    _regular_file(text, "an .onnx model file", MAX_ONNX_BYTES)
+    return text
+
+
+def data_file(text: str) -> str:
+    """A readable ``.npz`` data file."""
+    from ..firmware.model import MAX_MODEL_BYTES
+
+    _regular_file(text, "an .npz data file", 16 * MAX_MODEL_BYTES)
     return text
 
 

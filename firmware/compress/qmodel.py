@@ -49,7 +49,13 @@ VERSION = 1
 
 @dataclass(frozen=True)
 class QuantLayer:
-    """One integer layer of a compressed model (see the module docstring)."""
+    """One integer layer of a compressed model (see the module docstring).
+
+    ``mult``, when given, is an integer multiplier per output (at most 16 bits) applied
+    before the shift: ``y = sat((acc · mult + 2**(shift−1)) >> shift)``, the requantization of
+    models with float (not power-of-two) scales, such as imported ones
+    (:mod:`corolla.firmware.importer`). Corolla's own models leave it ``None`` (shift only).
+    """
 
     codebook: np.ndarray
     codebook_frac: int
@@ -60,6 +66,7 @@ class QuantLayer:
     relu: bool
     in_frac: int
     out_frac: int
+    mult: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -97,6 +104,8 @@ class CompressedMlp:
         acts = [a]
         for layer in self.layers:
             acc = wrap_signed(acts[-1] @ layer.weights().T + layer.bias, self.acc_width)
+            if layer.mult is not None:
+                acc = acc * np.asarray(layer.mult, dtype=np.int64)
             acts.append(requantize(acc, layer.shift, relu=layer.relu))
         return acts
 

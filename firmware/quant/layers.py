@@ -290,6 +290,9 @@ class QuantNetwork:
     acc_width : int
     name : str
         The variant it is (``corolla run --variant``), or empty.
+    input_scale : float
+        The real value of an input code, for an imported model whose input quantizer has a
+        float scale (0: the scale is ``2**-input_frac``).
     """
 
     layers: tuple
@@ -297,6 +300,14 @@ class QuantNetwork:
     input_frac: int = 4
     acc_width: int = 32
     name: str = ""
+    input_scale: float = 0.0
+
+    def quantize_inputs(self, x) -> np.ndarray:
+        """The int8 input codes of float inputs ``x`` (batch, features), rounded half to
+        even as ONNX's and QONNX's quantizers do."""
+        scale = self.input_scale or 2.0 ** -self.input_frac
+        return np.clip(np.round(np.asarray(x, dtype=np.float64) / scale), -128,
+                       127).astype(np.int64)
 
     def __post_init__(self):
         _check("network", len(self.layers) == len(self.kinds) and self.layers,
@@ -331,12 +342,12 @@ def save_network(net: QuantNetwork, path):
             value = getattr(layer, f.name)
             if f.name == "inner":
                 put(value, "inner_", i)
-            else:
+            elif value is not None:                  # an optional field left out
                 arrays[f"{prefix}{f.name}_{i}"] = np.asarray(value)
 
     arrays = {"format": np.array(NETWORK_FORMAT), "layers": np.array(len(net.layers)),
               "input_frac": np.array(net.input_frac), "acc_width": np.array(net.acc_width),
-              "name": np.array(net.name)}
+              "name": np.array(net.name), "input_scale": np.array(net.input_scale)}
     for i, (layer, kind) in enumerate(zip(net.layers, net.kinds, strict=True)):
         arrays[f"kind_{i}"] = np.array(kind)
         put(layer, "", i)
@@ -353,7 +364,7 @@ def load_network(path) -> QuantNetwork:
     corolla.firmware.model.ModelError
         The file is not such a network; the message names the key.
     """
-    from dataclasses import fields
+    from dataclasses import MISSING, fields
 
     from ..model import ModelError, open_npz
 
@@ -376,6 +387,8 @@ def load_network(path) -> QuantNetwork:
                 continue
             key = f"{prefix}{f.name}_{i}"
             if key not in data:
+                if f.default is not MISSING:
+                    continue
                 raise ValueError(f"key {key!r} is missing")
             v = data[key]
             values[f.name] = v.item() if v.ndim == 0 else v
@@ -387,6 +400,7 @@ def load_network(path) -> QuantNetwork:
             layers.append(get("", i))
             kinds.append(str(data[f"kind_{i}"]))
         return QuantNetwork(tuple(layers), tuple(kinds), input_frac=int(data["input_frac"]),
-                            acc_width=int(data["acc_width"]), name=str(data["name"]))
+                            acc_width=int(data["acc_width"]), name=str(data["name"]),
+                            input_scale=float(data.get("input_scale", 0.0)))
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{path}: {exc}") from None

@@ -84,6 +84,9 @@ class ArrayEngine(wiring.Component):
     convert_stages = 0
     #: A register stage for :meth:`combine` (where it multiplies).
     combine_stage = False
+    #: With ``params.scales``, a multiplier per output (bits 32–47 of its bias word) before
+    #: the requantizer's shift, in a register stage of its own.
+    multiplies = False
 
     def __init__(self, params: TopParams):
         self._p = params
@@ -121,10 +124,12 @@ class ArrayEngine(wiring.Component):
         act = self.act
         a_width = pe.a_shape[0]
         packs = hasattr(d, "bits_in")
+        scaled = self.multiplies and p.scales
+        bias_bits = kind.bias_word_bits(p.scales)
 
         # The host and the feeder never use the weights at once: one port.
         m.submodules.weights = weights = SinglePortRam(a_width * n_rows, sizes.weight_depth)
-        m.submodules.bias = bias = Memory(shape=unsigned(kind.bias_bits), depth=sizes.bias_depth,
+        m.submodules.bias = bias = Memory(shape=unsigned(bias_bits), depth=sizes.bias_depth,
                                           init=[])
         w_wr = SimpleNamespace(addr=weights.addr, data=weights.wdata, en=weights.we)
         w_rd = SimpleNamespace(addr=weights.addr, en=weights.re, data=weights.rdata)
@@ -132,7 +137,7 @@ class ArrayEngine(wiring.Component):
         weight_space, bias_space = kind.spaces_used
         serve_memories(m, self.bus, {
             weight_space: (a_width * n_rows, w_rd, w_wr),
-            bias_space: (kind.bias_bits, bias_rd, bias.write_port(granularity=8)),
+            bias_space: (bias_bits, bias_rd, bias.write_port(granularity=8)),
         }, busy=self.busy)
 
         m.submodules.array = array = SystolicArray(rows=n_rows, cols=n_cols, kind=pe)
@@ -145,7 +150,8 @@ class ArrayEngine(wiring.Component):
             array.operands.valid.eq(opq.r_rdy),
             opq.r_en.eq(array.operands.ready),
         ]
-        requants = [Requant(acc_width=acc_width, out_width=8) for _ in range(n_cols)]
+        requants = [Requant(acc_width=48 if scaled else acc_width, out_width=8)
+                    for _ in range(n_cols)]
         for c, rq in enumerate(requants):
             m.submodules[f"requant{c}"] = rq
             m.d.comb += rq.output.ready.eq(1)
@@ -287,13 +293,23 @@ class ArrayEngine(wiring.Component):
             m.d.sync += b_sum.eq(combined[c] + bias_value)
             b_sums.append(b_sum)
             m.d.comb += [rq.input.payload.eq(b_sum), rq.shift.eq(d.shift), rq.relu.eq(d.relu)]
+        rq_valid = b_valid
+        if scaled:
+            # (acc + bias) · M in a stage of its own (a DSP per lane), then the shift.
+            b_mult = Signal(16)
+            rq_valid = Signal()
+            m.d.sync += [b_mult.eq(extra[:16]), rq_valid.eq(b_valid)]
+            for c, rq in enumerate(requants):
+                prod = Signal(signed(48), name=f"scaled{c}")
+                m.d.sync += prod.eq(b_sums[c] * b_mult)
+                m.d.comb += rq.input.payload.eq(prod)
         w_count = Signal(12)
         batch_mask = Signal(n_cols)
         m.d.comb += batch_mask.eq((1 << d.batch) - 1)
         out = requants[0].output.valid
         bits_out = d.bits_out if packs else 0
         for rq in requants:
-            m.d.comb += rq.input.valid.eq(b_valid & ~bits_out)
+            m.d.comb += rq.input.valid.eq(rq_valid & ~bits_out)
         with m.If(out):
             m.d.sync += w_count.eq(w_count + 1)
             m.d.comb += [act.wr_addr.eq(w_count),
@@ -364,9 +380,11 @@ class ArrayEngine(wiring.Component):
 
 
 class DenseEngine(ArrayEngine):
-    """``dense`` steps: int8 weights and activations on int8 PEs (one DSP multiplier each)."""
+    """``dense`` steps: int8 weights and activations on int8 PEs (one DSP multiplier each);
+    with ``scales`` a 16-bit multiplier per output before the shift (float-scaled models)."""
 
     kind_name = "dense"
+    multiplies = True
 
 
 class TernaryEngine(ArrayEngine):

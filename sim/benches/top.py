@@ -162,7 +162,9 @@ async def run_job(dut):
     first = int(os.environ.get("COROLLA_FIRST_IMAGE", "0"))
     model = _load_model(os.environ.get("COROLLA_MODEL", "digits"), variant)
     data = load_digits_data()
-    pixels = data.pixels_test[first:first + n]
+    from corolla.run import test_inputs
+
+    pixels = test_inputs(model, data)[first:first + n]
     labels = data.y_test[first:first + n]
 
     def host():

@@ -1,0 +1,270 @@
+"""The QONNX / ONNX importer: models built with onnx.helper the way Brevitas and ONNX's QDQ
+exporters write them, the real Brevitas export in the shared models, and broken models."""
+
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from corolla.firmware.compile import compile_network, golden_outputs
+from corolla.firmware.importer import ModelImportError, execute, import_model, load_graph
+from corolla.params import TopParams
+
+QONNX = "qonnx.custom_op.general"
+#: A real Brevitas export (``brevitas.export.export_qonnx``) of a 64-48-10 MLP trained on the
+#: digits with 4-bit per-channel float-scaled weights and 8-bit float-scaled activations, its
+#: external weight data, and the 450 test images with their labels and the model's logits.
+SHARED = Path(__file__).resolve().parent / "data"
+
+
+def _const(name, value):
+    return numpy_helper.from_array(np.asarray(value, dtype=np.float32), name)
+
+
+def qonnx_mlp(gen, sizes=(16, 12, 5), *, w_bits=4, scales="float", per_channel=True,
+              relu=True):
+    """An MLP as Brevitas exports it: a Quant on the input, then per layer a Quant of the
+    float weights, Gemm (transB = 1) with a float bias, Relu and a Quant of the activations;
+    the last layer's output is float."""
+    nodes, inits = [], []
+
+    def scale(n, base):
+        if scales == "pow2":
+            v = 2.0 ** np.round(np.log2(base)) * np.ones(n)
+        else:
+            v = base * gen.uniform(0.7, 1.3, n)
+        return v if per_channel else v[:1]
+
+    inits += [_const("s_in", 1 / 64), _const("zero", 0.0), _const("b8", 8.0),
+              _const("bw", float(w_bits))]
+    nodes.append(helper.make_node("Quant", ["x", "s_in", "zero", "b8"], ["xq"], domain=QONNX,
+                                  signed=1, narrow=0, rounding_mode="ROUND"))
+    cur = "xq"
+    last = len(sizes) - 2
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+        w = gen.normal(0, 0.5, (n_out, n_in))
+        sw = scale(n_out, 0.1).reshape(-1, 1)
+        inits += [_const(f"w{i}", w), _const(f"sw{i}", sw), _const(f"b{i}", gen.normal(0, 0.2,
+                                                                                     n_out))]
+        nodes.append(helper.make_node("Quant", [f"w{i}", f"sw{i}", "zero", "bw"], [f"wq{i}"],
+                                      domain=QONNX, signed=1, narrow=1,
+                                      rounding_mode="ROUND"))
+        nodes.append(helper.make_node("Gemm", [cur, f"wq{i}", f"b{i}"], [f"y{i}"], transB=1))
+        cur = f"y{i}"
+        if i < last:
+            if relu:
+                nodes.append(helper.make_node("Relu", [cur], [f"r{i}"]))
+                cur = f"r{i}"
+            inits.append(_const(f"sa{i}", scale(1, 0.05)[0]))
+            nodes.append(helper.make_node("Quant", [cur, f"sa{i}", "zero", "b8"], [f"a{i}"],
+                                          domain=QONNX, signed=1, narrow=0,
+                                          rounding_mode="ROUND"))
+            cur = f"a{i}"
+    graph = helper.make_graph(
+        nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, sizes[0]])],
+        [helper.make_tensor_value_info(cur, TensorProto.FLOAT, [1, sizes[-1]])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                   helper.make_opsetid(QONNX, 2)])
+
+
+def qdq_mlp(gen, sizes=(16, 10, 4)):
+    """An MLP in ONNX's QDQ form: int8 weights through DequantizeLinear (a scale per output
+    along axis 0), activations through QuantizeLinear/DequantizeLinear pairs, MatMul + Add."""
+    nodes, inits = [], [_const("s_in", 1 / 64),
+                        numpy_helper.from_array(np.array(0, dtype=np.int8), "zp")]
+    nodes += [helper.make_node("QuantizeLinear", ["x", "s_in", "zp"], ["xq"]),
+              helper.make_node("DequantizeLinear", ["xq", "s_in", "zp"], ["xd"])]
+    cur = "xd"
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+        w = gen.integers(-127, 128, (n_in, n_out)).astype(np.int8)
+        inits += [numpy_helper.from_array(w, f"w{i}"),
+                  _const(f"sw{i}", 0.01 * gen.uniform(0.5, 1.5, n_out)),
+                  numpy_helper.from_array(np.zeros(n_out, dtype=np.int8), f"zw{i}"),
+                  _const(f"b{i}", gen.normal(0, 0.1, n_out))]
+        nodes += [helper.make_node("DequantizeLinear", [f"w{i}", f"sw{i}", f"zw{i}"],
+                                   [f"wd{i}"], axis=1),
+                  helper.make_node("MatMul", [cur, f"wd{i}"], [f"m{i}"]),
+                  helper.make_node("Add", [f"m{i}", f"b{i}"], [f"y{i}"])]
+        cur = f"y{i}"
+        if i < len(sizes) - 2:
+            inits.append(_const(f"sa{i}", 0.04))
+            nodes += [helper.make_node("Relu", [cur], [f"r{i}"]),
+                      helper.make_node("QuantizeLinear", [f"r{i}", f"sa{i}", "zp"], [f"q{i}"]),
+                      helper.make_node("DequantizeLinear", [f"q{i}", f"sa{i}", "zp"],
+                                       [f"a{i}"])]
+            cur = f"a{i}"
+    graph = helper.make_graph(
+        nodes, "qdq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, sizes[0]])],
+        [helper.make_tensor_value_info(cur, TensorProto.FLOAT, [1, sizes[-1]])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _save(model, path):
+    onnx.save(model, str(path))
+    return path
+
+
+def _agreement(imported, x, info):
+    net = imported.network
+    prog = compile_network(net, info)
+    got = golden_outputs(net, prog, imported.quantize_inputs(x))
+    ref = execute(imported.graph, x)[imported.graph.output]
+    return float(np.mean(np.argmax(got, axis=1) == np.argmax(ref, axis=1)))
+
+
+@pytest.mark.parametrize("scales", ["pow2", "float"])
+def test_qonnx_mlp_imports_and_agrees(tmp_path, scales):
+    gen = np.random.default_rng(1)
+    path = _save(qonnx_mlp(gen, scales=scales), tmp_path / "m.onnx")
+    x = gen.uniform(0, 1, (400, 16))
+    imported = import_model(path, x)
+    layers = imported.network.layers
+    if scales == "pow2":
+        assert all(q.mult is None for q in layers)          # shift only
+    else:
+        assert all(q.mult is not None and q.mult.max() < 1 << 16 for q in layers)
+    # Untrained random weights leave near ties between outputs; the real export below agrees
+    # on 99.8 %.
+    assert _agreement(imported, x, TopParams().info()) >= 0.97
+
+
+def test_qdq_mlp_imports_and_agrees(tmp_path):
+    gen = np.random.default_rng(2)
+    path = _save(qdq_mlp(gen), tmp_path / "m.onnx")
+    x = gen.uniform(-1, 1, (400, 16))
+    imported = import_model(path, x)
+    assert _agreement(imported, x, TopParams().info()) >= 0.97
+
+
+def test_the_brevitas_export_imports_and_agrees():
+    data = np.load(SHARED / "digits_test.npz")
+    imported = import_model(SHARED / "brevitas_mlp_w4a8.onnx", data["x"])
+    ref = execute(imported.graph, data["x"])[imported.graph.output]
+    assert np.allclose(ref, data["logits"], atol=1e-4)     # the executor is the graph's own
+    assert _agreement(imported, data["x"], TopParams().info()) >= 0.99
+
+
+def _broken(tmp_path, gen, how):
+    m = qonnx_mlp(gen)
+    g = m.graph
+    if how == "missing initializer":
+        del g.initializer[[i.name for i in g.initializer].index("w0")]
+    elif how == "cycle":
+        g.node[2].input[0] = g.node[-1].output[0]
+    elif how == "unknown op":
+        g.node[3].op_type = "Softsign"
+    elif how == "dilated conv":
+        g.node[2].op_type = "Conv"
+    elif how == "nan scale":
+        i = [t.name for t in g.initializer].index("sw0")
+        g.initializer[i].CopyFrom(_const("sw0", np.full((12, 1), np.nan)))
+    elif how in ("bits 0", "bits 33"):
+        i = [t.name for t in g.initializer].index("bw")
+        g.initializer[i].CopyFrom(_const("bw", 0.0 if how == "bits 0" else 33.0))
+    elif how == "old opset":
+        m.opset_import[0].version = 11
+    path = tmp_path / "bad.onnx"
+    onnx.save(m, str(path))
+    if how == "truncated":
+        path.write_bytes(path.read_bytes()[:200])
+    return path
+
+
+@pytest.mark.parametrize("how,fragment", [
+    ("missing initializer", "input 'w0': no initializer, graph input or node produces it"),
+    ("cycle", "produced in a cycle"),
+    ("unknown op", "op type Softsign is not imported"),
+    ("dilated conv", "op type Conv is not imported"),
+    ("nan scale", "scale [nan, nan, nan, nan]; expected finite values above 0"),
+    ("bits 0", "bit width [0.0]; expected an integer from 1 to 32"),
+    ("bits 33", "bit width [33.0]; expected an integer from 1 to 32"),
+    ("old opset", "opset 11; expected 13 or later"),
+    ("truncated", "not an ONNX model"),
+])
+def test_broken_models_are_refused(tmp_path, how, fragment):
+    path = _broken(tmp_path, np.random.default_rng(3), how)
+    with pytest.raises(ModelImportError, match=fragment.replace("[", r"\[")
+                       .replace("]", r"\]").replace("(", r"\(").replace(")", r"\)")):
+        import_model(path, np.zeros((4, 16)))
+
+
+def test_load_graph_reads_external_data(tmp_path):
+    m = qonnx_mlp(np.random.default_rng(4))
+    onnx.save(m, str(tmp_path / "m.onnx"), save_as_external_data=True,
+              all_tensors_to_one_file=True, location="m.onnx.data", size_threshold=0)
+    assert (tmp_path / "m.onnx.data").is_file()
+    g = load_graph(tmp_path / "m.onnx")
+    assert g.constants["w0"].shape == (12, 16)
+    (tmp_path / "m.onnx.data").unlink()
+    with pytest.raises(ModelImportError, match="external weight data"):
+        load_graph(tmp_path / "m.onnx")
+
+
+def corolla(*args):
+    return subprocess.run([sys.executable, "-m", "corolla.cli", *args], capture_output=True,
+                          text=True)
+
+
+def test_import_cli_json(tmp_path):
+    gen = np.random.default_rng(5)
+    model = _save(qonnx_mlp(gen, sizes=(64, 20, 10)), tmp_path / "m.onnx")
+    x = gen.uniform(0, 1, (200, 64))
+    np.savez(tmp_path / "data.npz", x=x, y=gen.integers(0, 10, 200))
+    proc = corolla("import", str(model), "--out", str(tmp_path / "out"), "--data",
+                   str(tmp_path / "data.npz"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["prediction_agreement"] >= 0.95 and doc["images"] == 200
+    assert doc["max_output_error_lsb"] < 8 and 0 <= doc["accuracy"] <= 1
+    assert [la["requantize"] for la in doc["layers"]] == ["multiply and shift"] * 2
+    assert (tmp_path / "out" / "model.npz").is_file()
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["no.onnx"], "'no.onnx' does not exist"),
+    (["model.txt"], "expected an .onnx model file"),
+    (["BAD", "--data", "missing.npz"], "'missing.npz' does not exist"),
+])
+def test_import_cli_bad_input_exits_2(tmp_path, args, fragment):
+    bad = _broken(tmp_path, np.random.default_rng(6), "unknown op")
+    args = [str(bad) if a == "BAD" else a for a in args]
+    proc = corolla("import", *args, "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2 and fragment in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_import_cli_refuses_an_unknown_op(tmp_path):
+    bad = _broken(tmp_path, np.random.default_rng(6), "unknown op")
+    proc = corolla("import", str(bad), "--out", str(tmp_path / "out"), "--data",
+                   str(_data_file(tmp_path)))
+    assert proc.returncode == 2
+    assert "(Softsign): op type Softsign is not imported" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_a_float_scaled_model_on_a_top_without_multipliers_is_refused(tmp_path):
+    gen = np.random.default_rng(7)
+    model = _save(qonnx_mlp(gen, sizes=(16, 8, 4)), tmp_path / "m.onnx")
+    proc = corolla("import", str(model), "--out", str(tmp_path / "out"), "--data",
+                   str(_data_file(tmp_path)), "--config", "icebreaker")
+    assert proc.returncode == 2
+    assert "the accelerator's requantizers only shift" in proc.stderr
+
+
+def _data_file(tmp_path, features=16):
+    path = tmp_path / "data.npz"
+    np.savez(path, x=np.random.default_rng(8).uniform(0, 1, (50, features)))
+    return path
+
+
+def test_run_the_brevitas_export_on_the_simulated_accelerator():
+    proc = corolla("run", "--sim", "--model", str(SHARED / "brevitas_mlp_w4a8.onnx"),
+                   "--images", "12", "--json")
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert r["bit_exact"] and r["images"] == 12 and r["test_accuracy"] >= 0.96
