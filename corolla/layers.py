@@ -234,7 +234,7 @@ def _tiles(rows: int, n_rows: int) -> int:
 
 #: Descriptor fields of a convolution, after an array kind's own (``in_c = 0``: a fully
 #: connected layer). ``rows`` is then ``C_out`` and ``cols`` ``kernel² · in_c``.
-CONV_ARGS = (("in_h", 8), ("in_w", 8), ("in_c", 10), ("kernel", 3), ("stride", 2), ("pad", 2))
+CONV_ARGS = (("in_h", 8), ("in_w", 8), ("in_c", 10), ("kernel", 3), ("stride", 2), ("pad", 3))
 
 
 def _is_conv(layer) -> bool:

@@ -118,7 +118,7 @@ class WindowWalker(wiring.Component):
         self._aw = addr_width
         super().__init__({
             "in_h": In(8), "in_w": In(8), "in_c": In(10), "kernel": In(3), "stride": In(2),
-            "pad": In(2), "row_words": In(addr_width), "out_w": In(9), "depth": In(10),
+            "pad": In(3), "row_words": In(addr_width), "out_w": In(9), "depth": In(10),
             "restart": In(1), "step": In(1), "rewind": In(1), "next_channel": In(1),
             "next_pixel": In(1),
             "addr": Out(addr_width), "inside": Out(1),
@@ -130,7 +130,8 @@ class WindowWalker(wiring.Component):
         two = self.stride == 2
 
         def times_pad(x):
-            return Mux(self.pad[0], x, 0) + Mux(self.pad[1], x << 1, 0)
+            return (Mux(self.pad[0], x, 0) + Mux(self.pad[1], x << 1, 0)
+                    + Mux(self.pad[2], x << 2, 0))
 
         # The output pixel: its window's first position and address.
         ox = Signal(9)
