@@ -47,8 +47,8 @@ __all__ = ["ImportedModel", "ModelImportError", "execute", "import_model", "load
 QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general")
 #: Op types the importer reads.
 SUPPORTED = ("Quant", "IntQuant", "BipolarQuant", "Trunc", "QuantizeLinear",
-             "DequantizeLinear", "Gemm", "MatMul", "Add", "Relu", "Identity", "Flatten",
-             "Reshape")
+             "DequantizeLinear", "Gemm", "MatMul", "Add", "Relu", "BatchNormalization",
+             "Identity", "Flatten", "Reshape")
 #: Largest model file read.
 MAX_ONNX_BYTES = 256 << 20
 #: Bits of the requantizer's multiplier.
@@ -258,12 +258,30 @@ def execute(graph: Graph, x) -> dict:
             out = a[0] + a[1]
         elif op == "Relu":
             out = np.maximum(a[0], 0.0)
+        elif op == "BatchNormalization":
+            gain, shift = _batchnorm(graph, node)
+            out = a[0] * gain + shift
         elif op in ("Identity",):
             out = a[0]
         else:                                    # Flatten, Reshape to (batch, features)
             out = a[0].reshape(len(a[0]), -1)
         v[node.output[0]] = out
     return v
+
+
+def _batchnorm(graph, node):
+    """A ``BatchNormalization`` as ``y = gain · x + shift`` per channel."""
+    c = graph.constants
+    names = node.input[1:5]
+    if len(names) != 4 or any(n not in c for n in names):
+        raise ModelImportError(f"{_node_name(node)}: its scale, bias, mean and variance must be "
+                               f"constants")
+    gamma, beta, mean, var = (c[n] for n in names)
+    gain = gamma / np.sqrt(var + graph.attr(node, "epsilon", 1e-5))
+    if not np.all(np.isfinite(gain)):
+        raise ModelImportError(f"{_node_name(node)}: variance {var.ravel()[:4].tolist()} "
+                               f"gives no finite scale")
+    return gain, beta - mean * gain
 
 
 def _axis(t, axis, like):
@@ -321,6 +339,8 @@ class _Block:
     relu: bool = False
     s_y: float | None = None     # the output quantizer's scale (None: the last layer)
     bits: int = 8                # the weights' bit width
+    kind: str = "dense"          # "binary": BipolarQuant weights (±1 times s_w)
+    bipolar_out: bool = False    # a BipolarQuant on its outputs (a sign: ±1 times s_y)
 
 
 def _weights(graph: Graph, name: str, where: str):
@@ -351,6 +371,16 @@ def _weights(graph: Graph, name: str, where: str):
         lo, hi = int_range(bits, signed, narrow)
         q = np.clip(_round(c[producer.input[0]] / scale, mode), lo, hi)
         return q, scale, bits
+    if producer.op_type == "BipolarQuant":
+        if producer.input[0] not in c or producer.input[1] not in c:
+            raise ModelImportError(f"{_node_name(producer)}: expected constant weights and "
+                                   f"scale")
+        scale = c[producer.input[1]]
+        if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
+            raise ModelImportError(f"{_node_name(producer)}: scale "
+                                   f"{scale.ravel()[:4].tolist()}; expected finite values "
+                                   f"above 0")
+        return np.where(c[producer.input[0]] >= 0, 1.0, -1.0), scale, 1
     if producer.op_type == "DequantizeLinear":
         if producer.input[0] not in c:
             raise ModelImportError(f"{_node_name(producer)}: dequantizes "
@@ -456,7 +486,16 @@ def _blocks(graph: Graph):
                                            f"constant")
                 bias = bias + graph.attr(node, "beta", 1.0) * np.broadcast_to(
                     graph.constants[node.input[2]], bias.shape)
-            pending = _Block(node.name or node.output[0], w, s_w, bias, bits=bits)
+            pending = _Block(node.name or node.output[0], w, s_w, bias, bits=bits,
+                             kind="binary" if bits == 1 else "dense")
+            if pending.kind == "binary" and not (blocks and blocks[-1].bipolar_out):
+                raise ModelImportError(f"{where}: binary weights on inputs that are not ±1; "
+                                       f"expected a BipolarQuant activation before it (the "
+                                       f"binary array's inputs are signs)")
+            if pending.kind == "dense" and blocks and blocks[-1].bipolar_out:
+                raise ModelImportError(f"{where}: ±1 inputs to a layer of {bits}-bit "
+                                       f"weights; expected BipolarQuant weights after a "
+                                       f"BipolarQuant activation")
         elif op == "Add":
             other = [i for i in node.input if i != cur]
             if pending is None or len(other) != 1 or other[0] not in graph.constants:
@@ -469,9 +508,37 @@ def _blocks(graph: Graph):
                 raise ModelImportError(f"{where}: expected after a layer, before its "
                                        f"activation quantizer")
             pending.relu = True
-        elif op in ("BipolarQuant", "Trunc", "DequantizeLinear"):
+        elif op == "BatchNormalization":
+            if pending is None or pending.relu:
+                raise ModelImportError(f"{where}: expected right after a layer (it is folded "
+                                       f"into the layer)")
+            gain, shift = _batchnorm(graph, node)
+            gain = np.broadcast_to(gain, pending.bias.shape)
+            if np.any(gain == 0):
+                raise ModelImportError(f"{where}: a channel's scale is 0")
+            # gain · (s_w·acc + b) + shift: the weight scales take |gain|; a negative gain
+            # negates the channel's weights.
+            sign = np.sign(gain)
+            if np.any((sign < 0)[:, None] & (pending.w_q <= -(2 ** (pending.bits - 1)))):
+                raise ModelImportError(f"{where}: a negative scale on a channel that holds the "
+                                       f"most negative weight (it has no positive twin)")
+            pending.w_q = pending.w_q * sign[:, None]
+            pending.bias = pending.bias * gain + shift
+            pending.s_w = pending.s_w * np.abs(gain)
+        elif op == "BipolarQuant":
+            if pending is None:
+                raise ModelImportError(f"{where}: expected after a layer (a sign activation)")
+            if pending.relu:
+                raise ModelImportError(f"{where}: a sign after a ReLU is always +1")
+            if node.input[1] not in graph.constants:
+                raise ModelImportError(f"{where}: its scale is not a constant")
+            pending.bipolar_out = True
+            pending.s_y = float(np.ravel(graph.constants[node.input[1]])[0])
+            blocks.append(pending)
+            pending = None
+        elif op in ("Trunc", "DequantizeLinear"):
             raise ModelImportError(f"{where}: {op} on the activations is not imported yet; "
-                                   f"expected Quant or QuantizeLinear")
+                                   f"expected Quant, QuantizeLinear or BipolarQuant")
         # Identity, Flatten and Reshape leave the vector as it is.
         cur = node.output[0]
     if pending is not None:
@@ -497,6 +564,44 @@ def multipliers(real: np.ndarray, *, bits: int = MULT_BITS, max_shift: int = 47)
     return m, shift
 
 
+def _dense_layer(b: _Block, real, acc_scale, where, top):
+    """An int8-array layer: the bias in accumulator units, then ``(acc · M) >> shift``; before
+    a sign activation, the sum itself saturated to int8 (its sign is what the next layer
+    takes)."""
+    from .compress.qmodel import QuantLayer
+
+    if b.bipolar_out:
+        # Only the sign matters: acc + β ≥ 0 exactly when acc + floor(β) ≥ 0 (acc is an
+        # integer), so the threshold is exact.
+        mult, shift = np.ones(len(real), dtype=np.int64), 0
+        bias = np.floor(b.bias / acc_scale).astype(np.int64)
+    else:
+        mult, shift = multipliers(real)
+        bias = np.round(b.bias / acc_scale).astype(np.int64)
+    if np.abs(bias).max(initial=0) > top:
+        raise ModelImportError(f"{where}: a bias of {np.abs(bias).max()} accumulator units "
+                               f"does not fit the accumulator")
+    w = b.w_q.astype(np.int64)
+    return QuantLayer(codebook=np.arange(-128, 128), codebook_frac=0, codebook_width=8,
+                      index=w + 128, bias=bias, shift=shift, relu=b.relu, in_frac=0,
+                      out_frac=0, mult=None if np.all(mult == 1) else mult)
+
+
+def _binary_layer(b: _Block, real, s_y, where, top):
+    """A binary-array layer: ``α · dot + bias`` with α the real multiplier in 16-bit fixed
+    point (a shared exponent), then the shift back (or the sign, before a binary layer)."""
+    from .quant.binary import BinaryWeights
+    from .quant.layers import BinaryLayer
+
+    alpha, frac = BinaryWeights(bits=None, alpha=np.asarray(real)).fixed_alpha(16)
+    bias = np.round(b.bias / s_y * 2.0 ** frac).astype(np.int64)
+    if np.abs(bias).max(initial=0) > top:
+        raise ModelImportError(f"{where}: a bias of {np.abs(bias).max()} does not fit the "
+                               f"accumulator")
+    return BinaryLayer(bits=(b.w_q >= 0).astype(np.uint8), alpha=np.maximum(alpha, 1),
+                       bias=bias, shift=max(frac, 0), relu=b.relu)
+
+
 def import_model(path, x_calib, *, acc_width: int = 32) -> ImportedModel:
     """Import the model at ``path``; ``x_calib`` (float inputs, batch first) sets the output
     scale of a last layer that has no quantizer and, without an input quantizer, the input
@@ -507,7 +612,6 @@ def import_model(path, x_calib, *, acc_width: int = 32) -> ImportedModel:
     ModelImportError
         Anything the importer does not take, naming the node.
     """
-    from .compress.qmodel import QuantLayer
     from .quant.layers import QuantNetwork
 
     graph = load_graph(path)
@@ -522,6 +626,7 @@ def import_model(path, x_calib, *, acc_width: int = 32) -> ImportedModel:
     values = execute(graph, x_calib)
     layers = []
     scale_in = s_x
+    top = (1 << (acc_width - 1)) - 1
     for i, b in enumerate(blocks):
         where = f"layer {i} ({b.name})"
         if b.w_q.min() < -128 or b.w_q.max() > 127:
@@ -530,10 +635,13 @@ def import_model(path, x_calib, *, acc_width: int = 32) -> ImportedModel:
         s_y = b.s_y
         acc_scale = scale_in * b.s_w
         if s_y is None:
-            # The last layer's int8 outputs hold the calibration data's peak; a power of two
-            # when the layer's own scales are (a shift is enough then).
-            peak = float(np.max(np.abs(values[graph.output]))) or 1.0
-            s_y = peak / 127
+            # The last layer's int8 outputs hold the largest output of the calibration data:
+            # the outputs are compared, so the top values get the resolution and very
+            # negative ones may saturate. A power of two when the layer's own scales are (a
+            # shift is enough then).
+            out = values[graph.output]
+            peak = float(np.max(out)) if np.max(out) > 0 else float(np.max(np.abs(out)))
+            s_y = (peak or 1.0) / 127
             exps = np.log2(acc_scale)
             if np.all(exps == np.round(exps)):
                 s_y = 2.0 ** np.ceil(np.log2(s_y))
@@ -541,18 +649,11 @@ def import_model(path, x_calib, *, acc_width: int = 32) -> ImportedModel:
         if not np.all(np.isfinite(real)) or np.any(real <= 0):
             raise ModelImportError(f"{where}: scales give a multiplier of "
                                    f"{real.ravel()[:3].tolist()}; expected finite and above 0")
-        mult, shift = multipliers(real)
-        bias = np.round(b.bias / acc_scale).astype(np.int64)
-        top = (1 << (acc_width - 1)) - 1
-        if np.abs(bias).max(initial=0) > top:
-            raise ModelImportError(f"{where}: a bias of {np.abs(bias).max()} accumulator "
-                                   f"units does not fit {acc_width} bits")
-        w = b.w_q.astype(np.int64)
-        layers.append(QuantLayer(codebook=np.arange(-128, 128), codebook_frac=0,
-                                 codebook_width=8, index=w + 128, bias=bias, shift=shift,
-                                 relu=b.relu, in_frac=0, out_frac=0,
-                                 mult=None if np.all(mult == 1) else mult))
+        if b.kind == "binary":
+            layers.append(_binary_layer(b, real, s_y, where, top))
+        else:
+            layers.append(_dense_layer(b, real, acc_scale, where, top))
         scale_in = s_y
-    net = QuantNetwork(tuple(layers), ("dense",) * len(layers), input_frac=0,
+    net = QuantNetwork(tuple(layers), tuple(b.kind for b in blocks), input_frac=0,
                        acc_width=acc_width, name=Path(path).stem, input_scale=s_x)
     return ImportedModel(net, s_x, graph, blocks, output_scale=scale_in)
