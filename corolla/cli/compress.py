@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from rich.table import Table
 
@@ -68,9 +69,23 @@ def run(args) -> int:
         report = compress(model, data.x_train, data.y_train, data.x_test, data.y_test,
                           data.pixels_test, input_frac=INPUT_FRAC_BITS, options=options,
                           progress=status)
+        curve = None
+        if args.curve:
+            from ..firmware.compress.pipeline import plot_tradeoff, tradeoff_curve
+
+            curve = tradeoff_curve(model, data.x_train, data.y_train, data.x_test,
+                                   data.y_test, data.pixels_test, input_frac=INPUT_FRAC_BITS,
+                                   options=options, progress=status)
         status(f"Writing {args.out}")
         summary = write_outputs(report, args.out, model=args.model,
                                 total_s=time.perf_counter() - t0)
+        if curve is not None:
+            out = Path(args.out)
+            (out / "tradeoff.json").write_text(json.dumps(curve, indent=1))
+            plot_tradeoff(curve, out / "tradeoff.png", title=f"Deep Compression of "
+                                                            f"'{args.model}'")
+            summary["tradeoff"] = curve
+            summary["files"] += ["tradeoff.json", "tradeoff.png"]
     for warning in summary["warnings"]:
         console_err().print(f"[yellow]warning:[/] {escape(warning)}")
     too_wide = [i for i, b in enumerate(options.bits) if b > config.sparse.v_bits]
@@ -100,6 +115,13 @@ def run(args) -> int:
                          ("integer golden (compressed)", report.accuracy_compressed)):
         acc.add_row(label, f"{value:.2%}")
     console.print(acc)
+    if curve is not None:
+        ct = Table("kept weights", "sparsity per layer", "ratio", "test accuracy",
+                   title="Trade-off (tradeoff.png)", box=None)
+        for p in curve:
+            ct.add_row(f"×{p['keep_factor']:g}", ", ".join(f"{s:.1%}" for s in p["sparsity"]),
+                       f"{p['compression_ratio']:.1f}×", f"{p['accuracy_compressed']:.2%}")
+        console.print(ct)
     console.print(f"wrote {', '.join(summary['files'])} to {escape(str(args.out))} in "
                   f"{summary['seconds']['total']:.1f} s")
     return EXIT_OK
@@ -124,7 +146,7 @@ def register(sub) -> None:
                         f"(default: {','.join(map(str, CompressOptionsDefaults.sparsity))})")
     p.add_argument("--bits", metavar="K[,K...]",
                    help="codebook index bits, 1 to 8, for all layers or one per layer "
-                        f"(default: {CompressOptionsDefaults.bits})")
+                        f"(default: {','.join(map(str, CompressOptionsDefaults.bits))})")
     p.add_argument("--pes", type=checks.int_range(1, 64),
                    help="EIE processing elements to encode for "
                                            "(default: sparse.pes of the configuration)")
@@ -134,5 +156,9 @@ def register(sub) -> None:
     add_config_arg(p)
     p.add_argument("--seed", type=checks.SEED, default=0,
                    help="training seed (default: %(default)s)")
+    p.add_argument("--curve", action="store_true",
+                   help="also the trade-off curve: the pipeline at sparsities around these "
+                        "(each layer keeping 4× to 0.5× as many weights), tradeoff.png and "
+                        "tradeoff.json")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)
