@@ -41,7 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ImportedModel", "ModelImportError", "execute", "import_model", "load_graph"]
+__all__ = ["ImportedModel", "ModelImportError", "execute", "import_float_mlp", "import_model",
+           "load_graph"]
 
 #: Domains of the QONNX custom ops (FINN's older name for them too).
 QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general")
@@ -657,3 +658,68 @@ def import_model(path, x_calib, *, acc_width: int = 32) -> ImportedModel:
     net = QuantNetwork(tuple(layers), tuple(b.kind for b in blocks), input_frac=0,
                        acc_width=acc_width, name=Path(path).stem, input_scale=s_x)
     return ImportedModel(net, s_x, graph, blocks, output_scale=scale_in)
+
+
+def import_float_mlp(path):
+    """The float MLP of an ONNX model (:class:`corolla.firmware.model.Mlp`), for Deep
+    Compression (``corolla compress --model FILE.onnx``): its ``Gemm`` / ``MatMul`` + ``Add``
+    layers with the weights as the graph computes them (quantized weights dequantized),
+    ``Relu`` as the activation; activation quantizers are dropped (Deep Compression chooses
+    its own int8 radix points).
+
+    Raises
+    ------
+    ModelImportError
+        Naming the node the importer does not take.
+    """
+    from .model import Dense, Mlp, ModelError
+
+    graph = load_graph(path)
+    consumers: dict = {}
+    for node in graph.nodes:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    # Every constant tensor as the graph computes it (weights through their quantizers).
+    values = execute(graph, np.zeros((1, graph.input_shape[-1] or 1)))
+    cur, layers = graph.input, []
+    while cur != graph.output:
+        users = consumers.get(cur, [])
+        if len(users) != 1:
+            raise ModelImportError(f"tensor {cur!r} feeds {len(users)} nodes; expected a "
+                                   f"chain of layers")
+        node = users[0]
+        op, where = node.op_type, _node_name(node)
+        if op in ("Gemm", "MatMul"):
+            w = np.asarray(values[node.input[1]], dtype=np.float64)
+            if w.ndim != 2:
+                raise ModelImportError(f"{where}: weights of shape {list(w.shape)}; expected a "
+                                       f"matrix")
+            if op == "MatMul" or not graph.attr(node, "transB", 0):
+                w = w.T
+            bias = np.zeros(w.shape[0])
+            if op == "Gemm" and len(node.input) > 2 and node.input[2]:
+                bias = bias + np.broadcast_to(values[node.input[2]], bias.shape)
+            layers.append(Dense(w.copy(), bias.copy(), "linear"))
+        elif op == "Add":
+            other = [i for i in node.input if i != cur]
+            if not layers or len(other) != 1 or other[0] not in graph.constants:
+                raise ModelImportError(f"{where}: expected the bias of a MatMul")
+            layers[-1].bias = layers[-1].bias + np.broadcast_to(graph.constants[other[0]],
+                                                                layers[-1].bias.shape)
+        elif op == "Relu":
+            if not layers:
+                raise ModelImportError(f"{where}: expected after a layer")
+            layers[-1].activation = "relu"
+        elif op in ("BatchNormalization", "BipolarQuant", "Trunc"):
+            raise ModelImportError(f"{where}: not taken by Deep Compression of a float MLP")
+        if op == "QuantizeLinear":
+            deq = consumers.get(node.output[0], [])
+            cur = deq[0].output[0] if len(deq) == 1 else node.output[0]
+            continue
+        cur = node.output[0]
+    if not layers:
+        raise ModelImportError(f"{path}: no Gemm or MatMul layer found")
+    try:
+        return Mlp(layers)
+    except (ModelError, ValueError) as exc:
+        raise ModelImportError(f"{path}: {exc}") from None

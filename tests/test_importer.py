@@ -360,3 +360,33 @@ def test_trained_qonnx_models_run_bit_exact_in_simulation(tmp_path, trained, sty
     # The float model was not retrained for the binary layer (agreement with its own graph is
     # checked above), so only the others are accurate.
     assert r["test_accuracy"] > (0.2 if style == "bipolar" else 0.9)
+
+
+def test_compress_an_onnx_float_model_on_its_data(tmp_path):
+    """Deep Compression of an imported float model (MatMul + Add + Relu) on a data file."""
+    gen = np.random.default_rng(9)
+    nodes, inits, cur = [], [], "x"
+    for i, (n_in, n_out) in enumerate(itertools.pairwise((12, 16, 3))):
+        inits += [_const(f"w{i}", gen.normal(0, 0.5, (n_in, n_out))),
+                  _const(f"b{i}", np.zeros(n_out))]
+        nodes += [helper.make_node("MatMul", [cur, f"w{i}"], [f"m{i}"]),
+                  helper.make_node("Add", [f"m{i}", f"b{i}"], [f"y{i}"])]
+        cur = f"y{i}"
+        if i == 0:
+            nodes.append(helper.make_node("Relu", [cur], ["r0"]))
+            cur = "r0"
+    graph = helper.make_graph(
+        nodes, "f", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 12])],
+        [helper.make_tensor_value_info(cur, TensorProto.FLOAT, [1, 3])], inits)
+    path = _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+                 tmp_path / "f.onnx")
+    x = gen.uniform(-1, 1, (240, 12))
+    np.savez(tmp_path / "d.npz", x=x, y=np.argmax(x[:, :3], axis=1))
+    proc = corolla("compress", "--model", str(path), "--data", str(tmp_path / "d.npz"),
+                   "--out", str(tmp_path / "c"), "--sparsity", "0.5", "--json")
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads(proc.stdout)
+    assert [la["shape"] for la in s["layers"]] == [[16, 12], [3, 16]]
+    assert s["compression_ratio"] > 2 and 0 <= s["accuracy_compressed"] <= 1
+    proc = corolla("compress", "--model", str(path), "--out", str(tmp_path / "c2"))
+    assert proc.returncode == 2 and "the digits data set needs 64 and 10" in proc.stderr

@@ -31,6 +31,26 @@ def blas_threads():
     return threadpool_limits(limits=1, user_api="blas")
 
 
+def _split(x, y):
+    """A data file's inputs and labels as a stratified 75/25 train/test split (seed 0, as
+    the digits'), the test inputs as int8 codes with the radix point that fits the data."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    from ..firmware.quant.dfp import choose_frac_bits
+
+    counts = np.bincount(y - y.min())
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=0.25, random_state=0, stratify=y if counts[counts > 0].min() >= 2
+        else None)
+    frac = choose_frac_bits(x_train, width=8)
+    pixels = np.clip(np.round(x_test * 2.0 ** frac), -128, 127).astype(np.int64)
+    return SimpleNamespace(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
+                           pixels_test=pixels, input_frac=frac)
+
+
 def run(args) -> int:
     from ..firmware.compress.pipeline import CompressOptions, compress, write_outputs
     from ..firmware.digits import INPUT_FRAC_BITS, digits_model, load_digits_data
@@ -48,33 +68,60 @@ def run(args) -> int:
     t0 = time.perf_counter()
     # Everything about the input is checked before the work starts.
     model = None
-    if args.model != "digits":
+    own_data = None
+    if args.data:
+        from .importer import _data
+
+        x, y = _data(args.data)
+        if y is None:
+            raise CliError(f"{args.data}: key 'y' is missing; expected the labels (Deep "
+                           f"Compression retrains)", EXIT_BAD_INPUT)
+        own_data = (x, y)
+    if args.model.endswith(".onnx"):
+        from ..firmware.importer import ModelImportError, import_float_mlp
+
+        try:
+            model = import_float_mlp(args.model)
+        except ModelImportError as exc:
+            raise CliError(str(exc), EXIT_BAD_INPUT) from None
+    elif args.model != "digits":
         try:
             model = load_model(args.model)
         except ModelError as exc:
             raise CliError(str(exc), EXIT_BAD_INPUT) from None
-        if model.n_inputs != 64 or model.n_outputs != 10:
-            raise CliError(f"{args.model}: the model has {model.n_inputs} inputs and "
-                           f"{model.n_outputs} outputs; the digits data set needs 64 and 10",
-                           EXIT_BAD_INPUT)
+    if own_data is not None and model is not None:
+        if model.n_inputs != own_data[0].shape[1]:
+            raise CliError(f"{args.model}: the model has {model.n_inputs} inputs; the data's "
+                           f"'x' has {own_data[0].shape[1]} features", EXIT_BAD_INPUT)
+    elif model is not None and (model.n_inputs != 64 or model.n_outputs != 10):
+        raise CliError(f"{args.model}: the model has {model.n_inputs} inputs and "
+                       f"{model.n_outputs} outputs; the digits data set needs 64 and 10",
+                       EXIT_BAD_INPUT)
+    if model is not None and len(model.layers) != 3:
+        # The per-layer defaults are the digits MLP's three layers; one value for all else.
+        from dataclasses import replace
+
+        options = replace(options, sparsity=0.9 if args.sparsity is None else options.sparsity,
+                          bits=4 if args.bits is None else options.bits)
     try:
         options = options.checked(3 if model is None else len(model.layers))
     except ValueError as exc:
         raise CliError(str(exc), EXIT_BAD_INPUT) from None
-    with progress("Loading the digits data set") as status, blas_threads():
-        data = load_digits_data()
+    with progress("Loading the data set") as status, blas_threads():
+        data = load_digits_data() if own_data is None else _split(*own_data)
+        input_frac = INPUT_FRAC_BITS if own_data is None else data.input_frac
         if model is None:
             status("Training the built-in digits MLP (cached after the first run)")
             model = digits_model()
         report = compress(model, data.x_train, data.y_train, data.x_test, data.y_test,
-                          data.pixels_test, input_frac=INPUT_FRAC_BITS, options=options,
+                          data.pixels_test, input_frac=input_frac, options=options,
                           progress=status)
         curve = None
         if args.curve:
             from ..firmware.compress.pipeline import plot_tradeoff, tradeoff_curve
 
             curve = tradeoff_curve(model, data.x_train, data.y_train, data.x_test,
-                                   data.y_test, data.pixels_test, input_frac=INPUT_FRAC_BITS,
+                                   data.y_test, data.pixels_test, input_frac=input_frac,
                                    options=options, progress=status)
         status(f"Writing {args.out}")
         summary = write_outputs(report, args.out, model=args.model,
@@ -137,8 +184,13 @@ def register(sub) -> None:
                                    "sharing, centroid fine-tuning, fixed-point export, EIE "
                                    "encoding and Huffman coding, with the storage table and "
                                    "the accuracy on the digits test split.")
-    p.add_argument("--model", default="digits", metavar="digits|FILE.npz", type=checks.model_file,
-                   help="the built-in model or a float model file (default: %(default)s)")
+    p.add_argument("--model", default="digits", metavar="digits|FILE.npz|FILE.onnx",
+                   type=checks.model_file,
+                   help="the built-in model, a float model file, or an ONNX model (its "
+                        "float fully connected layers; default: %(default)s)")
+    p.add_argument("--data", type=checks.data_file, metavar="DATA.npz",
+                   help="inputs 'x' and labels 'y' to retrain and measure on (split 75/25); "
+                        "default: the digits data set")
     p.add_argument("--out", required=True, type=checks.out_dir, metavar="DIR",
                    help="output folder")
     p.add_argument("--sparsity", metavar="S[,S...]",
