@@ -485,8 +485,13 @@ def _blocks(graph: Graph):
                 if node.input[2] not in graph.constants:
                     raise ModelImportError(f"{where}: its bias {node.input[2]!r} is not a "
                                            f"constant")
-                bias = bias + graph.attr(node, "beta", 1.0) * np.broadcast_to(
-                    graph.constants[node.input[2]], bias.shape)
+                try:
+                    bias = bias + graph.attr(node, "beta", 1.0) * np.broadcast_to(
+                        graph.constants[node.input[2]], bias.shape)
+                except ValueError:
+                    raise ModelImportError(
+                        f"{where}: bias of shape {list(graph.constants[node.input[2]].shape)} "
+                        f"for {len(bias)} outputs") from None
             pending = _Block(node.name or node.output[0], w, s_w, bias, bits=bits,
                              kind="binary" if bits == 1 else "dense")
             if pending.kind == "binary" and not (blocks and blocks[-1].bipolar_out):
@@ -624,12 +629,24 @@ def import_model(path, x_calib, *, acc_width: int = 32) -> ImportedModel:
     s_x, blocks = _blocks(graph)
     if s_x is None:
         s_x = float(np.max(np.abs(x_calib))) / 127 or 1.0
-    values = execute(graph, x_calib)
+    try:
+        values = execute(graph, x_calib)
+    except ValueError as exc:                  # numpy: shapes that do not chain
+        raise ModelImportError(f"{path}: the graph does not run on inputs of shape "
+                               f"{list(x_calib.shape)}: {exc}") from None
     layers = []
     scale_in = s_x
     top = (1 << (acc_width - 1)) - 1
     for i, b in enumerate(blocks):
         where = f"layer {i} ({b.name})"
+        n_in = blocks[i - 1].w_q.shape[0] if i else x_calib.shape[-1]
+        if b.w_q.shape[1] != n_in:
+            before = "the layer before" if i else "the model input"
+            raise ModelImportError(f"{where}: weights of shape {list(b.w_q.shape)} take "
+                                   f"{b.w_q.shape[1]} inputs; {before} gives {n_in}")
+        if len(b.bias) != b.w_q.shape[0]:
+            raise ModelImportError(f"{where}: {len(b.bias)} biases for {b.w_q.shape[0]} "
+                                   f"outputs")
         if b.w_q.min() < -128 or b.w_q.max() > 127:
             raise ModelImportError(f"{where}: weights {b.w_q.min():g}..{b.w_q.max():g}; "
                                    f"expected int8")

@@ -167,6 +167,12 @@ def _broken(tmp_path, gen, how):
     elif how in ("bits 0", "bits 33"):
         i = [t.name for t in g.initializer].index("bw")
         g.initializer[i].CopyFrom(_const("bw", 0.0 if how == "bits 0" else 33.0))
+    elif how == "wrong shapes":
+        i = [t.name for t in g.initializer].index("w1")
+        g.initializer[i].CopyFrom(_const("w1", np.ones((5, 7))))
+    elif how == "wrong bias":
+        i = [t.name for t in g.initializer].index("b0")
+        g.initializer[i].CopyFrom(_const("b0", np.ones(5)))
     elif how == "old opset":
         m.opset_import[0].version = 11
     path = tmp_path / "bad.onnx"
@@ -185,6 +191,8 @@ def _broken(tmp_path, gen, how):
     ("bits 0", "bit width [0.0]; expected an integer from 1 to 32"),
     ("bits 33", "bit width [33.0]; expected an integer from 1 to 32"),
     ("old opset", "opset 11; expected 13 or later"),
+    ("wrong shapes", "the graph does not run on inputs of shape [4, 16]"),
+    ("wrong bias", "bias of shape [5] for 12 outputs"),
     ("truncated", "not an ONNX model"),
 ])
 def test_broken_models_are_refused(tmp_path, how, fragment):
