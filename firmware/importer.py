@@ -48,8 +48,8 @@ __all__ = ["ImportedModel", "ModelImportError", "execute", "import_float_mlp", "
 QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general")
 #: Op types the importer reads.
 SUPPORTED = ("Quant", "IntQuant", "BipolarQuant", "Trunc", "QuantizeLinear",
-             "DequantizeLinear", "Gemm", "MatMul", "Add", "Relu", "BatchNormalization",
-             "Identity", "Flatten", "Reshape")
+             "DequantizeLinear", "Gemm", "MatMul", "Add", "Conv", "MaxPool", "Relu",
+             "BatchNormalization", "Identity", "Flatten", "Reshape")
 #: Largest model file read.
 MAX_ONNX_BYTES = 256 << 20
 #: Bits of the requantizer's multiplier.
@@ -225,7 +225,10 @@ def _quant_args(graph: Graph, node):
 def execute(graph: Graph, x) -> dict:
     """Run ``graph`` on inputs ``x`` (batch first) in float64; every tensor by name."""
     v = dict(graph.constants)
-    v[graph.input] = np.asarray(x, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    if len(graph.input_shape) == 4:                  # NCHW maps, given flat or not
+        x = x.reshape(len(x), *graph.input_shape[1:])
+    v[graph.input] = x
     for node in graph.nodes:
         a = [v[i] if i else None for i in node.input]
         op = node.op_type
@@ -261,13 +264,68 @@ def execute(graph: Graph, x) -> dict:
             out = np.maximum(a[0], 0.0)
         elif op == "BatchNormalization":
             gain, shift = _batchnorm(graph, node)
-            out = a[0] * gain + shift
+            if a[0].ndim == 4:
+                out = a[0] * _axis(gain, 1, a[0]) + _axis(shift, 1, a[0])
+            else:
+                out = a[0] * gain + shift
+        elif op == "Conv":
+            k, s, p = _conv_attrs(graph, node)
+            out = _conv_nchw(a[0], a[1], k, s, p)
+            if len(a) > 2 and a[2] is not None:
+                out = out + a[2].reshape(1, -1, 1, 1)
+        elif op == "MaxPool":
+            k, s, _ = _conv_attrs(graph, node, pool=True)
+            h, w = a[0].shape[2:]
+            oh, ow = (h - k) // s + 1, (w - k) // s + 1
+            out = np.max(np.stack([a[0][:, :, ky:ky + s * (oh - 1) + 1:s,
+                                        kx:kx + s * (ow - 1) + 1:s]
+                                   for ky in range(k) for kx in range(k)]), axis=0)
         elif op in ("Identity",):
             out = a[0]
         else:                                    # Flatten, Reshape to (batch, features)
             out = a[0].reshape(len(a[0]), -1)
         v[node.output[0]] = out
     return v
+
+
+def _conv_attrs(graph, node, *, pool: bool = False):
+    """``(kernel, stride, pad)`` of a square ``Conv`` / ``MaxPool``, checked."""
+    where = _node_name(node)
+    kernel = list(graph.attr(node, "kernel_shape", []) or [])
+    if not kernel and not pool and node.input[1] in graph.constants:
+        kernel = list(graph.constants[node.input[1]].shape[2:])
+    strides = list(graph.attr(node, "strides", [1, 1]))
+    pads = list(graph.attr(node, "pads", [0, 0, 0, 0]))
+    dil = list(graph.attr(node, "dilations", [1, 1]))
+    if len(kernel) != 2 or kernel[0] != kernel[1] or not 1 <= kernel[0] <= 7:
+        raise ModelImportError(f"{where}: kernel {kernel}; expected square, 1 to 7")
+    if strides[0] != strides[1] or strides[0] not in (1, 2):
+        raise ModelImportError(f"{where}: strides {strides}; expected [1, 1] or [2, 2]")
+    if len(set(pads)) != 1 or (pool and pads[0]) or pads[0] >= kernel[0]:
+        raise ModelImportError(f"{where}: pads {pads}; expected the same on every side, "
+                               f"{'0' if pool else 'below the kernel'}")
+    if dil != [1, 1]:
+        raise ModelImportError(f"{where}: dilations {dil}; expected [1, 1]")
+    if graph.attr(node, "group", 1) != 1:
+        raise ModelImportError(f"{where}: group {graph.attr(node, 'group')}; expected 1")
+    if pool and graph.attr(node, "ceil_mode", 0):
+        raise ModelImportError(f"{where}: ceil_mode 1; expected 0")
+    if graph.attr(node, "auto_pad", "NOTSET") not in ("NOTSET", ""):
+        raise ModelImportError(f"{where}: auto_pad {graph.attr(node, 'auto_pad')}; expected "
+                               f"explicit pads")
+    return kernel[0], strides[0], pads[0]
+
+
+def _conv_nchw(x, w, k, s, p):
+    """Direct convolution of NCHW maps ``x`` with OIHW weights ``w`` (float)."""
+    n, c, h, wd = x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    oh, ow = (h + 2 * p - k) // s + 1, (wd + 2 * p - k) // s + 1
+    cols = np.stack([xp[:, :, ky:ky + s * (oh - 1) + 1:s, kx:kx + s * (ow - 1) + 1:s]
+                     for ky in range(k) for kx in range(k)], axis=2)   # (n, c, k·k, oh, ow)
+    cols = cols.reshape(n, c * k * k, oh * ow)
+    out = np.einsum("ok,nkp->nop", w.reshape(w.shape[0], -1), cols)
+    return out.reshape(n, w.shape[0], oh, ow)
 
 
 def _batchnorm(graph, node):
@@ -325,7 +383,11 @@ class ImportedModel:
 
     def quantize_inputs(self, x) -> np.ndarray:
         """The int8 input codes of float inputs ``x``, as the model's input quantizer gives
-        them."""
+        them; NCHW maps become the accelerator's H × W × C maps."""
+        x = np.asarray(x, dtype=np.float64)
+        shape = self.graph.input_shape
+        if len(shape) == 4:
+            x = x.reshape(len(x), *shape[1:]).transpose(0, 2, 3, 1).reshape(len(x), -1)
         return self.network.quantize_inputs(x)
 
 
@@ -342,6 +404,8 @@ class _Block:
     bits: int = 8                # the weights' bit width
     kind: str = "dense"          # "binary": BipolarQuant weights (±1 times s_w)
     bipolar_out: bool = False    # a BipolarQuant on its outputs (a sign: ±1 times s_y)
+    conv: tuple | None = None    # (in_h, in_w, in_c, kernel, stride, pad) of a convolution
+    pool: tuple | None = None    # (in_h, in_w, in_c, size, stride) of a max pooling
 
 
 def _weights(graph: Graph, name: str, where: str):
@@ -441,6 +505,11 @@ def _blocks(graph: Graph):
             consumers.setdefault(name, []).append(node)
     cur, s_x, blocks, pending = graph.input, None, [], None
     skip = set()
+    # The feature map (H, W, C) the chain carries, or None for a vector; a vector flattened
+    # from a map keeps the map's (C, H, W) order until a Gemm reads it.
+    shape = ((*graph.input_shape[2:], graph.input_shape[1])
+             if len(graph.input_shape) == 4 else None)
+    flat_from = None
     while cur != graph.output:
         users = [n for n in consumers.get(cur, []) if id(n) not in skip]
         if len(users) != 1:
@@ -467,7 +536,50 @@ def _blocks(graph: Graph):
                                        f"expected one activation quantizer per layer")
             cur = out
             continue
-        if op in ("Gemm", "MatMul"):
+        if op == "Conv":
+            if pending is not None:
+                raise ModelImportError(f"{where}: follows {pending.name} with no activation "
+                                       f"quantizer between them; expected int8 activations "
+                                       f"between layers")
+            if shape is None:
+                raise ModelImportError(f"{where}: its input is a vector; expected an NCHW "
+                                       f"feature map")
+            k, st, pad = _conv_attrs(graph, node)
+            w, scale, bits = _weights(graph, node.input[1], where)
+            if w.ndim != 4 or w.shape[1] != shape[2] or w.shape[2:] != (k, k):
+                raise ModelImportError(f"{where}: weights of shape {list(w.shape)}; expected "
+                                       f"[C_out, {shape[2]}, {k}, {k}]")
+            flat, s_w = _per_output(w.reshape(w.shape[0], -1),
+                                    np.broadcast_to(scale, w.shape).reshape(w.shape[0], -1),
+                                    True, where)
+            # (C_in, ky, kx) columns → (ky, kx, C_in): the patch order of the feature map.
+            flat = flat.reshape(w.shape).transpose(0, 2, 3, 1).reshape(w.shape[0], -1)
+            bias = np.zeros(w.shape[0])
+            if len(node.input) > 2 and node.input[2]:
+                bias = bias + np.ravel(graph.constants[node.input[2]])
+            pending = _Block(node.name or node.output[0], flat, s_w, bias, bits=bits,
+                             conv=(shape[0], shape[1], shape[2], k, st, pad))
+            if bits == 1:
+                raise ModelImportError(f"{where}: binary convolution weights; expected at "
+                                       f"most 8-bit (the binary array runs no convolutions)")
+            shape = ((shape[0] + 2 * pad - k) // st + 1, (shape[1] + 2 * pad - k) // st + 1,
+                     w.shape[0])
+        elif op == "MaxPool":
+            if pending is not None:
+                raise ModelImportError(f"{where}: expected after the activation quantizer")
+            if shape is None:
+                raise ModelImportError(f"{where}: its input is a vector")
+            k, st, _ = _conv_attrs(graph, node, pool=True)
+            blocks.append(_Block(node.name or node.output[0], np.zeros((0, 0)), np.ones(0),
+                                 np.zeros(0), kind="maxpool",
+                                 pool=(shape[0], shape[1], shape[2], k, st)))
+            shape = ((shape[0] - k) // st + 1, (shape[1] - k) // st + 1, shape[2])
+        elif op in ("Flatten", "Reshape") and shape is not None:
+            flat_from, shape = shape, None
+        elif op in ("Gemm", "MatMul"):
+            if shape is not None:
+                raise ModelImportError(f"{where}: its input is a feature map; expected a "
+                                       f"Flatten or Reshape before it")
             if pending is not None:
                 raise ModelImportError(f"{where}: follows {pending.name} with no activation "
                                        f"quantizer between them; expected int8 activations "
@@ -492,6 +604,15 @@ def _blocks(graph: Graph):
                     raise ModelImportError(
                         f"{where}: bias of shape {list(graph.constants[node.input[2]].shape)} "
                         f"for {len(bias)} outputs") from None
+            if flat_from is not None:
+                # The graph flattens maps as (C, H, W); Corolla's maps lie as (H, W, C).
+                h, wd, c = flat_from
+                if w.shape[1] != h * wd * c:
+                    raise ModelImportError(f"{where}: {w.shape[1]} inputs; the flattened map "
+                                           f"has {h * wd * c}")
+                w = w.reshape(w.shape[0], c, h, wd).transpose(0, 2, 3, 1).reshape(
+                    w.shape[0], -1)
+                flat_from = None
             pending = _Block(node.name or node.output[0], w, s_w, bias, bits=bits,
                              kind="binary" if bits == 1 else "dense")
             if pending.kind == "binary" and not (blocks and blocks[-1].bipolar_out):
@@ -618,14 +739,15 @@ def import_model(path, x_calib, *, acc_width: int = 32) -> ImportedModel:
     ModelImportError
         Anything the importer does not take, naming the node.
     """
-    from .quant.layers import QuantNetwork
+    from .quant.layers import ConvLayer, MaxPoolLayer, QuantNetwork
 
     graph = load_graph(path)
     x_calib = np.asarray(x_calib, dtype=np.float64)
-    if graph.input_shape and graph.input_shape[-1] and x_calib.shape[-1] != \
-            graph.input_shape[-1]:
-        raise ModelImportError(f"{path}: the model takes {graph.input_shape[-1]} inputs; the "
-                               f"data has {x_calib.shape[-1]}")
+    features = int(np.prod(graph.input_shape[1:])) if len(graph.input_shape) > 1 else 0
+    if features and int(np.prod(x_calib.shape[1:])) != features:
+        raise ModelImportError(f"{path}: the model takes {features} inputs "
+                               f"({list(graph.input_shape[1:])}); the data has "
+                               f"{int(np.prod(x_calib.shape[1:]))}")
     s_x, blocks = _blocks(graph)
     if s_x is None:
         s_x = float(np.max(np.abs(x_calib))) / 127 or 1.0
@@ -639,8 +761,16 @@ def import_model(path, x_calib, *, acc_width: int = 32) -> ImportedModel:
     top = (1 << (acc_width - 1)) - 1
     for i, b in enumerate(blocks):
         where = f"layer {i} ({b.name})"
-        n_in = blocks[i - 1].w_q.shape[0] if i else x_calib.shape[-1]
-        if b.w_q.shape[1] != n_in:
+        if b.kind == "maxpool":
+            layers.append(MaxPoolLayer(*b.pool))
+            continue
+        n_in = layers[-1].shape[0] if layers else int(np.prod(x_calib.shape[1:]))
+        if b.conv is not None:
+            h, w, c = b.conv[:3]
+            n_in, b_in = h * w * c, h * w * c
+        else:
+            b_in = b.w_q.shape[1]
+        if b_in != n_in:
             before = "the layer before" if i else "the model input"
             raise ModelImportError(f"{where}: weights of shape {list(b.w_q.shape)} take "
                                    f"{b.w_q.shape[1]} inputs; {before} gives {n_in}")
@@ -670,7 +800,8 @@ def import_model(path, x_calib, *, acc_width: int = 32) -> ImportedModel:
         if b.kind == "binary":
             layers.append(_binary_layer(b, real, s_y, where, top))
         else:
-            layers.append(_dense_layer(b, real, acc_scale, where, top))
+            q = _dense_layer(b, real, acc_scale, where, top)
+            layers.append(ConvLayer(q, *b.conv) if b.conv is not None else q)
         scale_in = s_y
     net = QuantNetwork(tuple(layers), tuple(b.kind for b in blocks), input_frac=0,
                        acc_width=acc_width, name=Path(path).stem, input_scale=s_x)

@@ -398,3 +398,84 @@ def test_compress_an_onnx_float_model_on_its_data(tmp_path):
     assert s["compression_ratio"] > 2 and 0 <= s["accuracy_compressed"] <= 1
     proc = corolla("compress", "--model", str(path), "--out", str(tmp_path / "c2"))
     assert proc.returncode == 2 and "the digits data set needs 64 and 10" in proc.stderr
+
+
+def _qonnx_cnn(path):
+    """The built-in digits CNN's float weights as Brevitas would export a quantized CNN:
+    NCHW input, Quant of every weight tensor (8-bit, float per-channel scales), Conv with
+    pads, Relu, Quant, MaxPool, Flatten, Gemm."""
+    from corolla.firmware.cnn import digits_cnn_model, forward
+    from corolla.firmware.digits import load_digits_data
+
+    cnn = digits_cnn_model()
+    acts = forward(cnn, load_digits_data().x_train)[0]     # activation scales from the data
+    nodes = [helper.make_node("Quant", ["x", "s_in", "zero", "b8"], ["xq"], domain=QONNX,
+                              signed=1, narrow=0, rounding_mode="ROUND")]
+    inits = [_const("s_in", 1 / 127), _const("zero", 0.0), _const("b8", 8.0)]
+    cur = "xq"
+    for i, layer in enumerate(cnn.layers):
+        h, w, c = layer.shape
+        if layer.op == "pool":
+            nodes.append(helper.make_node("MaxPool", [cur], [f"p{i}"], kernel_shape=[2, 2],
+                                          strides=[2, 2]))
+            cur = f"p{i}"
+            continue
+        if layer.op == "conv":
+            k = layer.kernel
+            wt = layer.weight.reshape(-1, k, k, c).transpose(0, 3, 1, 2)       # OIHW
+        else:
+            nodes.append(helper.make_node("Flatten", [cur], [f"f{i}"]))
+            cur = f"f{i}"
+            wt = layer.weight.reshape(-1, h, w, c).transpose(0, 3, 1, 2).reshape(
+                layer.weight.shape[0], -1)                                        # (C, H, W)
+        sw = np.abs(wt).reshape(len(wt), -1).max(axis=1) / 127
+        inits += [_const(f"w{i}", wt), _const(f"sw{i}", sw.reshape(-1, *[1] * (wt.ndim - 1))),
+                  _const(f"b{i}", layer.bias)]
+        nodes.append(helper.make_node("Quant", [f"w{i}", f"sw{i}", "zero", "b8"], [f"wq{i}"],
+                                      domain=QONNX, signed=1, narrow=1, rounding_mode="ROUND"))
+        if layer.op == "conv":
+            nodes.append(helper.make_node("Conv", [cur, f"wq{i}", f"b{i}"], [f"y{i}"],
+                                          kernel_shape=[k, k], pads=[1, 1, 1, 1],
+                                          strides=[1, 1]))
+        else:
+            nodes.append(helper.make_node("Gemm", [cur, f"wq{i}", f"b{i}"], [f"y{i}"],
+                                          transB=1))
+        cur = f"y{i}"
+        if layer.relu:
+            inits.append(_const(f"sa{i}", acts[i + 1].max() / 127))
+            nodes += [helper.make_node("Relu", [cur], [f"r{i}"]),
+                      helper.make_node("Quant", [f"r{i}", f"sa{i}", "zero", "b8"], [f"a{i}"],
+                                       domain=QONNX, signed=1, narrow=0, rounding_mode="ROUND")]
+            cur = f"a{i}"
+    graph = helper.make_graph(
+        nodes, "cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
+        [helper.make_tensor_value_info(cur, TensorProto.FLOAT, [1, 10])], inits)
+    return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                         helper.make_opsetid(QONNX, 2)]), path)
+
+
+def test_a_qonnx_cnn_imports_onto_convolutions_and_agrees(tmp_path):
+    from corolla.firmware.digits import load_digits_data
+
+    data = load_digits_data()
+    imported = import_model(_qonnx_cnn(tmp_path / "cnn.onnx"), data.x_train)
+    assert imported.network.kinds == ("dense", "maxpool", "dense", "maxpool", "dense")
+    assert type(imported.network.layers[0]).__name__ == "ConvLayer"
+    assert _agreement(imported, data.x_test, TopParams().info()) >= 0.99
+    proc = corolla("run", "--sim", "--model", str(tmp_path / "cnn.onnx"), "--images", "8",
+                   "--json")
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert r["bit_exact"] and r["test_accuracy"] >= 0.97
+
+
+def test_unsupported_convolutions_are_refused(tmp_path):
+    path = _qonnx_cnn(tmp_path / "cnn.onnx")
+    m = onnx.load(str(path))
+    conv = next(n for n in m.graph.node if n.op_type == "Conv")
+    conv.attribute.append(helper.make_attribute("dilations", [2, 2]))
+    onnx.save(m, str(tmp_path / "bad.onnx"))
+    with pytest.raises(ModelImportError, match=r"\(Conv\): dilations \[2, 2\]; expected "
+                                               r"\[1, 1\]"):
+        load_graph(tmp_path / "bad.onnx") and import_model(tmp_path / "bad.onnx",
+                                                           np.zeros((2, 64)))
