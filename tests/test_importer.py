@@ -479,3 +479,12 @@ def test_unsupported_convolutions_are_refused(tmp_path):
                                                r"\[1, 1\]"):
         load_graph(tmp_path / "bad.onnx") and import_model(tmp_path / "bad.onnx",
                                                            np.zeros((2, 64)))
+
+
+def test_a_model_too_big_for_the_accelerator_is_refused(tmp_path):
+    model = _save(qonnx_mlp(np.random.default_rng(10), sizes=(16, 600, 4)), tmp_path / "m.onnx")
+    proc = corolla("import", str(model), "--out", str(tmp_path / "out"), "--data",
+                   str(_data_file(tmp_path)))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "does not fit configuration 'default'" in proc.stderr
+    assert "outputs is 600; expected at most act_depth = 512" in proc.stderr
