@@ -488,3 +488,17 @@ def test_a_model_too_big_for_the_accelerator_is_refused(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "does not fit configuration 'default'" in proc.stderr
     assert "outputs is 600; expected at most act_depth = 512" in proc.stderr
+
+
+def test_generate_sizes_a_model_against_the_configuration(tmp_path):
+    proc = corolla("generate", "--out", str(tmp_path / "g"), "--model",
+                   str(SHARED / "brevitas_mlp_w4a8.onnx"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    fit = json.loads(proc.stdout)["model_fit"]
+    assert fit["kinds"] == ["dense", "dense"]
+    memories = {r["memory"]: r for r in fit["memories"]}
+    assert memories["weights"]["used_bytes"] == (12 * 64 + 3 * 48) * 4   # tiles·beats·rows
+    assert memories["program steps"]["used_bytes"] == 2
+    proc = corolla("generate", "--out", str(tmp_path / "g2"), "--config", "icebreaker",
+                   "--model", "digits-cnn")
+    assert proc.returncode == 2 and "the accelerator runs no convolutions" in proc.stderr

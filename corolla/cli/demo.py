@@ -30,6 +30,10 @@ def run(args) -> int:
     from .run import partial_runs_note
 
     config = load_config(args.config)
+    if args.model:
+        from .generate import model_fit
+
+        model_fit(config, args.model)          # it fits, checked before any work
     t0 = time.perf_counter()
     out = Path(args.out)
     runs = {}
@@ -49,6 +53,11 @@ def run(args) -> int:
             summary = write_outputs(report, out / "compressed", model="digits")
             model_path = str(out / "compressed" / "model_compressed.npz")
             params = top_params(config, link="stream")
+            if args.model:
+                # Your own model beside the built-in ones: its own layer kinds.
+                status(f"Running {args.model}")
+                runs[f"model: {Path(args.model).name}"] = run_sim(
+                    config, model=args.model, images=args.images, status=status)
             for variant in runnable_variants(params):
                 # dense and sparse run the model just compressed for this configuration; the
                 # other variants are the digits MLP retrained for their arithmetic.
@@ -130,6 +139,9 @@ def register(sub) -> None:
                    help="test images (default: %(default)s)")
     p.add_argument("--out", type=checks.out_dir, default=Path("build/demo"), metavar="DIR",
                    help="output folder (default: %(default)s)")
+    p.add_argument("--model", metavar="FILE.npz|FILE.onnx", type=checks.model_file,
+                   help="also run this network (a network file or an ONNX / QONNX model) "
+                        "with its own layer kinds, first")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run)
 
