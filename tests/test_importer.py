@@ -159,7 +159,7 @@ def _broken(tmp_path, gen, how):
         g.node[2].input[0] = g.node[-1].output[0]
     elif how == "unknown op":
         g.node[3].op_type = "Softsign"
-    elif how == "dilated conv":
+    elif how == "conv on a vector":
         g.node[2].op_type = "Conv"
     elif how == "nan scale":
         i = [t.name for t in g.initializer].index("sw0")
@@ -186,7 +186,7 @@ def _broken(tmp_path, gen, how):
     ("missing initializer", "input 'w0': no initializer, graph input or node produces it"),
     ("cycle", "produced in a cycle"),
     ("unknown op", "op type Softsign is not imported"),
-    ("dilated conv", "op type Conv is not imported"),
+    ("conv on a vector", "(Conv): its input is a vector; expected an NCHW feature map"),
     ("nan scale", "scale [nan, nan, nan, nan]; expected finite values above 0"),
     ("bits 0", "bit width [0.0]; expected an integer from 1 to 32"),
     ("bits 33", "bit width [33.0]; expected an integer from 1 to 32"),
