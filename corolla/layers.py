@@ -358,6 +358,9 @@ class ArrayKind(LayerKind):
     def check(self, prog, index, layer, info):
         """Raise :class:`CompileError` for a layer this kind cannot hold."""
 
+    def check_conv(self, prog, index, conv, info):
+        """Raise :class:`CompileError` for a convolution this kind cannot run here."""
+
     def accepts(self, layer):
         if _is_conv(layer):
             why = super().accepts(layer.inner)
@@ -391,6 +394,8 @@ class ArrayKind(LayerKind):
                      geometry["cols"] <= info["act_depth"],
                      f"at most act_depth = {info['act_depth']}")
             self.check(prog, i, q, info)
+            if _is_conv(conv):
+                self.check_conv(prog, i, conv, info)
             ops = np.asarray(self.operands(prog, i, q), dtype=np.int64)
             rows, beats = ops.shape
             tiles = _tiles(rows, n_rows)
@@ -860,11 +865,12 @@ def _pack_signs(x: np.ndarray, features: int) -> np.ndarray:
 
 @register
 class BinaryLayerKind(ArrayKind):
-    """A fully connected layer on the binary PE array (XNOR-Net): ±1 weights and ±1 inputs,
-    eight a byte; XNOR and popcount give the ±1 dot product, ``α`` per output scales it, then
-    the bias. Inputs are the signs of the int8 outputs of the layer before (packed on chip by
-    the feeder) or, after a binary layer, the sign bits it wrote; outputs are int8
-    (requantized) or, before a binary layer, sign bits (``α · dot + bias ≥ 0``)."""
+    """A fully connected layer or a convolution on the binary PE array (XNOR-Net): ±1 weights
+    and ±1 inputs, eight a byte; XNOR and popcount give the ±1 dot product, ``α`` per output
+    scales it, then the bias. Inputs are the signs of the int8 outputs of the layer before
+    (packed on chip by the feeder) or, after a binary layer, the sign bits it wrote; outputs
+    are int8 (requantized) or, before a binary layer, sign bits (``α · dot + bias ≥ 0``). A
+    convolution takes the signs of an int8 map's patches and writes an int8 map."""
 
     layer_types = ("BinaryLayer",)
     name = "binary"
@@ -894,11 +900,11 @@ class BinaryLayerKind(ArrayKind):
         return (index > 0 and kinds[index - 1] == self.name,
                 index + 1 < len(kinds) and kinds[index + 1] == self.name)
 
-    def accepts(self, layer):
-        if _is_conv(layer):
-            return "a convolution on the binary kind; convolutions run on the dense, " \
-                   "ternary and lns arrays"
-        return super().accepts(layer)
+    def check_conv(self, prog, index, conv, info):
+        if any(self._links(prog, index)):
+            raise CompileError(f"{prog.layer_names[index]}: a binary convolution next to a "
+                               f"binary layer; expected int8 inputs and outputs (sign bits "
+                               f"are packed eight features a word, not per pixel)")
 
     def check(self, prog, index, layer, info):
         bits_in, bits_out = self._links(prog, index)
@@ -936,6 +942,12 @@ class BinaryLayerKind(ArrayKind):
 
     def golden(self, prog, index, layer, x, acc_width):
         x = np.asarray(x, dtype=np.int64)
+        if _is_conv(layer):
+            # The signs of each patch (padding: 0, so +1, as the feeder reads it), int8 out.
+            patches = layer.patches(x)
+            batch, pixels, cols = patches.shape
+            out = self.golden(prog, index, layer.inner, patches.reshape(-1, cols), acc_width)
+            return out.reshape(batch, pixels * layer.out_c)
         rows, cols = layer.shape
         data = prog.layer_data[index]
         words = x & 0xFF if data["bits_in"] else _pack_signs(x, cols)

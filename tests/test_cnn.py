@@ -83,7 +83,8 @@ def test_layer_shapes_are_checked(make, fragment):
 
 @pytest.mark.parametrize("kinds,info,fragment", [
     (("sparse", "maxpool", "dense"), INFO, "layer 0: layer type is ConvLayer"),
-    (("binary", "maxpool", "dense"), INFO, "layer 0: a convolution on the binary kind"),
+    (("binary", "maxpool", "dense"), INFO,
+     "layer 0: a convolution's weight matrix: layer type is QuantLayer; expected BinaryLayer"),
     (("dense", "dense", "dense"), INFO, "layer 1: layer type is MaxPoolLayer"),
     (("dense", "maxpool", "dense"), TopParams(conv=False).info(),
      "the accelerator runs no convolutions"),
@@ -166,3 +167,27 @@ def test_conv_utilization_from_the_counters():
     assert rows[0]["utilization"] >= 0.9
     for r in rows:
         assert abs(r["cycles"] - r["model_cycles"]) <= 0.01 * r["cycles"], r
+
+
+def test_a_binary_convolution_runs_between_int8_layers_only():
+    gen = np.random.default_rng(4)
+    conv = _conv("binary", gen, h=4, w=4, c_in=3, c_out=5)
+    fc = LAYER_KINDS["binary"].random_layer(gen, conv.shape[0], 3, last=True, info=INFO)
+    with pytest.raises(CompileError, match=r"layer 0 \(conv3×3 4×4×3→4×4×5\): a binary "
+                                           r"convolution next to a binary layer"):
+        compile_network(QuantNetwork((conv, fc), ("binary", "binary")), INFO)
+    dense = LAYER_KINDS["dense"].random_layer(gen, conv.shape[0], 3, last=True, info=INFO)
+    net = QuantNetwork((conv, dense), ("binary", "dense"))
+    prog = compile_network(net, INFO)
+    x = gen.integers(-128, 128, (2, conv.shape[1]))
+    # The golden binary convolution: the signs of each patch (padding 0 counts as +1).
+    k = LAYER_KINDS["binary"]
+    got = k.golden(prog, 0, conv, x, 32)
+    patches = conv.patches(x).reshape(-1, conv.inner.shape[1])
+    signs = np.where(patches >= 0, 1, -1)
+    w = np.where(conv.inner.bits == 1, 1, -1)
+    acc = conv.inner.alpha * (signs @ w.T) + conv.inner.bias
+    from corolla.formats import requantize
+
+    want = requantize(acc, conv.inner.shift, relu=conv.inner.relu).reshape(2, -1)
+    assert (got == want).all()

@@ -125,7 +125,8 @@ def feature_networks(gen, kind, info, depth: int):
         if max(conv.shape) > depth or conv.shape[1] < 1 or kernel ** 2 * c_in > depth:
             continue
         layers = [conv]
-        if conv.out_h * conv.out_w > 1 and 2 * conv.shape[0] <= depth:
+        # Two binary convolutions in a row would pass sign bits: one at a time.
+        if conv.out_h * conv.out_w > 1 and 2 * conv.shape[0] <= depth and kind.name != "binary":
             nxt = random_conv(gen, kind, info, h=conv.out_h, w=conv.out_w, c_in=c_out,
                               c_out=int(gen.integers(1, 5)), kernel=min(3, conv.out_h,
                                                                          conv.out_w),

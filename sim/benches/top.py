@@ -123,7 +123,12 @@ def random_cnn(gen, kinds, info: dict, depth: int):
             continue
         layers, names = [conv], [kinds[0]]
         oh, ow = conv.out_h, conv.out_w
-        if min(oh, ow) >= 2 and gen.random() < 0.7:
+        # Between two binary layers a pooling step keeps the map int8 (a binary convolution
+        # takes and gives int8 maps).
+        both_binary = kinds[0] == kinds[1] == "binary"
+        if both_binary and min(oh, ow) < 2:
+            continue
+        if min(oh, ow) >= 2 and (both_binary or gen.random() < 0.7):
             size = int(gen.integers(2, min(oh, ow, 3) + 1))
             pool = MaxPoolLayer(oh, ow, c_out, size, int(gen.integers(1, 3)))
             layers.append(pool)
