@@ -561,7 +561,8 @@ def _blocks(graph: Graph):
                              conv=(shape[0], shape[1], shape[2], k, st, pad))
             if bits == 1:
                 raise ModelImportError(f"{where}: binary convolution weights; expected at "
-                                       f"most 8-bit (the binary array runs no convolutions)")
+                                       f"most 8-bit (binary convolutions are not imported "
+                                       f"yet)")
             shape = ((shape[0] + 2 * pad - k) // st + 1, (shape[1] + 2 * pad - k) // st + 1,
                      w.shape[0])
         elif op == "MaxPool":
