@@ -45,25 +45,24 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from amaranth import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, fifo, wiring
+from amaranth.lib import data, fifo
 from amaranth.lib.memory import Memory
 from amaranth.utils import exact_log2
 
 from corolla import protocol as proto
-from corolla.layers import LAYER_KINDS
-from corolla.params import TopParams
 
 from ..arith.lns import int_to_lns_comb
 from ..arith.requant import Requant
 from ..array.systolic import SystolicArray, operand_layout
-from ..bus import engine_members, serve_memories
+from ..bus import serve_memories
 from ..io.ram import SinglePortRam
+from . import KindEngine
 from .window import WindowWalker, serial_products, small_square
 
 __all__ = ["ArrayEngine", "BinaryEngine", "DenseEngine", "LnsEngine", "TernaryEngine"]
 
 
-class ArrayEngine(wiring.Component):
+class ArrayEngine(KindEngine):
     """Runs the steps of one array layer kind (see the module docstring).
 
     Parameters
@@ -78,8 +77,6 @@ class ArrayEngine(wiring.Component):
     SPRAM on the iCE40UP) and biases.
     """
 
-    #: The layer kind (an entry of :data:`corolla.layers.LAYER_KINDS`).
-    kind_name = ""
     #: Register stages of the feeder's conversion (after the memory read).
     convert_stages = 0
     #: A register stage for :meth:`combine` (where it multiplies).
@@ -87,16 +84,6 @@ class ArrayEngine(wiring.Component):
     #: With ``params.scales``, a multiplier per output (bits 32–47 of its bias word) before
     #: the requantizer's shift, in a register stage of its own.
     multiplies = False
-
-    def __init__(self, params: TopParams):
-        self._p = params
-        self._kind = LAYER_KINDS[self.kind_name]
-        super().__init__(engine_members(params, self._kind))
-
-    @property
-    def parameters(self) -> dict:
-        """The layer kind and the top's parameters, for manifests and benches."""
-        return {"kind": self.kind_name, "top": self._p.to_dict()}
 
     # -- what the kinds change -------------------------------------------------------------
     def beats(self, m, d):

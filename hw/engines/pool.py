@@ -18,19 +18,16 @@ descriptor whose maps do not fit the banks or whose window, stride or sizes are 
 from __future__ import annotations
 
 from amaranth import Cat, Module, Mux, Signal, signed
-from amaranth.lib import wiring
 
 from corolla import protocol as proto
-from corolla.layers import LAYER_KINDS
-from corolla.params import TopParams
 
-from ..bus import engine_members
+from . import KindEngine
 from .window import WindowWalker, serial_products, small_square
 
 __all__ = ["PoolEngine"]
 
 
-class PoolEngine(wiring.Component):
+class PoolEngine(KindEngine):
     """Runs ``maxpool`` steps (see the module docstring).
 
     Parameters
@@ -43,16 +40,6 @@ class PoolEngine(wiring.Component):
     """
 
     kind_name = "maxpool"
-
-    def __init__(self, params: TopParams):
-        self._p = params
-        self._kind = LAYER_KINDS[self.kind_name]
-        super().__init__(engine_members(params, self._kind))
-
-    @property
-    def parameters(self) -> dict:
-        """The layer kind and the top's parameters, for manifests and benches."""
-        return {"kind": self.kind_name, "top": self._p.to_dict()}
 
     def elaborate(self, platform):
         p = self._p

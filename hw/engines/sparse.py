@@ -15,19 +15,18 @@ errors end the step with ``EIE_CONFIG``, ``EIE_POINTER`` or ``EIE_ROW``.
 from __future__ import annotations
 
 from amaranth import Cat, Module, Signal
-from amaranth.lib import fifo, wiring
+from amaranth.lib import fifo
 
 from corolla import protocol as proto
-from corolla.layers import LAYER_KINDS
 from corolla.params import TopParams
 
-from ..bus import engine_members
 from ..sparse.engine import EieEngine, load_fits
+from . import KindEngine
 
 __all__ = ["SparseEngine"]
 
 
-class SparseEngine(wiring.Component):
+class SparseEngine(KindEngine):
     """Runs ``sparse`` steps on an :class:`~corolla.hw.sparse.EieEngine`.
 
     Parameters
@@ -41,16 +40,12 @@ class SparseEngine(wiring.Component):
     of :func:`corolla.protocol.pack_eie_record`; ``bus.bad`` answers a checking write).
     """
 
+    kind_name = "sparse"
+
     def __init__(self, params: TopParams):
         if params.eie is None:
             raise ValueError("SparseEngine needs params.eie")
-        self._p = params
-        super().__init__(engine_members(params, LAYER_KINDS["sparse"]))
-
-    @property
-    def parameters(self) -> dict:
-        """The layer kind and the top's parameters, for manifests and benches."""
-        return {"kind": "sparse", "top": self._p.to_dict()}
+        super().__init__(params)
 
     def elaborate(self, platform):
         p = self._p
