@@ -26,9 +26,9 @@ network are cached like the MLP's (``COROLLA_CACHE_DIR``).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -336,38 +336,23 @@ def _key(blob) -> str:
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _cached(path, make, save, load, cache: bool):
-    if cache and path.is_file():
-        try:
-            return load(path)
-        except (OSError, ValueError, KeyError, EOFError):
-            pass                                    # a damaged cache is made again
-    obj = make()
-    if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-        save(obj, tmp)
-        os.replace(tmp, path)
-    return obj
-
-
 def digits_cnn_model(*, cache: bool = True, progress=None) -> Cnn:
     """The trained float CNN (from the cache when it exists)."""
-    from .digits import _cache_dir, load_digits_data
+    from .digits import _cache_dir, cached_file, load_digits_data
 
     def make():
         data = load_digits_data()
         return train_cnn(init_cnn(seed=TRAIN.seed), data.x_train, data.y_train, TRAIN,
                          progress=progress)
 
-    return _cached(_cache_dir() / f"digits-cnn-{_key({})}.npz", make, _save_float,
+    return cached_file(_cache_dir() / f"digits-cnn-{_key({})}.npz", make, _save_float,
                    _load_float, cache)
 
 
 def digits_cnn(variant: str = "int8", *, cache: bool = True, progress=None) -> QuantNetwork:
     """The built-in CNN as the integer network of ``variant`` (a name of
     :data:`CNN_VARIANTS`), from the cache when it exists."""
-    from .digits import INPUT_FRAC_BITS, _cache_dir, load_digits_data
+    from .digits import INPUT_FRAC_BITS, _cache_dir, cached_file, load_digits_data
     from .quant.layers import load_network, save_network
 
     v = CNN_VARIANTS[variant]
@@ -377,16 +362,10 @@ def digits_cnn(variant: str = "int8", *, cache: bool = True, progress=None) -> Q
         model = digits_cnn_model(cache=cache, progress=progress)
         specs = [QatLayer(quant=q) for q in v.quant if q is not None]
         if any(q not in ("float", None) for q in v.quant):
-            model = _load_copy(model)
+            model = copy.deepcopy(model)
             train_cnn(model, data.x_train, data.y_train, QAT, specs=specs, progress=progress)
         return cnn_integer(model, v, specs, data.x_train, input_frac=INPUT_FRAC_BITS)
 
     key = _key({"variant": asdict(v), "qat": asdict(QAT)})
-    return _cached(_cache_dir() / f"digits-cnn-{variant}-{key}.npz", make, save_network,
+    return cached_file(_cache_dir() / f"digits-cnn-{variant}-{key}.npz", make, save_network,
                    load_network, cache)
-
-
-def _load_copy(model: Cnn) -> Cnn:
-    return Cnn([CnnLayer(la.op, la.shape, None if la.weight is None else la.weight.copy(),
-                         None if la.bias is None else la.bias.copy(), la.kernel, la.stride,
-                         la.pad, la.relu) for la in model.layers])

@@ -94,6 +94,23 @@ def _model_key() -> str:
                                      sort_keys=True).encode()).hexdigest()[:16]
 
 
+def cached_file(path, make, save, load, cache: bool):
+    """``load(path)`` when ``cache`` and the file exists (a damaged one is made again), else
+    ``make()``, written with ``save(obj, tmp)`` and moved into place when ``cache``."""
+    if cache and path.is_file():
+        try:
+            return load(path)
+        except (OSError, ValueError, KeyError, EOFError):
+            pass                                    # a damaged cache is made again
+    obj = make()
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+        save(obj, tmp)
+        os.replace(tmp, path)
+    return obj
+
+
 def digits_model(*, cache: bool = True, progress=None) -> Mlp:
     """The trained float model (from the cache when it exists).
 

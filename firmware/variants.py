@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -201,6 +200,7 @@ def digits_network(variant: str, *, lns_format: LnsFormat | None = None, lns_acc
     from .digits import (
         INPUT_FRAC_BITS,
         _cache_dir,
+        cached_file,
         digits_compressed,
         digits_model,
         load_digits_data,
@@ -213,22 +213,17 @@ def digits_network(variant: str, *, lns_format: LnsFormat | None = None, lns_acc
         net = digits_compressed(cache=cache, progress=progress)
         return QuantNetwork(net.layers, v.kinds, input_frac=net.input_frac,
                             acc_width=net.acc_width, name=v.name)
+    def make():
+        data = load_digits_data()
+        model = digits_model(cache=cache).copy()
+        for layer, act in zip(model.layers, v.acts, strict=True):
+            layer.activation = "relu" if act == "relu" else "linear"
+        specs = [QatLayer(quant=q, act=a, keep=k)
+                 for q, a, k in zip(v.quant, v.acts, v.keep, strict=True)]
+        train_qat(model, specs, data.x_train, data.y_train, v.train or QAT, lns_format=fmt,
+                  progress=progress)
+        return integer_network(model, v, specs, data.x_train, input_frac=INPUT_FRAC_BITS,
+                               lns_format=fmt, lns_acc_frac=lns_acc_frac)
+
     path = _cache_dir() / f"digits-{variant}-{_key(v, fmt, lns_acc_frac)}.npz"
-    if cache and path.is_file():
-        return load_network(path)
-    data = load_digits_data()
-    model = digits_model(cache=cache).copy()
-    for layer, act in zip(model.layers, v.acts, strict=True):
-        layer.activation = "relu" if act == "relu" else "linear"
-    specs = [QatLayer(quant=q, act=a, keep=k)
-             for q, a, k in zip(v.quant, v.acts, v.keep, strict=True)]
-    train_qat(model, specs, data.x_train, data.y_train, v.train or QAT, lns_format=fmt,
-              progress=progress)
-    net = integer_network(model, v, specs, data.x_train, input_frac=INPUT_FRAC_BITS,
-                          lns_format=fmt, lns_acc_frac=lns_acc_frac)
-    if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-        save_network(net, tmp)
-        os.replace(tmp, path)
-    return net
+    return cached_file(path, make, save_network, load_network, cache)
