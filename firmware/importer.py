@@ -75,6 +75,14 @@ class Graph:
     output: str
     path: str = ""
 
+    def consumers(self) -> dict:
+        """Tensor name → the nodes that read it."""
+        out: dict = {}
+        for node in self.nodes:
+            for name in node.input:
+                out.setdefault(name, []).append(node)
+        return out
+
     def attr(self, node, name, default=None):
         from onnx import helper
 
@@ -499,10 +507,7 @@ def _activation_scale(graph, node, where_next):
 
 def _blocks(graph: Graph):
     """The input scale and the fully connected layers along the graph's chain."""
-    consumers: dict = {}
-    for node in graph.nodes:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
+    consumers = graph.consumers()
     cur, s_x, blocks, pending = graph.input, None, [], None
     skip = set()
     # The feature map (H, W, C) the chain carries, or None for a vector; a vector flattened
@@ -731,9 +736,9 @@ def _binary_layer(b: _Block, real, s_y, where, top):
 
 
 def import_model(path, x_calib, *, acc_width: int = 32) -> ImportedModel:
-    """Import the model at ``path``; ``x_calib`` (float inputs, batch first) sets the output
-    scale of a last layer that has no quantizer and, without an input quantizer, the input
-    scale.
+    """Import the model at ``path`` (or a :class:`Graph` :func:`load_graph` read);
+    ``x_calib`` (float inputs, batch first) sets the output scale of a last layer that has no
+    quantizer and, without an input quantizer, the input scale.
 
     Raises
     ------
@@ -742,7 +747,8 @@ def import_model(path, x_calib, *, acc_width: int = 32) -> ImportedModel:
     """
     from .quant.layers import ConvLayer, MaxPoolLayer, QuantNetwork
 
-    graph = load_graph(path)
+    graph = path if isinstance(path, Graph) else load_graph(path)
+    path = graph.path
     x_calib = np.asarray(x_calib, dtype=np.float64)
     features = int(np.prod(graph.input_shape[1:])) if len(graph.input_shape) > 1 else 0
     if features and int(np.prod(x_calib.shape[1:])) != features:
@@ -824,10 +830,7 @@ def import_float_mlp(path):
     from .model import Dense, Mlp, ModelError
 
     graph = load_graph(path)
-    consumers: dict = {}
-    for node in graph.nodes:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
+    consumers = graph.consumers()
     # Every constant tensor as the graph computes it (weights through their quantizers).
     values = execute(graph, np.zeros((1, graph.input_shape[-1] or 1)))
     cur, layers = graph.input, []

@@ -55,12 +55,12 @@ def run(args) -> int:
     config = load_config(args.config or "default")
     params = top_params(config, link="stream")
     try:
-        load_graph(args.model)              # the file and the graph, before any work
+        graph = load_graph(args.model)      # the file and the graph, before any work
     except ModelImportError as exc:
         raise CliError(str(exc), EXIT_BAD_INPUT) from None
     with progress("Importing") as status:
         try:
-            imported = import_model(args.model, x_calib)
+            imported = import_model(graph, x_calib)
         except ModelImportError as exc:
             raise CliError(str(exc), EXIT_BAD_INPUT) from None
         net = imported.network
