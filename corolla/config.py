@@ -166,12 +166,18 @@ class SparseConfig:
     bias_depth: int = 512
     codebooks: int = 4
     max_rows: int = 512
+    #: Entries stored Huffman-coded (a z code and a v code per layer, at most code_length
+    #: bits each) in code_depth 16-bit words per PE, decoded on chip one entry a cycle.
+    huffman: bool = False
+    code_length: int = 8
+    code_depth: int = 512
 
     _schema: ClassVar[dict] = {"enabled": _Bool(), "pes": _Int(1, 64), "z_bits": _Int(2, 8),
                "v_bits": _Int(1, 8), "weight_width": _Int(2, 16),
                "entry_depth": _Int(16, 65536), "ptr_depth": _Int(16, 65536),
                "bias_depth": _Int(16, 65536), "codebooks": _Int(1, 16),
-               "max_rows": _Int(16, 65536)}
+               "max_rows": _Int(16, 65536), "huffman": _Bool(), "code_length": _Int(4, 8),
+               "code_depth": _Int(16, 65536)}
 
     def params(self, acc_width: int):
         """The engine's :class:`~corolla.params.EieParams` (``None`` when not ``enabled``).

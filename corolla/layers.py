@@ -32,7 +32,7 @@ import numpy as np
 from . import pe_kinds as pk
 from . import protocol as proto
 from .formats import requantize, wrap_signed
-from .params import EieParams, SpaceInfo, TopParams
+from .params import CODE_WORD, EieParams, SpaceInfo, TopParams
 
 __all__ = ["CONV_ARGS", "LAYER_KINDS", "ArrayKind", "BinaryLayerKind", "CompileError",
            "DenseKind", "LayerKind", "LnsLayerKind", "MaxPoolKind", "SparseKind",
@@ -651,7 +651,8 @@ def eie_params(info: dict) -> EieParams:
                      acc_width=info["acc_width"], max_rows=info["eie_max_rows"],
                      entry_depth=info["eie_entry_depth"], ptr_depth=info["eie_ptr_depth"],
                      bias_depth=info["eie_bias_depth"], codebooks=info["eie_codebooks"],
-                     act_lanes=1)
+                     act_lanes=1, huffman=bool(info["eie_huffman"]),
+                     code_length=info["eie_code_length"], code_depth=info["eie_code_depth"])
 
 
 @register
@@ -664,7 +665,8 @@ class SparseKind(LayerKind):
     code = 2
     info = (("eie_pes", 1), ("eie_entry_depth", 2), ("eie_ptr_depth", 2), ("eie_bias_depth", 2),
             ("eie_codebooks", 1), ("eie_max_rows", 2), ("eie_z_bits", 1), ("eie_v_bits", 1),
-            ("eie_weight_width", 1))
+            ("eie_weight_width", 1), ("eie_huffman", 1), ("eie_code_length", 1),
+            ("eie_code_depth", 2))
     args = (("ptr_base", 12), ("eie_bias_base", 12), ("codebook", 4))
     engine = "corolla.hw.engines.sparse:SparseEngine"
     summary = "compressed fully connected layer on the EIE engine (pruned, weight-shared)"
@@ -677,6 +679,9 @@ class SparseKind(LayerKind):
         e = params.eie
         records = ((e.entry_depth + e.ptr_depth) * e.pes + (e.codebooks << e.v_bits)
                    + e.bias_depth)
+        if e.huffman:
+            records += (e.code_depth * e.pes + (e.codebooks << (e.symbol_bits + 1))
+                        + (e.codebooks << 4))
         return {proto.Space.EIE: SpaceInfo(records * proto.RECORD_BYTES, readable=False,
                                            records=True)}
 
@@ -686,7 +691,8 @@ class SparseKind(LayerKind):
                 "eie_ptr_depth": e.ptr_depth, "eie_bias_depth": e.bias_depth,
                 "eie_codebooks": e.codebooks, "eie_max_rows": e.max_rows,
                 "eie_z_bits": e.z_bits, "eie_v_bits": e.v_bits,
-                "eie_weight_width": e.weight_width}
+                "eie_weight_width": e.weight_width, "eie_huffman": int(e.huffman),
+                "eie_code_length": e.code_length, "eie_code_depth": e.code_depth}
 
     def missing(self, info):
         return None if info["eie_pes"] else "the accelerator has no EIE engine"
@@ -706,14 +712,15 @@ class SparseKind(LayerKind):
             need(prog.layer_names[i], "codebook entries", len(q.codebook),
                  len(q.codebook) <= 1 << params.v_bits, f"at most {1 << params.v_bits}")
             matrix = eie_encode(q.index, params.pes, z_bits=params.z_bits, v_bits=params.v_bits)
-            prog.layer_data[i] = {"matrix": matrix}
             encoded.append((matrix, q.codebook, q.bias, q.shift, q.relu))
         try:
             placed = plan_layers(encoded, params)
         except EieImageError as exc:
             raise CompileError(str(exc)) from None
         fields = {}
-        for (i, _), layer in zip(layers, placed, strict=True):
+        for (i, _), layer, plain in zip(layers, placed, encoded, strict=True):
+            # The matrix as the engine holds it (Huffman-coded on a top that decodes codes).
+            prog.layer_data[i] = {"matrix": layer.matrix, "entries": plain[0].entries}
             records = b"".join(proto.pack_eie_record(*w) for w in load_words(layer, params))
             prog.writes.append((proto.Space.EIE, 0, records))
             desc = layer_descriptor(layer)
@@ -745,8 +752,10 @@ class SparseKind(LayerKind):
         e = params.eie
         if e is None:
             return {}
+        entries = ((e.pes * e.code_depth * CODE_WORD / 8, CODE_WORD, 2 * e.pes) if e.huffman
+                   else (e.pes * e.entry_depth * e.entry_width / 8, e.entry_width, e.pes))
         return {
-            "eie_entries": (e.pes * e.entry_depth * e.entry_width / 8, e.entry_width, e.pes),
+            "eie_entries": entries,
             "eie_pointers": (e.pes * e.ptr_depth * e.ptr_width / 8, e.ptr_width, 2 * e.pes),
             "eie_codebooks": (e.pes * (e.codebooks << e.v_bits) * e.weight_width / 8,
                               e.weight_width, e.pes),
@@ -771,13 +780,20 @@ class SparseKind(LayerKind):
             useful += int(col_nnz[image != 0].sum())
         work, broadcasts = work / images, broadcasts / images
         ptr_reads = 2 * e.pes * broadcasts
+        entry_bits = e.entry_width
+        read_bits = e.entry_width
+        if e.huffman:
+            # The mean coded entry; each decode reads two coded words.
+            entry_bits = (int(mat.bits_per_pe.sum())
+                          / max(1, prog.layer_data[index]["entries"]))
+            read_bits = 2 * CODE_WORD
         return {
             "macs_useful": useful / images,
             "macs_executed": work,
             "broadcasts": broadcasts,
-            "weight_bytes": work * e.entry_width / 8,
+            "weight_bytes": work * entry_bits / 8,
             "accesses": {
-                "eie_entries": work * e.entry_width,
+                "eie_entries": work * read_bits,
                 "eie_pointers": ptr_reads * e.ptr_width,
                 "eie_codebooks": work * e.weight_width,
                 "eie_accumulators": 2 * work * e.acc_width,
@@ -795,6 +811,14 @@ class SparseKind(LayerKind):
     def storage(self, prog, index, layer, params):
         e = params.eie
         m = prog.layer_data[index]["matrix"]
+        if e.huffman:
+            # The coded streams, the pointers (bit addresses) and the decoders' tables: every
+            # PE's copy of the symbol tables and the limit registers.
+            tables = (e.pes * ((e.z_bits << e.z_bits) + (e.v_bits << e.v_bits))
+                      + 2 * e.code_length * (2 * e.code_length + 3))
+            weight_bits = (int(m.bits_per_pe.sum()) + m.pes * (m.cols + 1) * e.ptr_width
+                           + tables)
+            return weight_bits, len(layer.codebook) * e.weight_width + e.acc_width * layer.shape[0]
         weight_bits = m.entries * e.entry_width + m.pes * (m.cols + 1) * e.ptr_width
         return weight_bits, len(layer.codebook) * e.weight_width + e.acc_width * layer.shape[0]
 

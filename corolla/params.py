@@ -13,7 +13,8 @@ from typing import ClassVar
 
 from . import protocol as proto
 
-__all__ = ["ArrayParams", "EieParams", "EieTarget", "SpaceInfo", "TopParams", "divisor_for"]
+__all__ = ["CODE_WORD", "ArrayParams", "EieParams", "EieTarget", "SpaceInfo", "TopParams",
+           "divisor_for"]
 
 
 #: How the host reaches the link: UART pins, byte streams, or byte streams in words.
@@ -70,6 +71,20 @@ class EieTarget(IntEnum):
     CODEBOOK = 2
     #: The biases: ``addr`` is ``bias_base + row``, ``data`` two's complement, ``acc_width`` bits.
     BIAS = 3
+    #: With Huffman-coded entries, the symbol tables (every PE's copy): ``addr`` is
+    #: ``codebook << (s + 1) | field << s | position`` with ``s = max(z_bits, v_bits)`` and
+    #: ``field`` 0 for ``z``, 1 for ``v``; ``data`` the value at that position in code order
+    #: (:class:`corolla.firmware.compress.huffman.DecodeTable`).
+    SYMBOLS = 4
+    #: With Huffman-coded entries, the decoders' limit and base of code length ``n``:
+    #: ``addr`` is ``codebook << 4 | field << 3 | (n − 1)``, ``data`` is
+    #: ``limit | base << (code_length + 1)`` (base two's complement in ``code_length + 2``
+    #: bits).
+    LIMITS = 5
+
+
+#: Bits of a word of Huffman-coded EIE entries (first bit most significant).
+CODE_WORD = 16
 
 
 @dataclass(frozen=True)
@@ -103,6 +118,15 @@ class EieParams:
         Activations per beat of the ``act`` stream (1 to 16).
     column_queue : int
         Non-empty columns each PE can hold between its pointer fetch and its entry walk.
+    huffman : bool
+        Entries stored canonically Huffman-coded (a code for ``z`` and one for ``v`` per
+        codebook slot), decoded on chip one entry a cycle; column pointers are then bit
+        addresses.
+    code_length : int
+        Longest Huffman code (4 to 8 bits), with ``huffman``.
+    code_depth : int
+        16-bit words of coded entries per PE (even), with ``huffman``; ``entry_depth`` then
+        only sizes the plain layout's checks.
     """
 
     pes: int = 4
@@ -120,6 +144,9 @@ class EieParams:
     fifo_depth: int = 8
     act_lanes: int = 4
     column_queue: int = 4
+    huffman: bool = False
+    code_length: int = 8
+    code_depth: int = 512
 
     def __post_init__(self):
         def need(name, ok, expected):
@@ -146,6 +173,11 @@ class EieParams:
         need("fifo_depth", lambda v: v >= 2, "an integer of at least 2")
         need("act_lanes", lambda v: 1 <= v <= 16, "an integer from 1 to 16")
         need("column_queue", lambda v: 1 <= v <= 64, "an integer from 1 to 64")
+        if not isinstance(self.huffman, bool):
+            raise ValueError(f"EIE engine parameter huffman must be true or false, not "
+                             f"{self.huffman!r}")
+        need("code_length", lambda v: 4 <= v <= 8, "an integer from 4 to 8")
+        need("code_depth", lambda v: v >= 2 and v % 2 == 0, "an even integer of at least 2")
 
     @property
     def pe_bits(self) -> int:
@@ -164,8 +196,19 @@ class EieParams:
 
     @property
     def ptr_width(self) -> int:
-        """Bits of a column pointer (an entry address or the end of the entry memory)."""
-        return _bits_for(self.entry_depth)
+        """Bits of a column pointer (an entry address or the end of the entry memory; with
+        ``huffman`` a bit address of the coded memory or its end)."""
+        return _bits_for(self.pointer_end)
+
+    @property
+    def symbol_bits(self) -> int:
+        """Bits of a position in a Huffman symbol table: ``max(z_bits, v_bits)``."""
+        return max(self.z_bits, self.v_bits)
+
+    @property
+    def pointer_end(self) -> int:
+        """Largest valid column pointer: the entry memory's size (in bits with ``huffman``)."""
+        return self.code_depth * CODE_WORD if self.huffman else self.entry_depth
 
     @property
     def col_bits(self) -> int:
@@ -175,13 +218,20 @@ class EieParams:
     @property
     def load_addr_width(self) -> int:
         """Bits of ``load.addr``."""
-        return _bits_for(max(self.entry_depth, self.ptr_depth, self.codebooks << self.v_bits,
-                            self.bias_depth) - 1)
+        depths = [self.entry_depth, self.ptr_depth, self.codebooks << self.v_bits,
+                  self.bias_depth]
+        if self.huffman:
+            depths += [self.code_depth, self.codebooks << (self.symbol_bits + 1),
+                       self.codebooks << 4]
+        return _bits_for(max(depths) - 1)
 
     @property
     def load_data_width(self) -> int:
         """Bits of ``load.data``."""
-        return max(self.entry_width, self.ptr_width, self.weight_width, self.acc_width)
+        widths = [self.entry_width, self.ptr_width, self.weight_width, self.acc_width]
+        if self.huffman:
+            widths += [CODE_WORD, 2 * self.code_length + 3]
+        return max(widths)
 
     def to_dict(self) -> dict:
         """The parameters as a plain mapping."""

@@ -133,6 +133,7 @@ class ErrorFlag(IntEnum):
     EIE_POINTER = 3     # a column pointer outside the entry memory
     EIE_ROW = 4         # an entry past the layer's rows
     EIE_LOAD = 5        # a load record the engine refused
+    EIE_CODE = 6        # a Huffman-coded column holds an invalid code or ends mid-entry
 
 
 #: Fields every layer descriptor starts with, least significant first: (name, bits). ``kind``
@@ -163,8 +164,8 @@ STATUS_FIELDS = (
     ("state", 1), ("errors", 2), ("pc", 1), ("steps", 1), ("runs", 1), ("cycles", 4),
 )
 
-#: An EIE load record: target (2 bits) and PE (6 bits) in byte 0, address in bytes 1-2,
-#: data in bytes 3-6 (little endian), byte 7 zero.
+#: An EIE load record: target bits 0-1 and PE (6 bits) in byte 0, address in bytes 1-2,
+#: data in bytes 3-6 (little endian), target bit 2 in byte 7 (its other bits zero).
 EIE_RECORD_BYTES = RECORD_BYTES
 
 
@@ -258,10 +259,10 @@ def pack_descriptor(args=(), **fields) -> bytes:
 
 def pack_eie_record(target: int, pe: int, addr: int, data: int) -> bytes:
     """One EIE load record (see :data:`EIE_RECORD_BYTES`)."""
-    for name, value, bits in (("target", target, 2), ("pe", pe, 6), ("addr", addr, 16),
+    for name, value, bits in (("target", target, 3), ("pe", pe, 6), ("addr", addr, 16),
                               ("data", data, 32)):
         if not 0 <= value < 1 << bits:
             raise ProtocolError(f"EIE record {name} is {value}; expected 0 to "
                                 f"{(1 << bits) - 1}")
-    return (bytes([target | pe << 2]) + addr.to_bytes(2, "little") + data.to_bytes(4, "little")
-            + b"\0")
+    return (bytes([(target & 3) | pe << 2]) + addr.to_bytes(2, "little")
+            + data.to_bytes(4, "little") + bytes([target >> 2]))

@@ -90,6 +90,20 @@ def eie_spmv_drops_last_broadcast(matrix, codebook, activations, **kwargs):
     return eie_spmv(matrix, codebook, a, **kwargs)
 
 
+def eie_spmv_code_order_swapped(matrix, codebook, activations, **kwargs):
+    """The EIE model decoding Huffman codes with the first two ``v`` values of the code order
+    swapped (the decoder's table read wrong)."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from corolla.sim.models.sparse import eie_spmv
+
+    symbols = np.array(matrix.symbols)
+    symbols[1, [0, 1]] = symbols[1, [1, 0]]
+    return eie_spmv(replace(matrix, symbols=symbols), codebook, activations, **kwargs)
+
+
 def array_gemm_drops_last_k(kind, a, b):
     """The array's GEMM model without the final beat of every dot product."""
     import numpy as np

@@ -60,3 +60,41 @@ def test_errors_name_the_problem():
         code.decode(data, nbits - 1, 3)
     with pytest.raises(HuffmanError, match="left over"):
         code.decode(data, nbits, 2)
+
+
+def test_decode_table_decodes_every_code_from_its_first_bits():
+    gen = np.random.default_rng(7)
+    for trial in range(20):
+        alphabet = int(gen.integers(2, 300))
+        symbols = gen.geometric(float(gen.uniform(0.05, 0.6)), 3000) % alphabet
+        max_length = int(gen.integers(max(4, int(alphabet - 1).bit_length()), 15))
+        code = HuffmanCode.from_symbols(symbols, alphabet, max_length=max_length)
+        table = code.decode_table(max_length)
+        for sym, (value, n) in code.codes().items():
+            tail = int(gen.integers(0, 1 << (max_length - n))) if n < max_length else 0
+            length, pos = table.decode(value << (max_length - n) | tail)
+            assert (length, int(table.symbols[pos])) == (n, sym), (trial, sym)
+    with pytest.raises(HuffmanError, match="exceeds 4 bits"):
+        HuffmanCode(np.array([1, 2, 3, 5, 5])).decode_table(4)
+
+
+def test_an_incomplete_code_leaves_invalid_windows():
+    table = HuffmanCode(np.array([1, 0, 0])).decode_table(4)     # one symbol: code "0"
+    assert table.decode(0b0110) == (1, 0)
+    assert table.decode(0b1000) is None
+
+
+def test_coded_eie_matrix_decodes_to_the_same_spmv():
+    from corolla.firmware.compress.csc import eie_encode, eie_huffman, eie_spmv
+
+    gen = np.random.default_rng(8)
+    for _ in range(10):
+        rows, cols = (int(x) for x in gen.integers(1, 70, 2))
+        index = gen.integers(1, 16, (rows, cols)) * (gen.random((rows, cols)) < 0.3)
+        plain = eie_encode(index, 4)
+        coded = eie_huffman(plain, 8)
+        acts = gen.integers(-128, 128, cols) * (gen.random(cols) < 0.6)
+        codebook = np.concatenate([[0], gen.integers(-128, 128, 15)])
+        a, b = eie_spmv(plain, codebook, acts), eie_spmv(coded, codebook, acts)
+        assert (a.out == b.out).all() and (a.work == b.work).all()
+        assert int(coded.bits_per_pe.sum()) <= 8 * plain.entries

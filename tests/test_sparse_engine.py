@@ -11,7 +11,9 @@ from corolla.firmware.sparse import (
     BIAS,
     CODEBOOK,
     ENTRY,
+    LIMITS,
     POINTER,
+    SYMBOLS,
     EieImageError,
     layer_descriptor,
     load_words,
@@ -24,13 +26,17 @@ BENCH = "corolla.sim.benches.sparse"
 
 # Engine shapes the benches run on: the default; one PE with single-lane input; eight PEs
 # with 2-bit relative indices (many padding entries), shallow FIFOs and a one-column queue;
-# a 20-bit accumulator that wraps, 3-bit codebook indices, odd lane count, small memories.
+# a 20-bit accumulator that wraps, 3-bit codebook indices, odd lane count, small memories;
+# Huffman-coded entries, by default and with eight PEs, 5-bit codes and a small coded memory.
 CONFIGS = {
     "default": {},
     "p1": {"pes": 1, "act_lanes": 1},
     "p8-z2": {"pes": 8, "z_bits": 2, "fifo_depth": 2, "column_queue": 1, "act_lanes": 8},
     "p2-acc20": {"pes": 2, "acc_width": 20, "v_bits": 3, "codebooks": 2, "act_lanes": 3,
                  "entry_depth": 300, "ptr_depth": 130, "bias_depth": 100, "max_rows": 90},
+    "huffman": {"huffman": True},
+    "huffman-p8": {"huffman": True, "pes": 8, "z_bits": 2, "column_queue": 1, "act_lanes": 8,
+                   "code_length": 5, "code_depth": 300},
 }
 
 
@@ -65,7 +71,7 @@ def test_layers_are_placed_side_by_side():
     assert [d for _, d in book][:4] == [0, 3, 0xFB, 7]          # two's complement, 8 bits
     assert sum(t == ENTRY for t, *_ in words) == second.matrix.entries
     assert sum(t == BIAS for t, *_ in words) == 7
-    assert [t.value for t in LoadTarget] == [ENTRY, POINTER, CODEBOOK, BIAS]
+    assert [t.value for t in LoadTarget] == [ENTRY, POINTER, CODEBOOK, BIAS, SYMBOLS, LIMITS]
     assert layer_descriptor(second) == {"rows": 7, "cols": 30, "ptr_base": 21, "bias_base": 30,
                                         "codebook": 1, "shift": 4, "relu": 1}
 
@@ -140,10 +146,11 @@ def digits_files(tmp_path_factory):
     return compressed, model, inputs, pixels
 
 
-@pytest.mark.parametrize("pes", [4])
-def test_digits_layers_are_bit_exact(digits_files, pes):
+@pytest.mark.parametrize(("pes", "huffman"), [(4, False), (4, True)])
+def test_digits_layers_are_bit_exact(digits_files, pes, huffman):
     compressed, model, inputs, pixels = digits_files
-    result = runner.run(EieEngine(pes=pes), test_module=BENCH, testcase="model", seed=13,
+    result = runner.run(EieEngine(pes=pes, huffman=huffman), test_module=BENCH,
+                        testcase="model", seed=13,
                         env={"COROLLA_EIE_MODEL": str(model), "COROLLA_EIE_INPUTS": str(inputs)})
     runs = result.stats["runs"]
     assert [(r["input"], r["layer"]) for r in runs] == [(n, k) for n in range(6)
@@ -158,19 +165,23 @@ def test_digits_layers_are_bit_exact(digits_files, pes):
         assert sum(r["work"]) >= int(np.count_nonzero(layer.index[:, acts != 0]))
 
 
-@pytest.mark.parametrize("mutant", ["mutants:eie_spmv_rows_off_by_one",
-                                    "mutants:eie_spmv_drops_last_broadcast"])
-def test_bench_fails_on_a_wrong_model(mutant):
+@pytest.mark.parametrize(("mutant", "huffman"), [
+    ("mutants:eie_spmv_rows_off_by_one", False),
+    ("mutants:eie_spmv_drops_last_broadcast", False),
+    ("mutants:eie_spmv_code_order_swapped", True),
+])
+def test_bench_fails_on_a_wrong_model(mutant, huffman):
     with pytest.raises(runner.SimulationFailure, match="first mismatch"):
-        runner.run(EieEngine(), test_module=BENCH, testcase="random_layers", seed=14,
-                   env={"COROLLA_GOLDEN": mutant})
+        runner.run(EieEngine(huffman=huffman), test_module=BENCH, testcase="random_layers",
+                   seed=14, env={"COROLLA_GOLDEN": mutant})
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("pes", [2, 4, 8])
-def test_fuzzing_corrupted_encodings(pes):
-    result = runner.run(EieEngine(pes=pes), test_module=BENCH, testcase="corrupted", seed=15,
-                        env={"COROLLA_FUZZ": "300"})
+@pytest.mark.parametrize("huffman", [False, True])
+def test_fuzzing_corrupted_encodings(pes, huffman):
+    result = runner.run(EieEngine(pes=pes, huffman=huffman), test_module=BENCH,
+                        testcase="corrupted", seed=15, env={"COROLLA_FUZZ": "300"})
     assert result.stats["fuzz_cases"] == 300
 
 

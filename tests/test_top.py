@@ -253,12 +253,27 @@ def test_small_networks_on_icarus():
     assert _run(TopParams(), "small_networks", simulator="icarus").passed
 
 
-def test_small_networks_on_a_2x4_array_with_2_eie_pes():
+def test_small_networks_on_a_2x4_array_with_2_huffman_eie_pes():
+    """A small top whose EIE engine decodes Huffman-coded entries: every kind alone and mixed,
+    several programs (the engines are reset between them; the code tables stay)."""
     from corolla.params import EieParams
 
-    params = TopParams(rows=2, cols=4, eie=EieParams(pes=2, entry_depth=512),
+    params = TopParams(rows=2, cols=4, eie=EieParams(pes=2, entry_depth=512, huffman=True,
+                                                     code_depth=256),
                        weight_depth=2048, act_depth=64, bias_depth=128, program_depth=4)
     assert _run(params, "small_networks").passed
+
+
+def test_digits_sparse_variant_from_huffman_coded_memories(tmp_path):
+    from dataclasses import replace
+
+    path = tmp_path / "result.json"
+    env = {"COROLLA_VARIANT": "sparse", "COROLLA_IMAGES": "8", "COROLLA_RESULT": str(path)}
+    params = TopParams(link="burst")
+    _run(replace(params, eie=replace(params.eie, huffman=True)), "run_job", env=env)
+    r = json.loads(path.read_text())
+    assert r["bit_exact"] and r["images"] == 8
+    assert r["predictions"] == r["golden_predictions"]
 
 
 def test_link_fuzzing_changes_nothing():

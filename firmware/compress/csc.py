@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from corolla.sim.models.sparse import EieEncodingError, EieMatrix, eie_spmv
+from corolla.sim.models.sparse import CodedMatrix, EieEncodingError, EieMatrix, eie_spmv
 
-__all__ = ["EieEncodingError", "EieMatrix", "eie_decode", "eie_encode", "eie_spmv"]
+from .huffman import HuffmanCode, pack_bits
+
+__all__ = ["CodedMatrix", "EieEncodingError", "EieMatrix", "eie_decode", "eie_encode",
+           "eie_huffman", "eie_spmv"]
 
 
 def eie_encode(index, pes: int, *, z_bits: int = 4, v_bits: int = 4) -> EieMatrix:
@@ -63,6 +66,40 @@ def eie_encode(index, pes: int, *, z_bits: int = 4, v_bits: int = 4) -> EieMatri
         vs.append(np.array(v_out, dtype=np.uint8))
     return EieMatrix(rows=rows, cols=cols, pes=pes, z=tuple(zs), v=tuple(vs), ptr=ptr,
                      z_bits=z_bits, v_bits=v_bits)
+
+
+def eie_huffman(matrix: EieMatrix, code_length: int = 8) -> CodedMatrix:
+    """Huffman-code an encoded matrix's entries (the last stage of Deep Compression, kept on
+    chip): one canonical code for the layer's ``z`` values and one for its ``v`` values, built
+    from the entries of every PE, codes at most ``code_length`` bits; each PE's entries coded
+    in column order (``z`` code, then ``v`` code), column pointers as bit addresses.
+    """
+    size = 1 << max(matrix.z_bits, matrix.v_bits)
+    fields = [[np.asarray(z, dtype=np.int64) for z in matrix.z],
+              [np.asarray(v, dtype=np.int64) for v in matrix.v]]
+    codes, lengths = [], []
+    limits = np.zeros((2, code_length), dtype=np.int64)
+    bases = np.zeros((2, code_length), dtype=np.int64)
+    symbols = np.zeros((2, size), dtype=np.int64)
+    for k, (streams, bits) in enumerate(zip(fields, (matrix.z_bits, matrix.v_bits),
+                                            strict=True)):
+        every = np.concatenate([np.zeros(0, np.int64), *streams])
+        code = HuffmanCode.from_symbols(every, 1 << bits, max_length=code_length)
+        table = code.decode_table(code_length)
+        limits[k], bases[k] = table.limits, table.bases
+        symbols[k, :len(table.symbols)] = table.symbols
+        codes.append(code.codes())
+        lengths.append(code.lengths)
+    words, ptr = [], np.zeros_like(matrix.ptr)
+    for p in range(matrix.pes):
+        z, v = fields[0][p], fields[1][p]
+        sizes = lengths[0][z] + lengths[1][v] if z.size else np.zeros(0, np.int64)
+        ptr[p] = np.concatenate([[0], np.cumsum(sizes)])[matrix.ptr[p]]
+        words.append(pack_bits([c for zi, vi in zip(z.tolist(), v.tolist(), strict=True)
+                                for c in (codes[0][zi], codes[1][vi])]))
+    return CodedMatrix(rows=matrix.rows, cols=matrix.cols, pes=matrix.pes, words=tuple(words),
+                       ptr=ptr, limits=limits, bases=bases, symbols=symbols,
+                       z_bits=matrix.z_bits, v_bits=matrix.v_bits)
 
 
 def eie_decode(matrix: EieMatrix) -> np.ndarray:

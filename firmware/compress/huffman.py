@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["HuffmanCode", "HuffmanError"]
+__all__ = ["DecodeTable", "HuffmanCode", "HuffmanError", "pack_bits"]
 
 
 class HuffmanError(ValueError):
@@ -74,6 +74,26 @@ class HuffmanCode:
             prev_len = n
         return out
 
+    def decode_table(self, max_length: int) -> DecodeTable:
+        """The canonical decoding table of this code for codes of at most ``max_length`` bits
+        (the form the EIE engine's decoders hold, :class:`DecodeTable`)."""
+        lengths = self.lengths
+        if lengths.size and int(lengths.max()) > max_length:
+            raise HuffmanError(f"code length {int(lengths.max())} exceeds {max_length} bits")
+        counts = np.bincount(lengths[lengths > 0], minlength=max_length + 1)
+        limits = np.zeros(max_length, dtype=np.int64)
+        bases = np.zeros(max_length, dtype=np.int64)
+        code = first = 0
+        for n in range(1, max_length + 1):
+            code <<= 1
+            limits[n - 1] = code + counts[n]
+            bases[n - 1] = first - code
+            code += int(counts[n])
+            first += int(counts[n])
+        order = sorted(np.flatnonzero(lengths), key=lambda s: (lengths[s], s))
+        return DecodeTable(max_length=max_length, limits=limits, bases=bases,
+                           symbols=np.array(order, dtype=np.int64))
+
     def table_bits(self, length_bits: int = 5) -> int:
         """Size of the stored code table: one ``length_bits`` length per symbol."""
         return self.alphabet * length_bits
@@ -123,6 +143,58 @@ class HuffmanCode:
         if pos != nbits:
             raise HuffmanError(f"{nbits - pos} bits left over after {count} symbols")
         return out
+
+
+@dataclass(frozen=True)
+class DecodeTable:
+    """Canonical decoding without a tree: ``L`` limits and bases and the symbols in code order.
+
+    A code of ``n`` bits has the value ``c`` (its bits, first bit most significant); the codes
+    of one length are consecutive. Reading the next ``L`` bits of a stream, the symbol's length
+    is the smallest ``n`` whose first ``n`` bits ``c`` satisfy ``c < limits[n − 1]``, and the
+    symbol is ``symbols[bases[n − 1] + c]``. No ``n`` satisfying it means an invalid code. Each
+    comparison needs only the first ``n`` bits, so a decoder can make all ``L`` at once.
+
+    Attributes
+    ----------
+    max_length : int
+        ``L``, the longest code.
+    limits : numpy.ndarray of int64, shape (L,)
+        One past the last code value of each length (``first_code + count``).
+    bases : numpy.ndarray of int64, shape (L,)
+        ``first_index − first_code`` of each length (negative for long codes).
+    symbols : numpy.ndarray of int64
+        The coded symbols sorted by (code length, symbol).
+    """
+
+    max_length: int
+    limits: np.ndarray
+    bases: np.ndarray
+    symbols: np.ndarray
+
+    def decode(self, window: int):
+        """``(length, position in symbols)`` of the code at the top of an ``L``-bit window, or
+        ``None`` for an invalid code."""
+        size = self.max_length
+        for n in range(1, size + 1):
+            c = window >> (size - n)
+            if c < self.limits[n - 1]:
+                return n, int(self.bases[n - 1]) + c
+        return None
+
+
+def pack_bits(codes, word_bits: int = 16) -> np.ndarray:
+    """Pack ``(code, length)`` pairs into words of ``word_bits`` bits, first bit most
+    significant, the last word padded with zeros."""
+    total = sum(n for _, n in codes)
+    words = np.zeros(-(-total // word_bits), dtype=np.int64)
+    pos = 0
+    for code, n in codes:
+        for k in range(n):
+            if (code >> (n - 1 - k)) & 1:
+                words[pos // word_bits] |= 1 << (word_bits - 1 - pos % word_bits)
+            pos += 1
+    return words
 
 
 def _symbols(symbols, alphabet):

@@ -9,7 +9,8 @@ by byte, checked against the engine's memories and written only if it fits.
 
 Descriptor fields that the engine's own descriptor holds in fewer bits are checked first, so
 none is truncated into a different layer (``error`` = ``DESCRIPTOR``); the engine's own
-errors end the step with ``EIE_CONFIG``, ``EIE_POINTER`` or ``EIE_ROW``.
+errors end the step with ``EIE_CONFIG``, ``EIE_POINTER``, ``EIE_ROW`` or (Huffman-coded entries)
+``EIE_CODE``.
 """
 
 from __future__ import annotations
@@ -120,6 +121,8 @@ class SparseEngine(KindEngine):
                     finish(1 << flag.EIE_POINTER)
                 with m.Elif(err.row):
                     finish(1 << flag.EIE_ROW)
+                with m.Elif(err.code):
+                    finish(1 << flag.EIE_CODE)
                 with m.Elif(lane_n + 1 == d.batch):
                     finish()
                 with m.Else():
@@ -137,12 +140,12 @@ class SparseEngine(KindEngine):
         with m.If(mine):
             m.d.sync += rec.word_select(bus.addr[:3], 8).eq(bus.wdata)
         m.d.comb += full.eq(Cat(rec, bus.wdata))
-        target = full[0:2]
+        target = Cat(full[0:2], full[56])
         pe = full[2:8]
         addr = full[8:24]
         value = full[24:56]
         ok = Signal()
-        m.d.comb += ok.eq(load_fits(e, target, addr, value) & (pe < e.pes) & (full[56:] == 0))
+        m.d.comb += ok.eq(load_fits(e, target, addr, value) & (pe < e.pes) & (full[57:] == 0))
         at_end = mine & (bus.addr[:3] == 7)
         m.d.comb += bus.bad.eq(at_end & ~ok)
         load = engine.load.payload

@@ -44,18 +44,20 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
 from corolla.hw.arith.requant import Requant
-from corolla.params import EieParams, EieTarget
+from corolla.params import CODE_WORD, EieParams, EieTarget
 
 __all__ = ["EieEngine", "EieParams", "EiePe", "LoadTarget", "error_layout", "load_fits"]
 
 
-class LoadTarget(enum.Enum, shape=2):
+class LoadTarget(enum.Enum, shape=3):
     """Which memory a ``load`` write goes to (values from :class:`corolla.params.EieTarget`)."""
 
     ENTRY = EieTarget.ENTRY.value
     POINTER = EieTarget.POINTER.value
     CODEBOOK = EieTarget.CODEBOOK.value
     BIAS = EieTarget.BIAS.value
+    SYMBOLS = EieTarget.SYMBOLS.value
+    LIMITS = EieTarget.LIMITS.value
 
 
 def layer_layout(p: EieParams) -> data.StructLayout:
@@ -90,14 +92,21 @@ def load_fits(p: EieParams, target, addr, value):
     """Whether a ``load`` write of ``value`` at ``addr`` of ``target`` exists and fits its
     memory (a 1-bit expression)."""
     limits = {
-        LoadTarget.ENTRY: (p.entry_depth, p.entry_width),
+        LoadTarget.ENTRY: ((p.code_depth, CODE_WORD) if p.huffman
+                           else (p.entry_depth, p.entry_width)),
         LoadTarget.POINTER: (p.ptr_depth, p.ptr_width),
         LoadTarget.CODEBOOK: (p.codebooks << p.v_bits, p.weight_width),
         LoadTarget.BIAS: (p.bias_depth, p.acc_width),
     }
+    if p.huffman:
+        limits[LoadTarget.SYMBOLS] = (p.codebooks << (p.symbol_bits + 1), p.symbol_bits)
     fits = 0
     for tgt, (depth, width) in limits.items():
         fits = fits | ((target == tgt.value) & (addr < depth) & (value >> width == 0))
+    if p.huffman:
+        # Limit and base of code length addr[:3] + 1 of field addr[3] of codebook addr >> 4.
+        fits = fits | ((target == LoadTarget.LIMITS.value) & (addr[:3] < p.code_length)
+                       & ((addr >> 4) < p.codebooks) & (value >> (2 * p.code_length + 3) == 0))
     return fits
 
 
@@ -107,7 +116,15 @@ def column_layout(p: EieParams) -> data.StructLayout:
 
 
 #: Sticky error flags of the engine (see the module docstring).
-error_layout = data.StructLayout({"config": 1, "pointer": 1, "row": 1, "load": 1})
+error_layout = data.StructLayout({"config": 1, "pointer": 1, "row": 1, "load": 1, "code": 1})
+
+
+def table_layout(p: EieParams) -> data.ArrayLayout:
+    """The Huffman decoders' tables of the running layer: limit and base per code length, of
+    the ``z`` code (element 0) and the ``v`` code (element 1)."""
+    return data.ArrayLayout(data.ArrayLayout(data.StructLayout({
+        "limit": unsigned(p.code_length + 1), "base": signed(p.code_length + 2)}),
+        p.code_length), 2)
 
 
 class EiePe(wiring.Component):
@@ -167,6 +184,7 @@ class EiePe(wiring.Component):
             "drain_data": Out(signed(p.acc_width)),
             "clear_addr": In(range(p.local_depth)),
             "clear_en": In(1),
+            **({"table": In(table_layout(p)), "code_error": Out(1)} if p.huffman else {}),
         })
 
     def elaborate(self, platform):
@@ -189,8 +207,18 @@ class EiePe(wiring.Component):
         banks = [Memory(shape=unsigned(p.ptr_width), depth=p.ptr_depth // 2, init=[])
                  for _ in range(2)]
         m.submodules.ptr_even, m.submodules.ptr_odd = banks
-        entries = Memory(shape=unsigned(p.entry_width), depth=p.entry_depth, init=[])
-        m.submodules.entries = entries
+        if p.huffman:
+            # The coded entries: 16-bit words, even words in one bank and odd in the other, so
+            # the two words holding the next code are read in one cycle.
+            code_banks = [Memory(shape=unsigned(CODE_WORD), depth=p.code_depth // 2, init=[])
+                          for _ in range(2)]
+            m.submodules.code_even, m.submodules.code_odd = code_banks
+            symbols = [Memory(shape=unsigned(bits), depth=p.codebooks << p.symbol_bits,
+                              init=[]) for bits in (p.z_bits, p.v_bits)]
+            m.submodules.z_symbols, m.submodules.v_symbols = symbols
+        else:
+            entries = Memory(shape=unsigned(p.entry_width), depth=p.entry_depth, init=[])
+            m.submodules.entries = entries
         books = Memory(shape=signed(p.weight_width), depth=p.codebooks << p.v_bits, init=[])
         m.submodules.codebooks = books
         acc = Memory(shape=signed(p.acc_width), depth=p.local_depth, init=[])
@@ -199,7 +227,6 @@ class EiePe(wiring.Component):
         # Loads.
         load = self.load.payload
         bank_wr = [bank.write_port() for bank in banks]
-        entry_wr = entries.write_port()
         book_wr = books.write_port()
         for k, port in enumerate(bank_wr):
             m.d.comb += [
@@ -208,9 +235,30 @@ class EiePe(wiring.Component):
                 port.en.eq(self.load.valid & (load.target == LoadTarget.POINTER)
                            & (load.addr[0] == k)),
             ]
+        if p.huffman:
+            for k, bank in enumerate(code_banks):
+                port = bank.write_port()
+                m.d.comb += [
+                    port.addr.eq(load.addr >> 1), port.data.eq(load.data),
+                    port.en.eq(self.load.valid & (load.target == LoadTarget.ENTRY)
+                               & (load.addr[0] == k)),
+                ]
+            sb = p.symbol_bits
+            for k, table in enumerate(symbols):
+                port = table.write_port()
+                m.d.comb += [
+                    port.addr.eq(Cat(load.addr[:sb], load.addr[sb + 1:])),
+                    port.data.eq(load.data),
+                    port.en.eq(self.load.valid & (load.target == LoadTarget.SYMBOLS)
+                               & (load.addr[sb] == k)),
+                ]
+        else:
+            entry_wr = entries.write_port()
+            m.d.comb += [
+                entry_wr.addr.eq(load.addr), entry_wr.data.eq(load.data),
+                entry_wr.en.eq(self.load.valid & (load.target == LoadTarget.ENTRY)),
+            ]
         m.d.comb += [
-            entry_wr.addr.eq(load.addr), entry_wr.data.eq(load.data),
-            entry_wr.en.eq(self.load.valid & (load.target == LoadTarget.ENTRY)),
             book_wr.addr.eq(load.addr), book_wr.data.eq(load.data),
             book_wr.en.eq(self.load.valid & (load.target == LoadTarget.CODEBOOK)),
         ]
@@ -230,7 +278,7 @@ class EiePe(wiring.Component):
             end.eq(Mux(f_odd, bank_rd[0].data, bank_rd[1].data)),
         ]
         bad = Signal()
-        m.d.comb += bad.eq(f_valid & ((end < start) | (end > p.entry_depth)))
+        m.d.comb += bad.eq(f_valid & ((end < start) | (end > p.pointer_end)))
         nonempty = Signal()
         m.d.comb += nonempty.eq(f_valid & ~bad & (end != start))
 
@@ -242,19 +290,6 @@ class EiePe(wiring.Component):
         m.submodules.pending = pending = fifo.SyncFIFO(width=pend_layout.size,
                                                        depth=p.column_queue)
         pend = data.View(pend_layout, pending.r_data)
-
-        # Walker (E0): issues one entry address per cycle.
-        w_active = Signal()
-        w_addr = Signal(p.ptr_width)
-        w_end = Signal(p.ptr_width)
-        w_act = Signal(signed(p.act_width))
-        w_first = Signal()
-        last = Signal()        # w_addr is the column's last entry (registered, for timing)
-        take = Signal()
-        m.d.comb += [
-            take.eq(pending.r_rdy & (~w_active | last) & ~abort),
-            pending.r_en.eq(take | abort),
-        ]
 
         advance = Signal()
         m.d.comb += advance.eq(~(nonempty & ~pending.w_rdy))
@@ -273,28 +308,18 @@ class EiePe(wiring.Component):
                 f_act.eq(head.act),
             ]
 
-        with m.If(abort):
-            m.d.sync += w_active.eq(0)
-        with m.Elif(take):
-            m.d.sync += [
-                w_active.eq(1), w_addr.eq(pend.start), w_end.eq(pend.end), w_act.eq(pend.act),
-                w_first.eq(1), last.eq(pend.start + 1 == pend.end),
-            ]
-        with m.Elif(w_active):
-            m.d.sync += [w_addr.eq(w_addr + 1), w_first.eq(0), last.eq(w_addr + 2 == w_end)]
-            with m.If(last):
-                m.d.sync += w_active.eq(0)
-
-        entry_rd = entries.read_port()
-        m.d.comb += [entry_rd.addr.eq(w_addr), entry_rd.en.eq(1)]
         e1_valid = Signal()
         e1_first = Signal()
         e1_act = Signal(signed(p.act_width))
-        m.d.sync += [e1_valid.eq(w_active & ~abort), e1_first.eq(w_first), e1_act.eq(w_act)]
+        if p.huffman:
+            entry, walking = self._decoder(m, code_banks, symbols, pending, pend,
+                                           e1_valid, e1_first, e1_act)
+        else:
+            entry, walking = self._walker(m, entries, pending, pend, e1_valid, e1_first, e1_act)
 
         # E1: row address, range check, codebook read.
-        z = entry_rd.data[:p.z_bits]
-        v = entry_rd.data[p.z_bits:]
+        z = entry[:p.z_bits]
+        v = entry[p.z_bits:]
         row_shape = unsigned(bits_for(p.local_depth + (1 << p.z_bits)))
         prev_row = Signal(row_shape)
         row = Signal(row_shape)
@@ -345,9 +370,116 @@ class EiePe(wiring.Component):
             acc_wr.en.eq(Mux(self.draining, self.clear_en, e3_valid)),
         ]
 
-        m.d.comb += self.idle.eq((queue.level == 0) & ~f_valid & ~pending.r_rdy & ~w_active
+        m.d.comb += self.idle.eq((queue.level == 0) & ~f_valid & ~pending.r_rdy & ~walking
                                  & ~e1_valid & ~e2_valid & ~e3_valid)
         return m
+
+    def _walker(self, m, entries, pending, pend, e1_valid, e1_first, e1_act):
+        """E0 for plain entries: one entry address a cycle, the next queued column without a
+        bubble. Returns the entry read in E1 and whether the walker is busy."""
+        p = self._p
+        abort = self.abort
+        w_active = Signal()
+        w_addr = Signal(p.ptr_width)
+        w_end = Signal(p.ptr_width)
+        w_act = Signal(signed(p.act_width))
+        w_first = Signal()
+        last = Signal()        # w_addr is the column's last entry (registered, for timing)
+        take = Signal()
+        m.d.comb += [
+            take.eq(pending.r_rdy & (~w_active | last) & ~abort),
+            pending.r_en.eq(take | abort),
+        ]
+        with m.If(abort):
+            m.d.sync += w_active.eq(0)
+        with m.Elif(take):
+            m.d.sync += [
+                w_active.eq(1), w_addr.eq(pend.start), w_end.eq(pend.end), w_act.eq(pend.act),
+                w_first.eq(1), last.eq(pend.start + 1 == pend.end),
+            ]
+        with m.Elif(w_active):
+            m.d.sync += [w_addr.eq(w_addr + 1), w_first.eq(0), last.eq(w_addr + 2 == w_end)]
+            with m.If(last):
+                m.d.sync += w_active.eq(0)
+
+        entry_rd = entries.read_port()
+        m.d.comb += [entry_rd.addr.eq(w_addr), entry_rd.en.eq(1)]
+        m.d.sync += [e1_valid.eq(w_active & ~abort), e1_first.eq(w_first), e1_act.eq(w_act)]
+        return entry_rd.data, w_active
+
+    def _decoder(self, m, code_banks, symbols, pending, pend, e1_valid, e1_first, e1_act):
+        """E0 for Huffman-coded entries: one entry's two codes decoded a cycle (D), their
+        symbols read (E1).
+
+        Each cycle the two coded words holding the next bit are read (even / odd banks), so
+        the next entry's codes lie in a 32-bit window whatever its offset. In D the window's
+        first ``L`` bits are compared with every length's ``z`` limit at once; the shortest
+        match is the ``z`` code's length, and the ``L`` bits after it are compared with the
+        ``v`` limits the same way. The two lengths move the bit address for the next read, and
+        ``base + code`` of each addresses its symbol table. A column ends when the bit address
+        reaches its end pointer; the next queued column's start is read in the same cycle, so
+        a jump costs nothing. A code that matches no length or ends past the column flags
+        ``code_error``, and the walk stops (the engine aborts the run)."""
+        p = self._p
+        abort = self.abort
+        size = p.code_length
+        d_valid = Signal()
+        d_bit = Signal(p.ptr_width)        # the bit whose words were read last cycle
+        d_end = Signal(p.ptr_width)
+        d_act = Signal(signed(p.act_width))
+        d_first = Signal()
+        reads = [bank.read_port() for bank in code_banks]
+        rd_bit = Signal(p.ptr_width)
+        word = Signal(p.ptr_width - 4)
+        m.d.comb += [word.eq(rd_bit >> 4),
+                     reads[0].addr.eq((word + 1) >> 1), reads[1].addr.eq(word >> 1),
+                     reads[0].en.eq(1), reads[1].en.eq(1)]
+        odd = d_bit[4]
+        window32 = Signal(2 * CODE_WORD)
+        m.d.comb += window32.eq(Mux(odd, Cat(reads[0].data, reads[1].data),
+                                    Cat(reads[1].data, reads[0].data)))
+        shifted = Signal(2 * CODE_WORD)
+        m.d.comb += shifted.eq(window32 << d_bit[:4])
+        window = Signal(2 * size)
+        m.d.comb += window.eq(shifted[2 * CODE_WORD - 2 * size:])
+
+        def decode(bits, table, name):
+            length = Signal(range(size + 1), name=f"{name}_length")
+            value = Signal(signed(size + 3), name=f"{name}_value")
+            for n in reversed(range(1, size + 1)):       # the shortest match is assigned last
+                c = bits[size - n:]
+                with m.If(c < table[n - 1].limit):
+                    m.d.comb += [length.eq(n), value.eq(table[n - 1].base + c)]
+            return length, value
+
+        z_length, z_value = decode(window[size:], self.table[0], "z")
+        after_z = Signal(2 * size)
+        m.d.comb += after_z.eq(window << z_length)
+        v_length, v_value = decode(after_z[size:], self.table[1], "v")
+        next_bit = Signal(p.ptr_width + 1)
+        m.d.comb += next_bit.eq(d_bit + z_length + v_length)
+        ok = Signal()
+        m.d.comb += ok.eq(d_valid & (z_length != 0) & (v_length != 0) & (next_bit <= d_end))
+        more = Signal()
+        m.d.comb += more.eq(ok & (next_bit != d_end))
+        m.d.comb += self.code_error.eq(d_valid & ~ok & ~abort)
+        take = Signal()
+        m.d.comb += [take.eq(pending.r_rdy & ~more & ~abort & ~self.code_error),
+                     pending.r_en.eq(take | abort),
+                     rd_bit.eq(Mux(take, pend.start, next_bit))]
+        m.d.sync += [d_valid.eq((take | more) & ~abort), d_bit.eq(rd_bit)]
+        with m.If(take):
+            m.d.sync += [d_end.eq(pend.end), d_act.eq(pend.act), d_first.eq(1)]
+        with m.Elif(ok):
+            m.d.sync += d_first.eq(0)
+
+        entry = []
+        for table, value in zip(symbols, (z_value, v_value), strict=True):
+            port = table.read_port()
+            m.d.comb += [port.addr.eq(Cat(value[:p.symbol_bits], self.codebook)), port.en.eq(1)]
+            entry.append(port.data)
+        m.d.sync += [e1_valid.eq(ok & ~abort), e1_first.eq(d_first), e1_act.eq(d_act)]
+        return Cat(*entry), d_valid
 
 
 class EieEngine(wiring.Component):
@@ -418,7 +550,7 @@ class EieEngine(wiring.Component):
         error = Signal(error_layout)
         m.d.comb += self.error.eq(error)
         abort = Signal()
-        m.d.comb += abort.eq(error.pointer | error.row)
+        m.d.comb += abort.eq(error.pointer | error.row | error.code)
 
         idle, run, drain, output = range(4)
         state = Signal(range(4))
@@ -439,8 +571,31 @@ class EieEngine(wiring.Component):
             bias_wr.addr.eq(load.addr), bias_wr.data.eq(load.data),
             bias_wr.en.eq(self.load.valid & load_ok & (load.target == LoadTarget.BIAS)),
         ]
+        if p.huffman:
+            # The decoders' tables, one per codebook slot, in registers; the running layer's
+            # goes to every PE. Like the memories they keep what the host loaded through a
+            # reset (the top resets its engines when a program stops).
+            tables = [Signal(table_layout(p), name=f"table{k}", reset_less=True)
+                      for k in range(p.codebooks)]
+            entry = data.View(table_layout(p).elem_shape.elem_shape,
+                              load.data[:2 * p.code_length + 3])
+            for k, tab in enumerate(tables):
+                for field in range(2):
+                    for n in range(p.code_length):
+                        with m.If(self.load.valid & load_ok
+                                  & (load.target == LoadTarget.LIMITS)
+                                  & (load.addr == (k << 4 | field << 3 | n))):
+                            m.d.sync += tab[field][n].eq(entry)
+            current = tables[0]
+            for k, tab in enumerate(tables[1:], start=1):
+                current = Mux(layer.codebook == k, tab, current)
+            for pe in pes:
+                m.d.comb += pe.table.eq(current)
+                with m.If(pe.code_error):
+                    m.d.sync += error.code.eq(1)
+        broadcast = (LoadTarget.CODEBOOK, LoadTarget.SYMBOLS)
         for k, pe in enumerate(pes):
-            mine = (load.target == LoadTarget.CODEBOOK) | (load.pe == k)
+            mine = (load.target == broadcast[0]) | (load.target == broadcast[1]) | (load.pe == k)
             m.d.comb += [
                 pe.load.payload.eq(load),
                 pe.load.valid.eq(self.load.valid & load_ok & mine),
@@ -459,7 +614,7 @@ class EieEngine(wiring.Component):
             m.d.sync += [
                 layer.eq(desc),
                 error.config.eq(bad_config), error.pointer.eq(0), error.row.eq(0),
-                error.load.eq(0),
+                error.load.eq(0), error.code.eq(0),
                 taken.eq(0), row.eq(0),
             ]
             with m.If(bad_config):

@@ -23,6 +23,11 @@ Tests
 ``bad_requests``
     Descriptors that do not fit, writes outside the memories or during a run, ``start``
     while busy.
+With Huffman-coded entries (``huffman`` in the engine's parameters) the same tests run on
+coded memories: layers are coded as the host codes them, the shadow holds the coded words and
+the decoders' tables, the golden model decodes them as the engine does, and the fuzzing also
+writes random coded words (invalid codes, codes across a column's end).
+
 ``model``
     A compressed MLP (``COROLLA_EIE_MODEL``, inputs in ``COROLLA_EIE_INPUTS``), every layer
     chained through the engine and also checked against the dense integer model. Records
@@ -38,18 +43,22 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ReadOnly
 
-from corolla.firmware.compress.csc import eie_encode
+from corolla.firmware.compress.csc import eie_encode, eie_huffman
 from corolla.firmware.sparse import (
     BIAS,
     CODEBOOK,
     ENTRY,
+    LIMITS,
     POINTER,
+    SYMBOLS,
     PlacedLayer,
     layer_descriptor,
     load_words,
     plan_layers,
+    stored_words,
 )
 from corolla.hw.sparse.engine import EieParams, error_layout, layer_layout, load_layout
+from corolla.params import CODE_WORD
 from corolla.sim.benches.common import (
     TB,
     first_mismatch,
@@ -60,9 +69,11 @@ from corolla.sim.benches.common import (
     rng,
     to_signed,
 )
-from corolla.sim.models.sparse import EieEncodingError, EieMatrix, eie_spmv
+from corolla.sim.models.sparse import CodedMatrix, EieEncodingError, EieMatrix, eie_spmv
 
 P = EieParams(**params())
+#: Entry words per PE: entries, or 16-bit coded words.
+DEPTH = P.code_depth if P.huffman else P.entry_depth
 ERROR_BITS = {name: field.offset for name, field in error_layout}
 
 
@@ -91,14 +102,24 @@ class Shadow:
 
     def __init__(self, p: EieParams):
         self.p = p
-        self.entries = np.zeros((p.pes, p.entry_depth), dtype=np.int64)
+        self.entries = np.zeros((p.pes, DEPTH), dtype=np.int64)
         self.ptr = np.zeros((p.pes, p.ptr_depth), dtype=np.int64)
         self.codebook = np.zeros(p.codebooks << p.v_bits, dtype=np.int64)
         self.bias = np.zeros(p.bias_depth, dtype=np.int64)
+        self.symbols = np.zeros((p.codebooks, 2, 1 << p.symbol_bits), dtype=np.int64)
+        self.limits = np.zeros((p.codebooks, 2, p.code_length), dtype=np.int64)
+        self.bases = np.zeros((p.codebooks, 2, p.code_length), dtype=np.int64)
 
     def write(self, target, pe, addr, value):
         p = self.p
-        if target == ENTRY:
+        sb = p.symbol_bits
+        if target == SYMBOLS:
+            self.symbols[addr >> (sb + 1), (addr >> sb) & 1, addr & ((1 << sb) - 1)] = value
+        elif target == LIMITS:
+            at = addr >> 4, (addr >> 3) & 1, addr & 7
+            self.limits[at] = value & ((1 << (p.code_length + 1)) - 1)
+            self.bases[at] = to_signed(value >> (p.code_length + 1), p.code_length + 2)
+        elif target == ENTRY:
             self.entries[pe, addr] = value
         elif target == POINTER:
             self.ptr[pe, addr] = value
@@ -107,11 +128,18 @@ class Shadow:
         elif target == BIAS:
             self.bias[addr] = to_signed(value, p.acc_width)
 
-    def matrix(self, desc) -> EieMatrix:
+    def matrix(self, desc) -> EieMatrix | CodedMatrix:
         """The matrix a run of ``desc`` walks: the whole entry memory, the layer's pointers."""
         p = self.p
         mask = (1 << p.z_bits) - 1
         base, cols = desc["ptr_base"], desc["cols"]
+        if p.huffman:
+            slot = desc["codebook"]
+            return CodedMatrix(
+                rows=desc["rows"], cols=cols, pes=p.pes, words=tuple(self.entries),
+                ptr=self.ptr[:, base:base + cols + 1].copy(), limits=self.limits[slot],
+                bases=self.bases[slot], symbols=self.symbols[slot],
+                z_bits=p.z_bits, v_bits=p.v_bits)
         return EieMatrix(rows=desc["rows"], cols=cols, pes=p.pes,
                          z=tuple(self.entries[k] & mask for k in range(p.pes)),
                          v=tuple(self.entries[k] >> p.z_bits for k in range(p.pes)),
@@ -182,7 +210,7 @@ class Engine:
         dut.start.value = 0
         if after_start is not None:
             await after_start()
-        budget = 40 * (len(acts) + n_out) + 4 * P.entry_depth + 2000
+        budget = 40 * (len(acts) + n_out) + 4 * P.pointer_end + 2000
         outputs, index, pending, first_out = [], 0, None, None
         amask = (1 << (P.act_width * P.act_lanes)) - 1
         for cycle in range(1, budget):
@@ -246,6 +274,11 @@ def random_index(gen, rows, cols, density, *, style="uniform"):
     return index.astype(np.int64)
 
 
+def stored(matrix: EieMatrix):
+    """The matrix as the engine stores it: Huffman-coded if the engine decodes codes."""
+    return eie_huffman(matrix, P.code_length) if P.huffman else matrix
+
+
 def random_layer(gen, *, max_rows=70, max_cols=60, cols=None, style=None):
     """``(matrix, codebook, bias, shift, relu, index)`` of a random layer that fits the engine
     (``cols`` columns, or a random number up to ``max_cols``)."""
@@ -256,8 +289,8 @@ def random_layer(gen, *, max_rows=70, max_cols=60, cols=None, style=None):
     density = float(gen.uniform(0.02, 0.6))
     while True:
         index = random_index(gen, rows, cols, density, style=style)
-        matrix = eie_encode(index, P.pes, z_bits=P.z_bits, v_bits=P.v_bits)
-        if matrix.entries_per_pe.max(initial=0) <= P.entry_depth // 2:
+        matrix = stored(eie_encode(index, P.pes, z_bits=P.z_bits, v_bits=P.v_bits))
+        if stored_words(matrix).max(initial=0) <= DEPTH // 2:
             break
         density /= 2
     lim = 1 << (P.weight_width - 1)
@@ -281,10 +314,10 @@ def random_acts(gen, cols, *, zeros=None):
 
 def placed_at_random(gen, layer):
     matrix, codebook, bias, shift, relu, _ = layer
-    need = int(matrix.entries_per_pe.max(initial=0))
+    need = int(stored_words(matrix).max(initial=0))
     return PlacedLayer(
         matrix=matrix, codebook=codebook, bias=bias, shift=shift, relu=relu,
-        entry_base=int(gen.integers(0, P.entry_depth - need + 1)),
+        entry_base=int(gen.integers(0, DEPTH - need + 1)),
         ptr_base=int(gen.integers(0, P.ptr_depth - matrix.cols - 1 + 1)),
         bias_base=int(gen.integers(0, P.bias_depth - matrix.rows + 1)),
         codebook_slot=int(gen.integers(0, P.codebooks)))
@@ -348,11 +381,15 @@ def _corrupt(gen, engine, placed, desc):
                                     + gen.integers(-3, 4), 0, (1 << p.ptr_width) - 1))
             words.append((POINTER, pe, desc["ptr_base"] + col, value))
     if kind in ("entry", "mixed"):
+        width = CODE_WORD if p.huffman else p.entry_width
         for _ in range(int(gen.integers(1, 6))):
             pe = int(gen.integers(0, p.pes))
-            used = int(placed.matrix.entries_per_pe[pe])
+            used = int(stored_words(placed.matrix)[pe])
             addr = placed.entry_base + int(gen.integers(0, max(used, 1)))
-            words.append((ENTRY, pe, addr, int(gen.integers(0, 1 << p.entry_width))))
+            value = int(gen.integers(0, 1 << width))
+            if p.huffman and gen.random() < 0.5:      # one bit flipped
+                value = int(engine.shadow.entries[pe, addr]) ^ (1 << int(gen.integers(0, width)))
+            words.append((ENTRY, pe, addr, value))
     if kind in ("rows", "mixed"):
         desc = dict(desc, rows=int(gen.integers(1, desc["rows"] + 1)))
     return words, desc
@@ -379,7 +416,7 @@ async def corrupted(dut):
             f"{what}: the engine took {figures['accepted']} of {figures['beats']} beats")
         assert len(got) == desc["rows"], f"{what}: {len(got)} of {desc['rows']} outputs"
         assert not errors["config"] and not errors["load"], f"{what}: flags {errors}"
-        flag = errors["pointer"] or errors["row"]
+        flag = errors["pointer"] or errors["row"] or errors["code"]
         if want is None:
             flagged += 1
             assert flag, f"{what}: the golden model rejects it ({result}) but no flag is set"
@@ -428,12 +465,19 @@ async def bad_requests(dut):
     limits = {ENTRY: (P.entry_depth, P.entry_width), POINTER: (P.ptr_depth, P.ptr_width),
               CODEBOOK: (P.codebooks << P.v_bits, P.weight_width),
               BIAS: (P.bias_depth, P.acc_width)}
+    if P.huffman:
+        limits[ENTRY] = (P.code_depth, CODE_WORD)
+        limits[SYMBOLS] = (P.codebooks << (P.symbol_bits + 1), P.symbol_bits)
+        # Code length n = L + 1 (if L < 8: three bits hold n − 1), and codebook slots.
+        limits[LIMITS] = (P.code_length, 2 * P.code_length + 3)
     max_addr = (1 << P.load_addr_width) - 1
     max_data = (1 << P.load_data_width) - 1
     for target, (depth, width) in limits.items():
         cases = []
-        if depth <= max_addr:
+        if depth <= max_addr and not (target == LIMITS and depth == 8):
             cases.append(("address", (target, 0, depth, 0)))
+        if target == LIMITS and P.codebooks << 4 <= max_addr:
+            cases.append(("codebook", (target, 0, P.codebooks << 4, 0)))
         if width < P.load_data_width:
             cases.append(("data", (target, 0, 0, max_data)))
         for what, word in cases:

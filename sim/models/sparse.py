@@ -12,6 +12,14 @@ The SpMV walks this layout exactly as the hardware does: only non-zero activatio
 broadcast; for each, every PE walks its entries of that column, advancing its local row
 address by ``z + 1`` per entry and adding ``codebook[v] · a_j`` to that row's accumulator
 (which wraps at the accumulator width). Bias, requantization and ReLU follow.
+
+With Huffman coding (:class:`CodedMatrix`) each PE's entries are one bit stream: for each
+entry of its columns in column order, the canonical code of ``z`` followed by the canonical
+code of ``v`` (one code for the layer's ``z`` values and one for its ``v`` values, as Deep
+Compression codes the two streams), packed into 16-bit words first bit first. Column pointers
+are then bit addresses, and a column is decoded exactly as the engine's decoders do it
+(:class:`~corolla.firmware.compress.huffman.DecodeTable`): a code that matches no length, or
+an entry whose codes would end past the column's end pointer, is an error.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import numpy as np
 
 from corolla.formats import ACTIVATION, IntFormat, requantize, wrap_signed
 
-__all__ = ["EieEncodingError", "EieMatrix", "SpmvResult", "eie_spmv"]
+__all__ = ["CodedMatrix", "EieEncodingError", "EieMatrix", "SpmvResult", "eie_spmv"]
 
 
 class EieEncodingError(ValueError):
@@ -117,6 +125,126 @@ class EieMatrix:
 
 
 @dataclass(frozen=True)
+class CodedMatrix:
+    """A matrix in EIE's layout with every PE's entries Huffman-coded (see the module
+    docstring), as the engine's memories hold it.
+
+    Attributes
+    ----------
+    rows, cols, pes : int
+        M, N and P.
+    words : tuple of numpy.ndarray
+        Per PE, the coded memory: 16-bit words, first bit most significant.
+    ptr : numpy.ndarray of int64, shape (P, N + 1)
+        Column pointers per PE, as bit addresses.
+    limits, bases : numpy.ndarray of int64, shape (2, L)
+        The decoders' tables of the ``z`` code (row 0) and the ``v`` code (row 1): one past
+        the last code of each length, and ``first index − first code`` of each length
+        (:class:`~corolla.firmware.compress.huffman.DecodeTable`).
+    symbols : numpy.ndarray of int64, shape (2, S)
+        The ``z`` (row 0) and ``v`` (row 1) value at each position in code order; ``S`` is
+        ``2**max(z_bits, v_bits)``.
+    z_bits, v_bits : int
+        Field widths of an entry.
+    """
+
+    rows: int
+    cols: int
+    pes: int
+    words: tuple
+    ptr: np.ndarray
+    limits: np.ndarray
+    bases: np.ndarray
+    symbols: np.ndarray
+    z_bits: int = 4
+    v_bits: int = 4
+
+    #: Bits of a coded word.
+    word_bits = 16
+
+    def local_rows(self, pe: int) -> int:
+        """How many rows PE ``pe`` owns: ``ceil((M − pe) / P)``."""
+        return max(0, -(-(self.rows - pe) // self.pes))
+
+    @property
+    def code_length(self) -> int:
+        """``L``, the longest code the decoders take."""
+        return self.limits.shape[1]
+
+    @property
+    def bits_per_pe(self) -> np.ndarray:
+        """Coded bits each PE stores (its last column's end pointer)."""
+        return self.ptr[:, -1].astype(np.int64)
+
+    def _bit(self, pe: int, pos: int) -> int:
+        word = int(self.words[pe][pos // self.word_bits])
+        return (word >> (self.word_bits - 1 - pos % self.word_bits)) & 1
+
+    def _code(self, pe: int, field: int, bit: int, end: int):
+        """``(length, value)`` of the code of ``field`` (0 = z, 1 = v) at ``bit``, judged on
+        the bits before ``end`` only, or ``None``."""
+        c = 0
+        for n in range(1, min(self.code_length, end - bit) + 1):
+            c = (c << 1) | self._bit(pe, bit + n - 1)
+            if c < self.limits[field, n - 1]:
+                size = self.symbols.shape[1]
+                return n, int(self.symbols[field, (int(self.bases[field, n - 1]) + c)
+                                           & (size - 1)])
+        return None
+
+    def decode_column(self, pe: int, col: int):
+        """The ``(z, v)`` entries of PE ``pe``'s column ``col``, decoded as the engine does.
+
+        Returns
+        -------
+        start : int
+            The column's first bit.
+        z, v : numpy.ndarray of int64
+            Its entries.
+
+        Raises
+        ------
+        EieEncodingError
+            The pointers are outside the coded memory or decreasing, a code matches no length,
+            or an entry's codes would end past the column's end.
+        """
+        size = len(self.words[pe]) * self.word_bits
+        start, end = int(self.ptr[pe, col]), int(self.ptr[pe, col + 1])
+        if not 0 <= start <= size or not 0 <= end <= size:
+            raise EieEncodingError(f"PE {pe} column {col}: pointers {start}..{end} outside "
+                                   f"the {size}-bit coded memory")
+        if end < start:
+            raise EieEncodingError(f"PE {pe} column {col}: end pointer {end} < start {start}")
+        zs, vs, bit = [], [], start
+        while bit < end:
+            entry = []
+            for field, name in enumerate("zv"):
+                code = self._code(pe, field, bit, end)
+                if code is None:
+                    raise EieEncodingError(
+                        f"PE {pe} column {col}: no valid {name} code at bit {bit} before the "
+                        f"column's end at bit {end}")
+                bit += code[0]
+                entry.append(code[1])
+            zs.append(entry[0])
+            vs.append(entry[1])
+        return start, np.array(zs, dtype=np.int64), np.array(vs, dtype=np.int64)
+
+    def column(self, pe: int, col: int):
+        """Walk PE ``pe``'s entries of column ``col`` as the hardware does (see
+        :meth:`EieMatrix.column`); ``start`` is the column's first bit."""
+        start, z, v = self.decode_column(pe, col)
+        rows = np.cumsum(z + 1) - 1
+        n_local = self.local_rows(pe)
+        if rows.size and rows[-1] >= n_local:
+            k = int(np.argmax(rows >= n_local))
+            raise EieEncodingError(f"PE {pe} column {col}: entry {k} of the column (from bit "
+                                   f"{start}) reaches local row {rows[k]}, past the PE's "
+                                   f"{n_local} rows")
+        return start, rows, v
+
+
+@dataclass(frozen=True)
 class SpmvResult:
     """What the engine produces for one activation vector.
 
@@ -145,7 +273,7 @@ def eie_spmv(matrix: EieMatrix, codebook, activations, *, bias=None, shift: int 
 
     Parameters
     ----------
-    matrix : EieMatrix
+    matrix : EieMatrix or CodedMatrix
     codebook : array_like of int
         Signed fixed-point weight values, ``2**v_bits`` entries at most; entry 0 must be 0.
     activations : array_like of int, shape (N,)
