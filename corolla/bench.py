@@ -12,7 +12,7 @@ at a flip-flop.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from amaranth import Cat, Elaboratable, Module, Signal, signed
@@ -37,7 +37,9 @@ __all__ = [
     "lns_error_table",
     "sparse_cycles",
     "sparse_resources",
+    "sparse_storage",
     "unit_catalogue",
+    "walk_rate",
 ]
 
 
@@ -246,25 +248,79 @@ def bench_units(device: str, *, pnr: bool = True, target_mhz: float = 100.0,
     return rows
 
 
-def digits_engine_params(compressed, pes: int):
+def _pow2_above(n: int) -> int:
+    return 1 << max(1, (n - 1).bit_length())
+
+
+def digits_engine_params(compressed, pes: int, *, huffman: bool = False):
     """EIE engine sizes that hold every layer of ``compressed`` at once, for ``pes`` PEs.
 
-    Entry memory: the next power of two above the layers' entries, placed one after another;
-    pointers, biases, codebooks and the row count exactly what the layers need.
+    Entry memory: the next power of two above the layers' entries (or, with ``huffman``,
+    their coded 16-bit words), placed one after another; pointers, biases, codebooks and the
+    row count exactly what the layers need.
     """
-    from corolla.firmware.compress.csc import eie_encode
+    from corolla.firmware.compress.csc import eie_encode, eie_huffman
+    from corolla.firmware.sparse import stored_words
     from corolla.params import EieParams
 
     # Layers are placed one after another at the same entry address on every PE.
-    entries = sum(int(eie_encode(q.index, pes).entries_per_pe.max())
-                  for q in compressed.layers)
+    encoded = [eie_encode(q.index, pes) for q in compressed.layers]
+    entries = sum(int(m.entries_per_pe.max()) for m in encoded)
     ptrs = sum(q.shape[1] + 1 for q in compressed.layers)
-    return EieParams(pes=pes, entry_depth=1 << max(1, (entries - 1).bit_length()),
-                     ptr_depth=ptrs + ptrs % 2,
-                     bias_depth=sum(q.shape[0] for q in compressed.layers),
-                     max_rows=max(q.shape[0] for q in compressed.layers),
-                     codebooks=len(compressed.layers),
-                     acc_width=compressed.acc_width)
+    params = EieParams(pes=pes, entry_depth=_pow2_above(entries), ptr_depth=ptrs + ptrs % 2,
+                       bias_depth=sum(q.shape[0] for q in compressed.layers),
+                       max_rows=max(q.shape[0] for q in compressed.layers),
+                       codebooks=len(compressed.layers), acc_width=compressed.acc_width)
+    if not huffman:
+        return params
+    words = sum(int(stored_words(eie_huffman(m, params.code_length)).max()) for m in encoded)
+    return replace(params, huffman=True, code_depth=max(2, _pow2_above(words)))
+
+
+def sparse_storage(compressed, plain, coded) -> list[dict]:
+    """On-chip bits of each layer of ``compressed`` on an engine with plain entries
+    (``plain``) and one with Huffman-coded entries (``coded``), both :class:`EieParams`.
+
+    Plain: entries (``z_bits + v_bits`` each, padding included) and column pointers (entry
+    addresses). Coded: the coded streams, the column pointers (bit addresses, wider) and the
+    decoders' tables (every PE's copy of the two symbol tables, the limit registers).
+    """
+    from corolla.firmware.compress.csc import eie_encode, eie_huffman
+
+    rows = []
+    for k, q in enumerate(compressed.layers):
+        matrix = eie_encode(q.index, plain.pes, z_bits=plain.z_bits, v_bits=plain.v_bits)
+        code = eie_huffman(matrix, coded.code_length)
+        pointers = plain.pes * (matrix.cols + 1)
+        tables = (coded.pes * ((coded.z_bits << coded.z_bits) + (coded.v_bits << coded.v_bits))
+                  + 2 * coded.code_length * (2 * coded.code_length + 3))
+        plain_bits = matrix.entries * plain.entry_width + pointers * plain.ptr_width
+        stream = int(code.bits_per_pe.sum())
+        coded_bits = stream + pointers * coded.ptr_width + tables
+        rows.append({"layer": f"fc{k + 1}", "entries": matrix.entries,
+                     "plain_entry_bits": matrix.entries * plain.entry_width,
+                     "plain_pointer_bits": pointers * plain.ptr_width, "plain_bits": plain_bits,
+                     "coded_entry_bits": stream, "coded_pointer_bits": pointers * coded.ptr_width,
+                     "table_bits": tables, "coded_bits": coded_bits,
+                     "bits_per_entry": stream / max(1, matrix.entries),
+                     "entry_ratio": matrix.entries * plain.entry_width / max(1, stream),
+                     "ratio": plain_bits / coded_bits})
+    return rows
+
+
+def walk_rate(params, *, simulator: str | None = None) -> float:
+    """Entries one PE walks per cycle on a long column (decodes per cycle with Huffman-coded
+    entries), from the simulated engine: (entries − 1) / (cycles − cycles of one entry)."""
+    from corolla.hw.sparse import EieEngine
+    from corolla.sim import runner
+
+    result = runner.run(EieEngine(params), test_module="corolla.sim.benches.sparse",
+                        testcase="walk_rate", simulator=simulator, seed=1,
+                        env={"COROLLA_WALK_RATE": "1"})
+    walk = result.stats["walk"]
+    long, short = walk["long"], walk["short"]
+    return (long["entries"] - short["entries"]) / (long["compute_cycles"]
+                                                   - short["compute_cycles"])
 
 
 def sparse_cycles(compressed, pixels, params, *, simulator: str | None = None) -> dict:

@@ -31,6 +31,7 @@ __all__ = [
     "SparseConfig",
     "TernaryConfig",
     "WidthsConfig",
+    "WinogradConfig",
     "builtin_configs",
     "load_config",
     "parse_config",
@@ -267,6 +268,15 @@ class BinaryConfig(ExtraArrayConfig):
     """The binary PE array (XNOR-Net layers)."""
 
 
+@dataclass(frozen=True)
+class WinogradConfig(ExtraArrayConfig):
+    """The Winograd engine's PE array (3×3 stride-1 convolutions by F(2×2, 3×3)); off unless
+    asked for."""
+
+    enabled: bool = False
+    weight_depth: int = 2048
+
+
 #: How the array's LNS PEs accumulate: in linear fixed point (see the README, "LNS", for why
 #: the log-domain and Kahan-compensated accumulations stay in the LNS units).
 LNS_MODES = ("linear",)
@@ -327,7 +337,7 @@ _RENAMED = {
 
 _SECTIONS = {"array": ArrayConfig, "widths": WidthsConfig, "sparse": SparseConfig,
              "ternary": TernaryConfig, "binary": BinaryConfig, "lns": LnsConfig,
-             "pool": PoolConfig, "memory": MemoryConfig}
+             "winograd": WinogradConfig, "pool": PoolConfig, "memory": MemoryConfig}
 _TOP = {"name": _Str(), "description": _Str(200), "clock_mhz": _Float(1.0, 500.0)}
 
 
@@ -344,6 +354,7 @@ class Config:
     ternary: TernaryConfig = field(default_factory=TernaryConfig)
     binary: BinaryConfig = field(default_factory=BinaryConfig)
     lns: LnsConfig = field(default_factory=LnsConfig)
+    winograd: WinogradConfig = field(default_factory=WinogradConfig)
     pool: PoolConfig = field(default_factory=PoolConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
 
@@ -415,6 +426,7 @@ def _check_consistency(config: Config):
     config.sparse.params(config.widths.accumulator)       # the engines' own limits
     config.ternary.params("ternary")
     config.binary.params("binary")
+    config.winograd.params("winograd")
     config.lns.params()
     w = config.widths
     if w.accumulator < w.activation + w.weight:

@@ -185,7 +185,8 @@ def top_params(config: Config, *, link: str = "uart", **overrides):
     eie = s.params(w.accumulator)
     lns = config.lns
     arrays = {"ternary": config.ternary.params("ternary"),
-              "binary": config.binary.params("binary"), "lns": lns.params()}
+              "binary": config.binary.params("binary"), "lns": lns.params(),
+              "winograd": config.winograd.params("winograd")}
     if lns.enabled and lns.int_bits + lns.frac_bits > 7:
         raise ConfigError(f"key 'lns.frac_bits' = {lns.frac_bits} is too wide for the LNS "
                           f"array; expected lns.int_bits + lns.frac_bits at most 7 (8-bit "

@@ -347,6 +347,16 @@ class ArrayKind(LayerKind):
         """The layer's weight operands, (rows, beats), as the PEs' ``a`` bits (unsigned)."""
         raise NotImplementedError
 
+    def weight_tiles(self, prog, index, layer, n_rows: int) -> np.ndarray:
+        """The weight operands in tile order, (tiles, beats, rows of the array): tile ``t``
+        holds rows ``t·R …`` of :meth:`operands` (zero rows past the last)."""
+        ops = np.asarray(self.operands(prog, index, _matrix(layer)), dtype=np.int64)
+        rows, beats = ops.shape
+        tiles = _tiles(rows, n_rows)
+        padded = np.zeros((tiles * n_rows, beats), dtype=np.int64)
+        padded[:rows] = ops
+        return padded.reshape(tiles, n_rows, beats).transpose(0, 2, 1)
+
     def bias_words(self, prog, index, layer) -> bytes:
         """The layer's bias-memory image."""
         return np.asarray(layer.bias).astype("<i4").tobytes()
@@ -396,12 +406,9 @@ class ArrayKind(LayerKind):
             self.check(prog, i, q, info)
             if _is_conv(conv):
                 self.check_conv(prog, i, conv, info)
-            ops = np.asarray(self.operands(prog, i, q), dtype=np.int64)
-            rows, beats = ops.shape
-            tiles = _tiles(rows, n_rows)
-            padded = np.zeros((tiles * n_rows, beats), dtype=np.int64)
-            padded[:rows] = ops
-            tiled = padded.reshape(tiles, n_rows, beats).transpose(0, 2, 1)  # (tile, beat, r)
+            rows = q.shape[0]
+            tiled = self.weight_tiles(prog, i, conv, n_rows)                # (tile, beat, r)
+            tiles, beats = tiled.shape[:2]
             words = np.zeros(tiled.shape[:2], dtype=object)
             for r in range(n_rows):
                 words = words + (tiled[:, :, r].astype(object) << (a_width * r))
@@ -877,6 +884,154 @@ class TernaryLayerKind(ArrayKind):
                             wn=int(gen.integers(0, 256)),
                             bias=gen.integers(-40000, 40000, n_out),
                             shift=int(gen.integers(9, 13)), relu=not last)
+
+
+@register
+class WinogradKind(ArrayKind):
+    """A 3×3 stride-1 convolution (padding 0 or 1) with int8 weights by Winograd's minimal
+    filtering F(2×2, 3×3) on the Winograd engine (:mod:`corolla.hw.engines.winograd`): the
+    filters transformed on the host (``U = (2G) g (2G)ᵀ``, 12-bit integers), each 2×2 output
+    tile's 4×4 input window transformed on chip (``Bᵀ d B``, adds only), 16 GEMMs over the
+    input channels on the engine's 16-bit PE array, the output transform ``Aᵀ M A`` and an exact
+    division by 4, then bias and requantize: bit for bit the direct convolution
+    (:mod:`corolla.sim.models.winograd`), with 16 instead of 36 multiplies per output tile and
+    input channel. Its weight word ``(rt·16 + ξ)·C_in + c`` holds position ``ξ`` of rows
+    ``rt·R …`` for input channel ``c``."""
+
+    name = "winograd"
+    code = 7
+    prefix = "winograd_"
+    array_args = (("weight_base", 20), ("bias_base", 12))
+    engine = "corolla.hw.engines.winograd:WinogradEngine"
+    summary = ("3×3 stride-1 convolution by Winograd F(2×2, 3×3) on its 16-bit PE array "
+               "(int8 weights, transforms on chip)")
+    spaces_used = (proto.Space.WINOGRAD_WEIGHTS, proto.Space.WINOGRAD_BIAS)
+    #: Input channels the engine's transformed-input memory holds (16 words each).
+    max_in_c = 64
+
+    def pe_from_info(self, info):
+        # 16-bit operands: transformed filters need 12 bits, transformed inputs 10; a word of
+        # R halfwords keeps the weight memory's words a power of two bytes.
+        return pk.Int8Kind(width=16, acc_width=info["acc_width"])
+
+    def weight_bits(self, params):
+        return 16
+
+    def needs(self):
+        return ("the Winograd array ([winograd] enabled, [array] conv); 3×3 stride-1 "
+                f"convolutions, padding 0 or 1, at most {self.max_in_c} input channels, int8 "
+                "weights, shift-only requantization")
+
+    def accepts(self, layer):
+        if not _is_conv(layer):
+            return f"layer type is {type(layer).__name__}; expected a 3×3 stride-1 " \
+                   "convolution for the winograd kind"
+        if (layer.kernel, layer.stride) != (3, 1) or layer.pad > 1:
+            return (f"a {layer.kernel}×{layer.kernel} stride-{layer.stride} convolution with "
+                    f"padding {layer.pad}; expected 3×3, stride 1, padding 0 or 1 for the "
+                    f"winograd kind")
+        return super().accepts(layer)
+
+    def check(self, prog, index, layer, info):
+        name = prog.layer_names[index]
+        w = layer.weights()
+        need(name, "weights", f"{w.min()}..{w.max()}", w.min() >= -128 and w.max() <= 127,
+             "int8 for the Winograd array")
+        need(name, "multipliers", "per output", layer.mult is None,
+             "none: the Winograd engine requantizes by shift only")
+
+    def check_conv(self, prog, index, conv, info):
+        name = prog.layer_names[index]
+        need(name, "in_c", conv.in_c, conv.in_c <= self.max_in_c,
+             f"at most {self.max_in_c} (the engine's transformed-input memory)")
+        bound = self._bound(conv)
+        need(name, "largest Winograd sum", bound, bound < 1 << (info["acc_width"] - 1),
+             f"below 2**{info['acc_width'] - 1} (the accumulator would wrap)")
+
+    def _transformed(self, conv):
+        from .sim.models.winograd import filter_transform
+
+        w = np.asarray(conv.inner.weights(), dtype=np.int64)
+        w = w.reshape(w.shape[0], 3, 3, conv.in_c).transpose(0, 3, 1, 2)  # (C_out, C_in, 3, 3)
+        return filter_transform(w)                                         # (16, C_out, C_in)
+
+    def _bound(self, conv):
+        from .sim.models.winograd import winograd_bound
+
+        return winograd_bound(self._transformed(conv))
+
+    def weight_tiles(self, prog, index, layer, n_rows):
+        u = self._transformed(layer)                                       # (16, C_out, C_in)
+        c_out, c_in = u.shape[1:]
+        rt = _tiles(c_out, n_rows)
+        padded = np.zeros((16, rt * n_rows, c_in), dtype=np.int64)
+        padded[:, :c_out] = u
+        # (ξ, rt, r, c) → tile rt·16 + ξ, beat c, row r.
+        tiles = padded.reshape(16, rt, n_rows, c_in).transpose(1, 0, 3, 2)
+        return tiles.reshape(rt * 16, c_in, n_rows) & 0xFFFF
+
+    def conv_accumulate(self, prog, index, conv, x, acc_width):
+        from .sim.models.winograd import winograd_conv
+
+        u = self._transformed(conv)
+        maps = np.asarray(x, dtype=np.int64).reshape(-1, conv.in_h, conv.in_w, conv.in_c)
+        return np.array([winograd_conv(m, u, conv.pad, acc_width=acc_width).reshape(-1)
+                         for m in maps], dtype=np.int64)
+
+    def conv_weights(self, prog, index, layer):
+        return layer.weights()
+
+    def operands(self, prog, index, layer):
+        raise CompileError("the winograd kind runs convolutions only")
+
+    def work(self, prog, index, layer, x, params, runs, acc_width):
+        images = len(x)
+        c_out, cols = layer.inner.shape
+        c_in = layer.in_c
+        r, lanes = self.sizes(params).rows, params.cols
+        tiles = -(-layer.out_h // 2) * -(-layer.out_w // 2)
+        beats = runs * tiles * _tiles(c_out, r) * 16 * c_in                # weight words read
+        outputs = layer.out_h * layer.out_w * c_out
+        return {
+            "macs": outputs * cols,
+            "macs_useful": outputs * cols,
+            "macs_executed": beats * r * lanes / images,
+            "weight_bytes": beats * r * 2 / images,
+            "accesses": {
+                "winograd_weights": beats * r * 16 / images,
+                "activations": runs * (tiles * 16 * c_in + outputs) * 8 * lanes / images,
+                "winograd_biases": runs * outputs * 32 / images,
+            },
+        }
+
+    def cycle_model(self, prog, index, layer, params):
+        """Per 2×2 output tile: the input transform (16 reads per input channel, 16 more to
+        write the last one) then ``⌈C_out/R⌉ · 16`` GEMM tiles of ``C_in`` beats, each at
+        least the time its last beat needs to cross the array and drain."""
+        c_out = layer.inner.shape[0]
+        c_in = layer.in_c
+        r = self.sizes(params).rows
+        tiles = -(-layer.out_h // 2) * -(-layer.out_w // 2)
+        cross = 2 * r + params.cols + self.pe(params).latency
+        per_tile = (16 * c_in + 18 + _tiles(c_out, r) * 16 * max(c_in, cross))
+        return tiles * per_tile + cross + 4 * r + self.SETUP_CYCLES + self.CONV_SETUP_CYCLES
+
+    def random_layer(self, gen, n_in, n_out, *, last, info):
+        return LAYER_KINDS["dense"].random_layer(gen, n_in, n_out, last=last,
+                                                 info={**info, "scales": 0})
+
+    def bad_descriptors(self, params):
+        sizes = self.sizes(params)
+        side = int(params.act_depth ** 0.5)
+        ok = {"in_h": 4, "in_w": 4, "in_c": 1, "kernel": 3, "stride": 1, "pad": 1, "cols": 9}
+        # Weights (16 words) or biases past their memories; then geometry the engine does not
+        # run or maps that do not fit a bank.
+        many = self.max_in_c + 1
+        return [ok | {"weight_base": sizes.weight_depth - 15},
+                ok | {"bias_base": sizes.bias_depth - 2},
+                ok | {"kernel": 5, "cols": 25}, ok | {"stride": 2}, ok | {"pad": 2},
+                ok | {"cols": 10}, ok | {"in_c": many, "cols": 9 * many},
+                ok | {"in_h": side + 1, "in_w": side + 1}, ok | {"in_h": 1, "in_w": 1, "pad": 0}]
 
 
 def _pack_signs(x: np.ndarray, features: int) -> np.ndarray:

@@ -307,9 +307,10 @@ class TopParams:
     link : str
         ``"uart"`` (pins ``rx``/``tx``), ``"stream"`` (byte streams ``host_rx``/``host_tx``)
         or ``"burst"`` (the same bytes in words of several, for fast simulation).
-    ternary, binary, lns : ArrayParams or None
+    ternary, binary, lns, winograd : ArrayParams or None
         The extra PE arrays (``None`` for none): ternary weights, binary weights and
-        activations, LNS words.
+        activations, LNS words, and the Winograd engine's array (12-bit transformed weights
+        and inputs, :mod:`corolla.hw.engines.winograd`).
     lns_int_bits, lns_frac_bits : int
         The LNS array's word format (:class:`~corolla.formats.LnsFormat`).
     lns_acc_frac : int
@@ -339,6 +340,7 @@ class TopParams:
     ternary: ArrayParams | None = None
     binary: ArrayParams | None = None
     lns: ArrayParams | None = None
+    winograd: ArrayParams | None = None
     lns_int_bits: int = 4
     lns_frac_bits: int = 3
     lns_acc_frac: int = 8
@@ -347,7 +349,7 @@ class TopParams:
     scales: bool = True
 
     #: The extra PE arrays' fields.
-    ARRAYS: ClassVar[tuple] = ("ternary", "binary", "lns")
+    ARRAYS: ClassVar[tuple] = ("ternary", "binary", "lns", "winograd")
 
     def __post_init__(self):
         def need(name, ok, expected):
@@ -380,6 +382,9 @@ class TopParams:
                  "ArrayParams or None")
         if self.ternary is not None and self.ternary.rows < 4:
             raise ValueError("accelerator parameter ternary: rows must be at least 4 (a "
+                             "weight word of whole bytes)")
+        if self.winograd is not None and self.winograd.rows < 2:
+            raise ValueError("accelerator parameter winograd: rows must be at least 2 (a "
                              "weight word of whole bytes)")
         if self.eie is not None:
             eie = replace(self.eie, act_lanes=1, act_width=8, out_width=8,

@@ -122,6 +122,11 @@ class Space(IntEnum):
     LNS_WEIGHTS = 11
     #: LNS-array biases in the accumulator's fixed point, 4 bytes each.
     LNS_BIAS = 12
+    #: Winograd-array weights: transformed filters, 16 bits each, ``winograd_rows`` per word
+    #: (16 words per row tile and input channel: position ξ, then channel).
+    WINOGRAD_WEIGHTS = 13
+    #: Winograd-array biases, 4 bytes each.
+    WINOGRAD_BIAS = 14
 
 
 class ErrorFlag(IntEnum):

@@ -70,6 +70,10 @@ CNN_VARIANTS = {v.name: v for v in (
     CnnVariant("ternary", ("ternary", "maxpool", "ternary", "maxpool", "dense"),
                ("ttq", None, "ttq", None, "float"),
                "TTQ ternary convolutions on the ternary array, int8 classifier"),
+    CnnVariant("winograd", ("winograd", "maxpool", "winograd", "maxpool", "dense"),
+               ("float", None, "float", None, "float"),
+               "the int8 network with its 3×3 convolutions by Winograd F(2×2, 3×3) on the "
+               "Winograd array"),
 )}
 
 

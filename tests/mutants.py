@@ -170,3 +170,16 @@ def pack_bytes_never_flushes(arrivals, *, width, idle):
     from corolla.sim.models.burst import pack_bytes
 
     return pack_bytes(arrivals, width=width, idle=10**9)
+
+
+def winograd_golden_transposed_bt(prog, index, layer, x, acc_width):
+    """The Winograd layer golden with ``B`` in place of ``Bᵀ`` in the input transform."""
+    import corolla.sim.models.winograd as model
+    from corolla.layers import LAYER_KINDS
+
+    saved = model.BT
+    model.BT = saved.T.copy()
+    try:
+        return LAYER_KINDS["winograd"].golden(prog, index, layer, x, acc_width)
+    finally:
+        model.BT = saved

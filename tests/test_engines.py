@@ -24,7 +24,9 @@ def test_engine_bench(kind):
     runner.run(_engine(kind), test_module=BENCH, seed=3)
 
 
-def test_engine_bench_fails_on_a_wrong_model():
+@pytest.mark.parametrize(("kind", "mutant"), [
+    ("dense", "layer_golden_without_bias"), ("winograd", "winograd_golden_transposed_bt")])
+def test_engine_bench_fails_on_a_wrong_model(kind, mutant):
     with pytest.raises(runner.SimulationFailure, match="first mismatch"):
-        runner.run(_engine("dense"), test_module=BENCH, seed=3, testcase="network",
-                   env={"COROLLA_GOLDEN": "mutants:layer_golden_without_bias"})
+        runner.run(_engine(kind), test_module=BENCH, seed=3, testcase="network",
+                   env={"COROLLA_GOLDEN": f"mutants:{mutant}"})

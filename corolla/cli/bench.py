@@ -101,7 +101,13 @@ def _bench_units(args) -> int:
 
 
 def _bench_sparse(args) -> int:
-    from ..bench import digits_engine_params, sparse_cycles, sparse_resources
+    from ..bench import (
+        digits_engine_params,
+        sparse_cycles,
+        sparse_resources,
+        sparse_storage,
+        walk_rate,
+    )
     from ..firmware.digits import digits_compressed, load_digits_data
     from ..sim import runner
     from ..toolchain import ToolchainError
@@ -137,6 +143,22 @@ def _bench_sparse(args) -> int:
                                       f"{'' if args.no_pnr else ' and placing'}")
                         entry["resources"].append(sparse_resources(
                             params, device, pnr=not args.no_pnr, target_mhz=args.target_mhz))
+                if args.huffman:
+                    coded = digits_engine_params(compressed, pes, huffman=True)
+                    status(f"Simulating the digits MLP on {pes} PEs with Huffman-coded entries")
+                    entry["huffman"] = {
+                        "params": coded.to_dict(),
+                        **sparse_cycles(compressed, pixels, coded),
+                        "storage": sparse_storage(compressed, params, coded),
+                        "walk_rate": walk_rate(coded), "plain_walk_rate": walk_rate(params),
+                        "resources": []}
+                    if not args.no_synth:
+                        for device in devices:
+                            status(f"Synthesizing {pes} Huffman PEs for {device}"
+                                   f"{'' if args.no_pnr else ' and placing'}")
+                            entry["huffman"]["resources"].append(sparse_resources(
+                                coded, device, pnr=not args.no_pnr,
+                                target_mhz=args.target_mhz))
                 configs.append(entry)
     except (ToolchainError, runner.SimulatorUnavailable, runner.SimulationFailure) as exc:
         raise CliError(str(exc)) from None
@@ -175,8 +197,46 @@ def _bench_sparse(args) -> int:
                 rtable.add_row(str(c["pes"]), r["device"], str(r["luts"]), str(r["ffs"]),
                                str(r["brams"]), str(r["dsps"]), fmax)
         console.print(rtable)
+    if args.huffman:
+        _print_huffman(console, configs)
     console.print(f"{elapsed:.0f} s.")
     return EXIT_OK
+
+
+def _print_huffman(console, configs):
+    """The ``--huffman`` tables: on-chip bits, cycles and the decoder's rate and cost."""
+    table = Table("PEs", "layer", "entries", "plain bits", "coded bits", "bits/entry",
+                  "entries ×", "pointers plain → coded", "tables", "on chip ×", "cycles plain",
+                  "cycles coded", title="Huffman-coded entries on the digits MLP")
+    for c in configs:
+        h = c["huffman"]
+        cycles = {row["layer"]: row["compute_cycles"] for row in c["layers"]}
+        coded_cycles = {row["layer"]: row["compute_cycles"] for row in h["layers"]}
+        for row in h["storage"]:
+            table.add_row(str(c["pes"]), row["layer"], str(row["entries"]),
+                          f"{row['plain_bits']:,}", f"{row['coded_bits']:,}",
+                          f"{row['bits_per_entry']:.2f}", f"{row['entry_ratio']:.2f}×",
+                          f"{row['plain_pointer_bits']:,} → {row['coded_pointer_bits']:,}",
+                          f"{row['table_bits']:,}", f"{row['ratio']:.2f}×",
+                          f"{cycles[row['layer']]:.0f}", f"{coded_cycles[row['layer']]:.0f}")
+        table.add_row(str(c["pes"]), "network", "", "", "", "", "", "", "", "",
+                      f"{c['network']['compute_cycles']:.0f}",
+                      f"{h['network']['compute_cycles']:.0f}", style="bold")
+    console.print(table)
+    console.print("plain bits: entries (z + v bits each) + column pointers; coded bits: the "
+                  "Huffman streams + pointers (bit addresses) + the decoders' tables; "
+                  "entries ×: plain entry bits / coded stream bits; cycles: start to first "
+                  "output, mean per image.")
+    for c in configs:
+        h = c["huffman"]
+        line = (f"{c['pes']} PEs: decoder {h['walk_rate']:.2f} entries (two codes) per cycle "
+                f"on a long column (plain walker {h['plain_walk_rate']:.2f})")
+        for r in h["resources"]:
+            plain = next((p for p in c["resources"] if p["device"] == r["device"]), None)
+            line += (f"; {r['device']}: {r['luts']} LUT4, {r['brams']} BRAM"
+                     + (f" (plain {plain['luts']} LUT4, {plain['brams']} BRAM)" if plain else "")
+                     + (f", {r['fmax_mhz']:.1f} MHz" if r["fmax_mhz"] else ""))
+        console.print(line)
 
 
 def _array_sizes(text: str) -> list[tuple[int, int]]:
@@ -353,5 +413,8 @@ def register(sub) -> None:
     q.add_argument("--pes", metavar="P[,P...]", help="engine sizes to measure (default: 2,4,8)")
     q.add_argument("--images", type=checks.IMAGES, help="digits test images to run (default: 20)")
     q.add_argument("--no-synth", action="store_true", help="cycles only, no synthesis")
+    q.add_argument("--huffman", action="store_true",
+                   help="also run each size with Huffman-coded entries: on-chip bits plain vs "
+                        "coded, cycles with and without, the decoder's rate and cost")
     q.set_defaults(func=_bench_sparse)
 

@@ -108,8 +108,9 @@ def feature_networks(gen, kind, info, depth: int):
                 h, w = pool.out_h, pool.out_w
             nets.append(QuantNetwork(tuple(layers), ("maxpool",) * len(layers)))
         return nets
-    if kind.accepts(random_conv(gen, kind, info, h=3, w=3, c_in=1, c_out=1, kernel=1,
-                                stride=1, pad=0)):
+    probes = [random_conv(gen, kind, info, h=3, w=3, c_in=1, c_out=1, kernel=k, stride=1,
+                          pad=k // 2) for k in (1, 3)]
+    if all(kind.accepts(conv) for conv in probes):
         return nets
     while len(nets) < 4:
         kernel = int(gen.integers(1, 6))
@@ -122,7 +123,8 @@ def feature_networks(gen, kind, info, depth: int):
         c_out = int(gen.integers(1, 7))
         conv = random_conv(gen, kind, info, h=h, w=w, c_in=c_in, c_out=c_out, kernel=kernel,
                            stride=stride, pad=pad, last=bool(gen.integers(0, 2)))
-        if max(conv.shape) > depth or conv.shape[1] < 1 or kernel ** 2 * c_in > depth:
+        if (max(conv.shape) > depth or conv.shape[1] < 1 or kernel ** 2 * c_in > depth
+                or kind.accepts(conv)):          # a geometry this kind does not run
             continue
         layers = [conv]
         # Two binary convolutions in a row would pass sign bits: one at a time.
@@ -131,7 +133,7 @@ def feature_networks(gen, kind, info, depth: int):
                               c_out=int(gen.integers(1, 5)), kernel=min(3, conv.out_h,
                                                                          conv.out_w),
                               stride=1, pad=0, last=True)
-            if max(nxt.shape) <= depth:
+            if max(nxt.shape) <= depth and not kind.accepts(nxt):
                 layers.append(nxt)
         nets.append(QuantNetwork(tuple(layers), (kind.name,) * len(layers)))
     return nets
@@ -151,7 +153,8 @@ async def network(dut):
     layers_run = 0
     info = top.info()
     models = feature_networks(gen, kind, info, top.act_depth)
-    if kind.name != "maxpool":
+    if kind.has_weights and kind.accepts(kind.random_layer(gen, 4, 4, last=False,
+                                                           info=info)) is None:
         models += [random_network(gen, sizes, [kind.name] * (len(sizes) - 1), info)
                    for sizes in ((12, 9, 5), (3, 17, 9, 1), (33, 6))]
     assert models, f"no network to run on {kind.name}"

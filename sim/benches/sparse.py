@@ -28,6 +28,8 @@ coded memories: layers are coded as the host codes them, the shadow holds the co
 the decoders' tables, the golden model decodes them as the engine does, and the fuzzing also
 writes random coded words (invalid codes, codes across a column's end).
 
+``walk_rate``
+    Entries walked per cycle by one PE on one long column (``COROLLA_WALK_RATE`` set).
 ``model``
     A compressed MLP (``COROLLA_EIE_MODEL``, inputs in ``COROLLA_EIE_INPUTS``), every layer
     chained through the engine and also checked against the dense integer model. Records
@@ -536,3 +538,27 @@ async def model(dut):
                          "work": result.work.tolist(), **figures})
             acts = out
     record_stats(runs=runs, params=P.to_dict())
+
+
+@cocotb.test(skip="COROLLA_WALK_RATE" not in os.environ)
+async def walk_rate(dut):
+    """How many entries a PE walks per cycle (decodes, with Huffman-coded entries): a long
+    single column against a one-entry column, at full speed. Records both runs' cycles and
+    the busiest PE's entries."""
+    engine = await _start(dut, 6)
+    gen = engine.gen
+    rows = min(P.max_rows, P.pes * (DEPTH // 4))
+    runs = {}
+    for name, density in (("short", 0.0), ("long", 0.6)):
+        index = gen.integers(1, 1 << P.v_bits, (rows, 1)) * (gen.random((rows, 1)) < density)
+        index[0, 0] = 1 if name == "short" else index[0, 0]
+        layer = (stored(eie_encode(index, P.pes, z_bits=P.z_bits, v_bits=P.v_bits)),
+                 np.arange(1 << P.v_bits), np.zeros(rows, np.int64), 0, False)
+        placed = plan_layers([layer], P)[0]
+        await engine.load(load_words(placed, P), idle_prob=0.0)
+        result, figures = await engine.check(layer_descriptor(placed), np.array([1]),
+                                             f"walk rate ({name})", valid_prob=1.0,
+                                             ready_prob=1.0)
+        runs[name] = {"compute_cycles": figures["compute_cycles"],
+                      "entries": int(result.work.max())}
+    record_stats(walk=runs)

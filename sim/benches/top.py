@@ -150,6 +150,49 @@ def random_cnn(gen, kinds, info: dict, depth: int):
         return QuantNetwork(tuple(layers), tuple(names))
 
 
+def random_winograd_cnn(gen, info: dict, depth: int, second: str):
+    """A random network of 3×3 stride-1 convolutions on the Winograd engine: a convolution
+    (odd and even map sides, padding 0 or 1, channel counts not multiples of the array's
+    rows), then (max pooling and) another Winograd convolution or a layer of kind ``second``
+    (a convolution or fully connected)."""
+    from corolla.firmware.quant.layers import MaxPoolLayer, QuantNetwork
+
+    wino = LAYER_KINDS["winograd"]
+    while True:
+        pad = int(gen.integers(0, 2))
+        h, w = (int(v) for v in gen.integers(3 - 2 * pad, 10, 2))
+        c_in, c_out = int(gen.integers(1, 7)), int(gen.integers(1, 11))
+        if h * w * c_in > depth:
+            continue
+        conv = random_conv(gen, wino, info, h=h, w=w, c_in=c_in, c_out=c_out, kernel=3,
+                           stride=1, pad=pad)
+        if conv.shape[0] > depth:
+            continue
+        layers, names = [conv], ["winograd"]
+        oh, ow = conv.out_h, conv.out_w
+        if min(oh, ow) >= 2 and gen.random() < 0.4:
+            pool = MaxPoolLayer(oh, ow, c_out, 2, int(gen.integers(1, 3)))
+            layers.append(pool)
+            names.append("maxpool")
+            oh, ow = pool.out_h, pool.out_w
+        kind = second
+        if kind == "winograd" and max(oh, ow) + 2 < 3:
+            kind = "dense"
+        if kind == "winograd" or (min(oh, ow) >= 3 and gen.random() < 0.5):
+            p2 = int(gen.integers(0, 2)) if min(oh, ow) >= 3 else 1
+            nxt = random_conv(gen, LAYER_KINDS[kind], info, h=oh, w=ow, c_in=c_out,
+                              c_out=int(gen.integers(1, 9)), kernel=3, stride=1, pad=p2,
+                              last=True)
+        else:
+            nxt = LAYER_KINDS[kind].random_layer(gen, oh * ow * c_out, int(gen.integers(1, 8)),
+                                                 last=True, info=info)
+        if max(nxt.shape) > depth:
+            continue
+        layers.append(nxt)
+        names.append(kind)
+        return QuantNetwork(tuple(layers), tuple(names))
+
+
 def _load_model(name: str, variant: str):
     from corolla.run import resolve_network
 
@@ -203,7 +246,8 @@ async def small_networks(dut):
     def host():
         info = driver.ping()
         kinds = [k.name for k in LAYER_KINDS.values()
-                 if k.missing(info) is None and k.has_weights]
+                 if k.missing(info) is None and k.has_weights
+                 and k.accepts(k.random_layer(gen, 4, 4, last=False, info=info)) is None]
         for k, shape in enumerate(sizes):
             pixels = gen.integers(-128, 128, (p.cols + 1 + k, shape[0]))
             pixels[gen.random(pixels.shape) < 0.3] = 0
@@ -487,5 +531,41 @@ async def bad_programs(dut):
         res = session.infer(pixels)
         want = golden_outputs(model, prog, pixels)
         assert first_mismatch(res.outputs, want) is None, first_mismatch(res.outputs, want)
+
+    await bridge(host)()
+
+
+@cocotb.test()
+async def winograd_networks(dut):
+    """Random 3×3 stride-1 convolutions on the Winograd engine, alone, chained and beside the
+    int8 array, several batch sizes, zero and extreme activations: bit-exact against the
+    golden model, which is checked against the direct convolution of the same weights."""
+    p, _, driver = await _setup(dut)
+    gen = rng(17)
+
+    def host():
+        info = driver.ping()
+        assert LAYER_KINDS["winograd"].missing(info) is None, "the top has no Winograd engine"
+        runs = 0
+        for second in ("winograd", "dense", "winograd", "dense", "winograd", "dense"):
+            model = random_winograd_cnn(gen, info, p.act_depth, second)
+            prog = compile_network(model, info)
+            batch = int(gen.integers(1, 2 * p.cols + 1))
+            pixels = gen.integers(-128, 128, (batch, prog.in_features))
+            for value, share in ((0, 0.3), (-128, 0.15), (127, 0.15)):
+                pixels[gen.random(pixels.shape) < share] = value
+            # The Winograd golden model is the direct convolution, bit for bit.
+            conv = model.layers[0]
+            wino, dense = LAYER_KINDS["winograd"], LAYER_KINDS["dense"]
+            direct = dense.conv_accumulate(prog, 0, conv, pixels, info["acc_width"])
+            fast = wino.conv_accumulate(prog, 0, conv, pixels, info["acc_width"])
+            assert np.array_equal(direct, fast), "the Winograd model differs from direct"
+            got, want, cycles, *_ = run_batches(driver, prog, model, pixels)
+            msg = first_mismatch(got, want)
+            assert msg is None, f"{' → '.join(prog.layer_names)}: {msg}"
+            dut._log.info("%s (%s): %d images bit-exact, cycles per batch %s",
+                          " → ".join(prog.layer_names), ",".join(prog.kinds), batch, cycles)
+            runs += 1
+        record_stats(winograd_networks=runs)
 
     await bridge(host)()
