@@ -40,6 +40,7 @@ __all__ = [
     "sparse_storage",
     "unit_catalogue",
     "walk_rate",
+    "winograd_cycles",
 ]
 
 
@@ -453,6 +454,46 @@ CONV_SHAPES = [
     ("1×1, 64→32 ch, 4×4 px", 4, 4, 64, 32, 1, 1, 0),
     ("7×7, 3→5 ch, 9×9 px", 9, 9, 3, 5, 7, 2, 3),
 ]
+
+
+#: 3×3 stride-1 shapes of ``corolla bench winograd``: (label, H, W, C_in, C_out, 3, 1, pad).
+WINOGRAD_SHAPES = [
+    ("digits CNN conv1", 8, 8, 1, 8, 3, 1, 1),
+    ("digits CNN conv2", 4, 4, 8, 16, 3, 1, 1),
+    ("3×3, 16→16 ch, 8×8 px", 8, 8, 16, 16, 3, 1, 1),
+    ("3×3, 16→32 ch, 8×8 px", 8, 8, 16, 32, 3, 1, 1),
+    ("3×3, 32→32 ch, 6×6 px, no pad", 6, 6, 32, 32, 3, 1, 0),
+    ("3×3, 8→12 ch, 7×7 px (odd)", 7, 7, 8, 12, 3, 1, 1),
+]
+
+
+def winograd_cycles(rows: int = 4, cols: int = 4, shapes=None, *,
+                    simulator: str | None = None) -> list[dict]:
+    """The same 3×3 stride-1 convolutions direct on the int8 array and by Winograd on the
+    Winograd array, both ``rows × cols``: cycles (counters and model) and multiplies.
+
+    Multiplies per run: direct ``out_h·out_w · 9·C_in · C_out``, Winograd
+    ``tiles · 16·C_in · C_out`` (2.25× fewer when the map is whole tiles); ``executed`` counts
+    what the PE array does, padded rows included.
+    """
+    shapes = shapes or WINOGRAD_SHAPES
+    direct = conv_cycles(rows, cols, shapes, kind="dense", simulator=simulator)
+    fast = conv_cycles(rows, cols, shapes, kind="winograd", simulator=simulator)
+    out = []
+    for (label, h, w, c_in, c_out, _k, _s, pad), d, f in zip(shapes, direct, fast, strict=True):
+        oh, ow = h + 2 * pad - 2, w + 2 * pad - 2
+        tiles = -(-oh // 2) * -(-ow // 2)
+        out.append({
+            "label": label, "layer": d["layer"],
+            "direct_cycles": d["cycles"], "direct_model": d["model_cycles"],
+            "winograd_cycles": f["cycles"], "winograd_model": f["model_cycles"],
+            "speedup": round(d["cycles"] / f["cycles"], 3),
+            "direct_multiplies": oh * ow * 9 * c_in * c_out * cols,
+            "winograd_multiplies": tiles * 16 * c_in * c_out * cols,
+            "direct_executed": oh * ow * 9 * c_in * -(-c_out // rows) * rows * cols,
+            "winograd_executed": tiles * 16 * c_in * -(-c_out // rows) * rows * cols,
+        })
+    return out
 
 
 def conv_cycles(rows: int = 4, cols: int = 4, shapes=None, *, kind: str = "dense",

@@ -907,7 +907,7 @@ class WinogradKind(ArrayKind):
                "(int8 weights, transforms on chip)")
     spaces_used = (proto.Space.WINOGRAD_WEIGHTS, proto.Space.WINOGRAD_BIAS)
     #: Input channels the engine's transformed-input memory holds (16 words each).
-    max_in_c = 64
+    max_in_c = 32
 
     def pe_from_info(self, info):
         # 16-bit operands: transformed filters need 12 bits, transformed inputs 10; a word of
@@ -1005,16 +1005,20 @@ class WinogradKind(ArrayKind):
         }
 
     def cycle_model(self, prog, index, layer, params):
-        """Per 2×2 output tile: the input transform (16 reads per input channel, 16 more to
-        write the last one) then ``⌈C_out/R⌉ · 16`` GEMM tiles of ``C_in`` beats, each at
-        least the time its last beat needs to cross the array and drain."""
+        """The input transform of a 2×2 output tile (``16·C_in`` reads, 18 more to write the
+        last channel) runs while the previous tile's ``⌈C_out/R⌉ · 16`` GEMM tiles of
+        ``C_in`` beats do, each at least the time its last beat needs to cross the array and
+        drain: ``T + tiles · max(T, G)``, then the last results' drain and the writer (five
+        cycles a row)."""
         c_out = layer.inner.shape[0]
         c_in = layer.in_c
         r = self.sizes(params).rows
         tiles = -(-layer.out_h // 2) * -(-layer.out_w // 2)
         cross = 2 * r + params.cols + self.pe(params).latency
-        per_tile = (16 * c_in + 18 + _tiles(c_out, r) * 16 * max(c_in, cross))
-        return tiles * per_tile + cross + 4 * r + self.SETUP_CYCLES + self.CONV_SETUP_CYCLES
+        transform = 16 * c_in + 18
+        gemm = _tiles(c_out, r) * 16 * max(c_in, cross)
+        return (transform + tiles * max(transform, gemm) + cross + 5 * r
+                + self.SETUP_CYCLES + self.CONV_SETUP_CYCLES)
 
     def random_layer(self, gen, n_in, n_out, *, last, info):
         return LAYER_KINDS["dense"].random_layer(gen, n_in, n_out, last=last,

@@ -383,9 +383,9 @@ class TopParams:
         if self.ternary is not None and self.ternary.rows < 4:
             raise ValueError("accelerator parameter ternary: rows must be at least 4 (a "
                              "weight word of whole bytes)")
-        if self.winograd is not None and self.winograd.rows < 2:
-            raise ValueError("accelerator parameter winograd: rows must be at least 2 (a "
-                             "weight word of whole bytes)")
+        if self.winograd is not None and (self.winograd.rows < 2 or self.acc_width < 32):
+            raise ValueError("accelerator parameter winograd: rows must be at least 2 and "
+                             "acc_width at least 32 (16-bit operands)")
         if self.eie is not None:
             eie = replace(self.eie, act_lanes=1, act_width=8, out_width=8,
                           acc_width=self.acc_width)

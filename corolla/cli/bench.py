@@ -21,13 +21,13 @@ from .common import (
 )
 
 #: What ``corolla bench all`` runs, in order: sub-verb → its handler.
-BENCHES = ("units", "lns", "array", "conv", "sparse")
+BENCHES = ("units", "lns", "array", "conv", "winograd", "sparse")
 
 
 def _bench_all(args) -> int:
     """Every bench with its defaults; with ``--json`` one document keyed by bench."""
     handlers = {"units": _bench_units, "lns": _bench_units, "array": _bench_array,
-                "conv": _bench_conv, "sparse": _bench_sparse}
+                "conv": _bench_conv, "winograd": _bench_winograd, "sparse": _bench_sparse}
     defaults = {"sizes": None, "kinds": None, "shapes": None, "pes": None, "images": None,
                 "no_synth": False}
     doc = {}
@@ -355,6 +355,43 @@ def _bench_conv(args) -> int:
     return EXIT_OK
 
 
+def _bench_winograd(args) -> int:
+    """``bench winograd``: 3×3 convolutions direct and by Winograd F(2×2, 3×3), same array."""
+    from ..bench import winograd_cycles
+    from ..sim import runner
+
+    rows, cols = _array_sizes(getattr(args, "size", None) or "4x4")[0]
+    t0 = time.perf_counter()
+    try:
+        with progress(f"Simulating 3×3 convolutions on {rows}×{cols} arrays, direct and "
+                      f"Winograd"):
+            figures = winograd_cycles(rows, cols)
+    except (runner.SimulatorUnavailable, runner.SimulationFailure) as exc:
+        raise CliError(str(exc)) from None
+    elapsed = time.perf_counter() - t0
+    if args.json:
+        print(json.dumps({"rows": rows, "cols": cols, "layers": figures,
+                          "seconds": round(elapsed, 1)}, indent=2))
+        return EXIT_OK
+    console = console_out()
+    table = Table("convolution", "direct cycles", "Winograd cycles", "speedup",
+                  "model (direct / Winograd)", "multiplies (direct → Winograd)",
+                  title=f"3×3 stride-1 convolutions on {rows}×{cols} arrays ({cols} images a "
+                        f"run)")
+    for f in figures:
+        table.add_row(f["label"], f"{f['direct_cycles']:,}", f"{f['winograd_cycles']:,}",
+                      f"{f['speedup']:.2f}×",
+                      f"{f['direct_model']:,} / {f['winograd_model']:,}",
+                      f"{f['direct_multiplies']:,} → {f['winograd_multiplies']:,} "
+                      f"({f['direct_multiplies'] / f['winograd_multiplies']:.2f}×)")
+    console.print(table)
+    console.print("cycles: the step's hardware counter for one run, every output bit-exact "
+                  "(the Winograd path equals the direct convolution); multiplies: direct "
+                  "9·C_in per output, Winograd 16·C_in per 2×2 tile. "
+                  f"{elapsed:.0f} s.")
+    return EXIT_OK
+
+
 def register(sub) -> None:
     """Add ``corolla bench`` and its sub-verbs, each with its own options."""
     from ..pe_kinds import PE_KINDS
@@ -407,6 +444,12 @@ def register(sub) -> None:
                    help="the array kind (default: dense)")
     q.add_argument("--json", action="store_true", help="print the figures as JSON")
     q.set_defaults(func=_bench_conv)
+    q = benches.add_parser("winograd", help="3×3 convolutions direct and by Winograd "
+                                            "F(2×2, 3×3) on the simulated top: cycles, "
+                                            "multiplies")
+    q.add_argument("--size", metavar="RxC", help="both arrays' size (default: 4x4)")
+    q.add_argument("--json", action="store_true", help="print the figures as JSON")
+    q.set_defaults(func=_bench_winograd)
     q = benches.add_parser("sparse", help="the EIE engine on the digits MLP: cycles, load "
                                           "balance, resources")
     common(q, device_default="every device")

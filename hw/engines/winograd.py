@@ -107,7 +107,8 @@ class WinogradEngine(KindEngine):
             weight_space: (width * n_rows, w_rd, w_port),
             bias_space: (32, bias_rd, bias.write_port(granularity=8)),
         }, busy=self.busy)
-        m.submodules.vmem = vmem = Memory(shape=unsigned(width * lanes), depth=16 * max_in_c,
+        # Two halves, so the next tile is transformed while this one's GEMMs run.
+        m.submodules.vmem = vmem = Memory(shape=unsigned(width * lanes), depth=32 * max_in_c,
                                           init=[])
         v_wr = vmem.write_port()
         v_rd = vmem.read_port()
@@ -201,20 +202,31 @@ class WinogradEngine(KindEngine):
         w_active = Signal()              # writing a latched channel to the V memory
         w_pos = Signal(4)
         w_chan = Signal(7)
+        w_half, w_end, w_final = Signal(), Signal(), Signal()
+        t_half, t_final = Signal(), Signal()        # the tile being read: its half, the last?
+        full = Signal(2)                 # a half holds a whole transformed tile
+        final = Signal(2)                # ... and it is the layer's last tile
+        fill = Signal(2)
+        drain_half = Signal(2)
         with m.If(w_active):
             m.d.sync += w_pos.eq(w_pos + 1)
             with m.If(w_pos == 15):
                 m.d.sync += w_active.eq(0)
         with m.If(r_valid & r_last):
             m.d.sync += [latched.eq(Cat(*v_cells)), w_active.eq(1), w_pos.eq(0),
-                         w_chan.eq(r_chan)]
-        m.d.comb += [v_wr.addr.eq(Cat(w_pos, w_chan)), v_wr.data.eq(latched[w_pos]),
-                     v_wr.en.eq(w_active)]
-        transforming = Signal()
-        m.d.comb += transforming.eq(t_active | r_valid | w_active)
+                         w_chan.eq(r_chan), w_half.eq(t_half),
+                         w_end.eq(r_chan + 1 == d.in_c), w_final.eq(t_final)]
+        m.d.comb += [v_wr.addr.eq(Cat(w_pos, w_chan[:exact_log2(max_in_c)], w_half)),
+                     v_wr.data.eq(latched[w_pos]), v_wr.en.eq(w_active),
+                     fill.eq(Mux(w_active & (w_pos == 15) & w_end, 1 << w_half, 0))]
+        m.d.sync += [full.eq((full | fill) & ~drain_half),
+                     final.eq(Mux(fill[0], w_final, final[0])
+                              | (Mux(fill[1], w_final, final[1]) << 1))]
 
         # --- GEMMs: the feeder -----------------------------------------------------------------
         g_active = Signal()
+        g_half = Signal()
+        g_finished = Signal()            # the layer's last tile is issued
         g_c = Signal(7)
         g_xi = Signal(4)
         g_rt = Signal(8)
@@ -223,7 +235,8 @@ class WinogradEngine(KindEngine):
         m.d.comb += g_issue.eq(g_active & (opq.level <= 2))
         with m.If(self.busy):
             m.d.comb += [w_rd.addr.eq(g_waddr), w_rd.en.eq(g_issue)]
-        m.d.comb += [v_rd.addr.eq(Cat(g_xi, g_c)), v_rd.en.eq(g_issue)]
+        m.d.comb += [v_rd.addr.eq(Cat(g_xi, g_c[:exact_log2(max_in_c)], g_half)),
+                     v_rd.en.eq(g_issue)]
         g_valid, g_last = Signal(), Signal()
         m.d.sync += [g_valid.eq(g_issue), g_last.eq(g_c + 1 == d.in_c)]
         beat = data.View(op_layout, Signal(op_layout))
@@ -240,7 +253,13 @@ class WinogradEngine(KindEngine):
                 with m.If(g_xi == 15):
                     m.d.sync += g_rt.eq(g_rt + 1)
             with m.If(g_done):
-                m.d.sync += g_active.eq(0)
+                # The half is read: free for the transform of the tile after next.
+                m.d.sync += [g_active.eq(0), g_half.eq(~g_half),
+                             g_finished.eq(final.bit_select(g_half, 1))]
+                m.d.comb += drain_half.eq(1 << g_half)
+        with m.If(~g_active & ~g_finished & full.bit_select(g_half, 1) & self.busy):
+            m.d.sync += [g_active.eq(1), g_c.eq(0), g_xi.eq(0), g_rt.eq(0),
+                         g_waddr.eq(d.weight_base)]
 
         # --- output transform: Y memories, read-modify-write per result row -------------------
         m.submodules.outq = outq = fifo.SyncFIFOBuffered(
@@ -361,13 +380,16 @@ class WinogradEngine(KindEngine):
                          act.wr_data.eq(Cat(rq.output.payload for rq in requants)),
                          act.wr_en.eq(batch_mask)]
 
-        # --- control ---------------------------------------------------------------------------
-        def start_tile(base):
-            m.d.sync += [t_active.eq(1), t_c.eq(0), t_i.eq(0), t_j.eq(0),
+        # --- control: the transform runs a tile ahead of the GEMMs ----------------------------
+        def start_tile(base, last):
+            m.d.sync += [t_active.eq(1), t_c.eq(0), t_i.eq(0), t_j.eq(0), t_final.eq(last),
                          a_c.eq(base), a_i.eq(base), a_j.eq(base)]
 
         neg_pad = Signal(signed(15))
         m.d.comb += neg_pad.eq(Mux(d.pad, -(row_words + d.in_c), 0))
+        t_more = Signal()                # tiles left to transform after the one at (ty, tx)
+        next_free = Signal()
+        m.d.comb += next_free.eq(~full.bit_select(~t_half, 1) & ~fill.bit_select(~t_half, 1))
         with m.FSM():
             with m.State("IDLE"), m.If(self.step.start):
                 m.next = "SIZE0"
@@ -390,33 +412,33 @@ class WinogradEngine(KindEngine):
                                  self.step.error.eq(1 << proto.ErrorFlag.DESCRIPTOR)]
                     m.next = "IDLE"
                 with m.Else():
+                    only = (tiles_x == 1) & (tiles_y == 1)
                     m.d.sync += [ty.eq(0), tx.eq(0), y0.eq(-d.pad), x0.eq(-d.pad),
-                                 in_base.eq(neg_pad), in_row_base.eq(neg_pad),
+                                 in_base.eq(neg_pad), in_row_base.eq(neg_pad), t_half.eq(0),
+                                 t_more.eq(~only), full.eq(0), g_half.eq(0),
+                                 g_finished.eq(0),
                                  q_r.eq(0), q_xi.eq(0), q_rt.eq(0), q_tx.eq(0), q_ty.eq(0),
                                  q_base.eq(0), q_row_base.eq(0), w_count.eq(0)]
-                    start_tile(neg_pad)
-                    m.next = "TRANSFORM"
-            with m.State("TRANSFORM"), m.If(~transforming):
-                m.d.sync += [g_active.eq(1), g_c.eq(0), g_xi.eq(0), g_rt.eq(0),
-                             g_waddr.eq(d.weight_base)]
-                m.next = "GEMM"
-            with m.State("GEMM"), m.If(g_done):
-                # The next tile's window: two columns right, or two rows down.
-                with m.If(tx + 1 == tiles_x):
-                    with m.If(ty + 1 == tiles_y):
-                        m.next = "DRAIN"
-                    with m.Else():
+                    start_tile(neg_pad, only)
+                    m.next = "RUN"
+            with m.State("RUN"):
+                # The next tile's window (two columns right, or two rows down) is read as soon
+                # as this one's reads are done and the other half of the V memory is free.
+                with m.If(~t_active & t_more & next_free):
+                    m.d.sync += t_half.eq(~t_half)
+                    with m.If(tx + 1 == tiles_x):
                         base = in_row_base + (row_words << 1)
+                        last = (ty + 2 == tiles_y) & (tiles_x == 1)
                         m.d.sync += [tx.eq(0), ty.eq(ty + 1), x0.eq(-d.pad), y0.eq(y0 + 2),
-                                     in_base.eq(base), in_row_base.eq(base)]
-                        start_tile(base)
-                        m.next = "TRANSFORM"
-                with m.Else():
-                    base = in_base + (d.in_c << 1)
-                    m.d.sync += [tx.eq(tx + 1), x0.eq(x0 + 2), in_base.eq(base)]
-                    start_tile(base)
-                    m.next = "TRANSFORM"
-            with m.State("DRAIN"), m.If(w_count == out_size):
-                m.d.comb += self.step.done.eq(1)
-                m.next = "IDLE"
+                                     in_base.eq(base), in_row_base.eq(base), t_more.eq(~last)]
+                        start_tile(base, last)
+                    with m.Else():
+                        base = in_base + (d.in_c << 1)
+                        last = (ty + 1 == tiles_y) & (tx + 2 == tiles_x)
+                        m.d.sync += [tx.eq(tx + 1), x0.eq(x0 + 2), in_base.eq(base),
+                                     t_more.eq(~last)]
+                        start_tile(base, last)
+                with m.If(g_finished & (w_count == out_size)):
+                    m.d.comb += self.step.done.eq(1)
+                    m.next = "IDLE"
         return m
