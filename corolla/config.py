@@ -270,10 +270,8 @@ class BinaryConfig(ExtraArrayConfig):
 
 @dataclass(frozen=True)
 class WinogradConfig(ExtraArrayConfig):
-    """The Winograd engine's PE array (3×3 stride-1 convolutions by F(2×2, 3×3)); off unless
-    asked for."""
+    """The Winograd engine's PE array (3×3 stride-1 convolutions by F(2×2, 3×3))."""
 
-    enabled: bool = False
     weight_depth: int = 2048
 
 

@@ -23,7 +23,7 @@ from corolla.params import ArrayParams, TopParams
 from corolla.sim.models.array import conv2d_reference
 
 INFO = TopParams(ternary=ArrayParams(rows=4), binary=ArrayParams(rows=4),
-                 lns=ArrayParams(rows=4)).info()
+                 lns=ArrayParams(rows=4), winograd=ArrayParams(rows=4)).info()
 
 
 def _conv(kind, gen, *, h=6, w=5, c_in=3, c_out=5, kernel=3, stride=1, pad=1):

@@ -56,7 +56,7 @@ def test_kinds_parse_per_layer():
     with pytest.raises(CompileError, match="expected one kind or 3"):
         parse_kinds("dense,sparse", 3)
     with pytest.raises(CompileError, match="expected one of dense, sparse"):
-        layer_kind("winograd")
+        layer_kind("fp16")
 
 
 def test_an_accelerator_without_an_engine_lists_no_fields_for_it():

@@ -217,7 +217,8 @@ def test_bench_all_runs_every_bench_into_one_document(monkeypatch, capsys):
         print(json.dumps({"bench": args.what, "device": args.device}))
         return 0
 
-    for name in ("_bench_units", "_bench_array", "_bench_conv", "_bench_sparse"):
+    for name in ("_bench_units", "_bench_array", "_bench_conv", "_bench_winograd",
+                 "_bench_sparse"):
         monkeypatch.setattr(bench, name, fake_bench)
     assert cli.main(["bench", "all", "--device", "ecp5-85f", "--json"]) == 0
     assert ran == list(bench.BENCHES)

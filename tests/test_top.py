@@ -356,4 +356,4 @@ def test_sim_runs_every_bench_of_the_top():
     summary = json.loads(proc.stdout)
     names = {t["name"] for t in summary["tests"] if t["passed"]}
     assert names == {"run_job", "small_networks", "conv_networks", "conv_throughput",
-                     "fuzz_link", "bad_programs"}
+                     "fuzz_link", "bad_programs", "winograd_networks"}
