@@ -89,6 +89,10 @@ class Board:
         args is replaced by the file.
     packages : str
         System packages and setup the programmers need (for error messages and docs).
+    baud : int
+        The host link's default baud rate: the fastest standard rate the board's USB-serial
+        chip carries that the accelerator's clock divides (``corolla build`` and ``corolla
+        run --port`` use it unless told otherwise).
     """
 
     name: str
@@ -105,6 +109,7 @@ class Board:
     pack_args: tuple = ()
     programmers: tuple = field(default_factory=tuple)
     packages: str = ""
+    baud: int = 115200
 
 
     def pll(self, f_mhz: float):

@@ -44,4 +44,6 @@ BOARD = Board(
                  ("fujprog", ["{bitstream}"])),
     packages="openFPGALoader (Debian package openfpgaloader) or fujprog, with a udev rule "
              "giving your user access to the FT231X (idVendor 0403, idProduct 6015)",
+    # The FT231X's highest rate: a divisor of 15 at the 45 MHz clock.
+    baud=3_000_000,
 )

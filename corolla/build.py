@@ -41,10 +41,11 @@ class BuildError(RuntimeError):
 
 
 def board_design(board: Board, config: Config, design: str = "top", *,
-                 clock_mhz: float | None = None, baud: int = 115200):
+                 clock_mhz: float | None = None, baud: int | None = None):
     """The :class:`~corolla.boards.BoardTop` for ``design`` on ``board``.
 
-    The accelerator's UART divisor is computed for the clock the board's PLL actually gives.
+    The accelerator's UART divisor is computed for the clock the board's PLL actually gives,
+    at ``baud`` (default: the board's, :attr:`~corolla.boards.Board.baud`).
 
     Raises
     ------
@@ -65,6 +66,7 @@ def board_design(board: Board, config: Config, design: str = "top", *,
     except PllError as exc:
         raise ConfigError(f"clock {requested} MHz: {exc}", key="clock_mhz") from None
     achieved = pll.f_out_mhz
+    baud = baud or board.baud
     try:
         divisor_for(achieved * 1e6, baud)
     except ValueError as exc:
@@ -172,7 +174,7 @@ def _previous_build(out_dir: Path, inputs: str) -> dict | None:
 
 
 def build_board(board: Board, config: Config, out_dir: Path, *, design: str = "top",
-                clock_mhz: float | None = None, baud: int = 115200, seed: int = 1,
+                clock_mhz: float | None = None, baud: int | None = None, seed: int = 1,
                 progress=None, reuse: bool = False) -> dict:
     """Build ``design`` for ``board`` into ``out_dir``; returns the report (also written to
     ``out_dir/report.json``).
@@ -271,7 +273,7 @@ def build_board(board: Board, config: Config, out_dir: Path, *, design: str = "t
         "build_s": round(time.perf_counter() - t0, 1),
         "bitstream": {"file": bitstream.name, "bytes": len(data),
                       "sha256": hashlib.sha256(data).hexdigest()},
-        "baud": baud,
+        "baud": baud or board.baud,
         "corolla_version": __version__,
         "inputs_sha256": inputs,
     }

@@ -37,9 +37,12 @@ space. For :data:`Space.EIE` the data are 8-byte load records (:func:`pack_eie_r
 
 ``READ``: ``space(1) addr(4) count(2)``. Reply payload: ``count`` bytes from ``addr``.
 
-``RUN``: ``first(1) count(1) watchdog(4)``. Runs program steps ``first`` to
+``RUN``: ``first(1) count(1) watchdog(4) [flags(1)]``. Runs program steps ``first`` to
 ``first + count - 1``; a step that takes more than ``watchdog`` cycles (0: the largest value) is
-stopped and flagged. The reply comes at once; poll ``STATUS`` for the end.
+stopped and flagged. Without ``flags`` (or with ``flags = 0``) the reply comes at once; poll
+``STATUS`` for the end. With ``flags = 1`` (:data:`RUN_WAIT`) the reply comes when the program
+has ended and its payload is the ``STATUS`` payload, so the host need not poll. Other flag
+values are refused (``BAD_LENGTH``).
 
 ``STATUS``: empty payload. Reply: :data:`STATUS_FIELDS`.
 """
@@ -51,7 +54,7 @@ from enum import IntEnum
 
 __all__ = [
     "DESCRIPTOR_ARGS_BITS", "DESCRIPTOR_BYTES", "DESCRIPTOR_COMMON", "EIE_RECORD_BYTES",
-    "INFO_COMMON", "INFO_MAGIC", "RECORD_BYTES",
+    "INFO_COMMON", "INFO_MAGIC", "RECORD_BYTES", "RUN_WAIT",
     "STATUS_FIELDS", "SYNC_REPLY", "SYNC_REQUEST", "VERSION", "Command", "ErrorFlag",
     "ProtocolError", "Space", "Status", "crc16", "descriptor_fields", "frame", "pack_descriptor",
     "pack_eie_record", "pack_fields", "parse_reply", "unpack_fields",
@@ -62,7 +65,7 @@ SYNC_REPLY = 0x5C
 HEADER_BYTES = 5
 CRC_BYTES = 2
 #: Protocol version carried in the PING reply.
-VERSION = 2
+VERSION = 3
 INFO_MAGIC = b"CRLA"
 
 
@@ -159,6 +162,9 @@ INFO_COMMON = (
     ("cols", 1), ("max_payload", 2), ("program_depth", 2), ("act_depth", 2), ("acc_width", 1),
     ("conv", 1), ("scales", 1),
 )
+
+#: ``RUN`` flags: reply when the program has ended, with the STATUS payload.
+RUN_WAIT = 0x01
 
 #: Write-only spaces of load records are written in records of this many bytes, each checked by
 #: the memory's owner before any is written (:data:`Space.EIE`).

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from .config import Config, ConfigError
-from .params import LINKS
+from .params import LINKS, divisor_for
 
 __all__ = ["BUILTIN_MODELS", "RunError", "default_variant", "load_network", "missing_engines",
            "model_variants", "resolve_network", "run_board", "run_sim", "runnable_variants",
@@ -179,14 +179,16 @@ def check_variant(variant, option: str = "--variant", *, layers: int | None = No
 
 
 def run_sim(config: Config, *, model: str = "digits", variant: str | None = None, images: int = 8,
-            first: int = 0, link: str = "burst", simulator: str | None = None,
-            seed: int | None = None, status=None) -> dict:
+            first: int = 0, link: str = "burst", baud: int | None = None,
+            simulator: str | None = None, seed: int | None = None, status=None) -> dict:
     """Simulate the accelerator of ``config`` running ``images`` test images.
 
     ``link="burst"`` (the default) moves the host's bytes in words of several bytes
     (:mod:`corolla.hw.io.burst`), ``"stream"`` one byte per cycle, and ``"uart"`` drives the
-    UART pins, at a baud rate of an eighth of the clock so that loading a model takes seconds,
-    not hours, of simulation. The link and everything behind it are the same in all three.
+    UART pins, at ``baud`` (default: an eighth of the clock, so that loading a model takes
+    seconds, not hours, of simulation). The link and everything behind it are the same in all
+    three. ``inferences_per_s`` in the result is end to end: simulated seconds from the first
+    input byte sent to the last output read, host link included.
 
     Returns
     -------
@@ -211,7 +213,15 @@ def run_sim(config: Config, *, model: str = "digits", variant: str | None = None
     if link not in LINKS:
         raise ConfigError(f"--link is {link!r}; expected one of {', '.join(LINKS)}")
     _check_images(images, first)
-    overrides = {"baud": int(config.clock_mhz * 1e6 / 8)} if link == "uart" else {}
+    if baud is not None and link != "uart":
+        raise ConfigError(f"--baud {baud} applies to --link uart only, not --link {link}")
+    overrides = {}
+    if link == "uart":
+        overrides["baud"] = baud or int(config.clock_mhz * 1e6 / 8)
+        try:
+            divisor_for(config.clock_mhz * 1e6, overrides["baud"])
+        except ValueError as exc:
+            raise ConfigError(f"--baud: {exc}") from None
     params = top_params(config, link=link, **overrides)
     missing = missing_engines(params, variant, model)
     if missing:
@@ -330,6 +340,7 @@ def run_board(config: Config, port: str, *, baud: int = 115200, model: str = "di
         transport.close()
     return run_report(prog, run.outputs, run.expected, data.y_test[first:first + images],
                       run.batch_cycles, run.step_cycles, first_image=first, load_s=run.load_s,
+                      run_s=run.run_s, end_to_end_inferences_per_s=images / run.run_s,
                       bytes_sent=driver.bytes_sent, bytes_received=driver.bytes_received,
                       link=run.link, host_s=time.perf_counter() - t0,
                       clock_mhz=config.clock_mhz, config=config.name, port=port,

@@ -75,6 +75,17 @@ def test_unknown_board_names_the_supported_ones():
         get_board("arty")
 
 
+@pytest.mark.parametrize(("name", "baud", "divisor"), [
+    ("icebreaker", 3_000_000, 6), ("ulx3s", 3_000_000, 15), ("orangecrab", 115200, None)])
+def test_boards_default_to_the_fastest_baud_their_serial_chip_takes(name, baud, divisor):
+    board = get_board(name)
+    assert board.baud == baud
+    params = board_design(board, load_config(board.config)).design.params
+    assert params.baud == baud
+    if divisor:
+        assert params.divisor == divisor
+
+
 def test_board_design_refuses_an_unreachable_clock_or_baud():
     board = get_board("icebreaker")
     config = load_config("icebreaker")

@@ -191,6 +191,53 @@ def test_driver_gives_up_and_names_the_status():
     assert exc.value.status == Status.BUSY
 
 
+class CountingLink:
+    """An accelerator behind a link as far as RUN and STATUS go: RUN_WAIT runs the program at
+    once and replies with the STATUS; the next ``drop`` RUN replies are lost."""
+
+    def __init__(self):
+        self.runs = 0
+        self.drop = 0
+        self.out = bytearray()
+        self.commands = []
+
+    def status(self) -> bytes:
+        fields = {"state": 0, "errors": 0, "pc": 3, "steps": 3, "runs": self.runs, "cycles": 99}
+        n = sum(size for _, size in proto.STATUS_FIELDS)
+        return proto.pack_fields(proto.STATUS_FIELDS, fields, unit=8).to_bytes(n, "little")
+
+    def write(self, data):
+        code, tag = data[1], data[2]
+        self.commands.append(code)
+        if code == Command.RUN:
+            self.runs += 1
+            assert data[3] == 7 and data[5 + 6] == proto.RUN_WAIT
+            if self.drop:
+                self.drop -= 1
+                return
+        self.out += proto.frame(Status.OK, self.status(), tag=tag, sync=proto.SYNC_REPLY)
+
+    def read(self, n, timeout):
+        data, self.out[:] = bytes(self.out[:n]), self.out[n:]
+        return data
+
+    def sleep(self, seconds):
+        pass
+
+
+def test_run_and_wait_takes_one_request_and_never_runs_twice():
+    link = CountingLink()
+    driver = Driver(link, timeout=0.01)
+    assert driver.run_and_wait(0, 3)["runs"] == 1
+    assert driver.run_and_wait(0, 3)["runs"] == 2
+    # One STATUS to learn the runs counter, then one request per program: no polls.
+    assert link.commands == [Command.STATUS, Command.RUN, Command.RUN]
+    # A lost reply: STATUS shows the RUN was taken, so it is not sent again.
+    link.drop = 1
+    assert driver.run_and_wait(0, 3)["runs"] == 3 and link.runs == 3
+    assert link.commands[3:] == [Command.RUN, Command.STATUS, Command.STATUS]
+
+
 # The top in simulation -------------------------------------------------------------------------
 
 def _run(params, testcase, env=None, simulator=None):
@@ -326,6 +373,8 @@ def test_run_sim_json():
     (["--images", "0"], "--images: 0; expected an integer from 1 to 450"),
     (["--first", "449", "--images", "2"], "--first is 449"),
     (["--model", "no-such.npz"], "no-such.npz"),
+    (["--baud", "3000000"], "--baud 3000000 applies to --link uart only"),
+    (["--link", "uart", "--baud", "12000000"], "--baud: baud 12000000 at 50 MHz is off by"),
 ])
 def test_run_bad_input_exits_2(args, fragment):
     proc = corolla("run", "--sim", *args)

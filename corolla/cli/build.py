@@ -98,8 +98,9 @@ def register(sub) -> None:
                         "board's serial link (default: %(default)s)")
     p.add_argument("--clock-mhz", type=checks.float_range(1, 500, " MHz"),
                    help="clock to ask the PLL for (default: clock_mhz of the configuration)")
-    p.add_argument("--baud", type=checks.BAUD, default=115200,
-                   help="host link baud rate (default: %(default)s)")
+    p.add_argument("--baud", type=checks.BAUD,
+                   help="host link baud rate (default: the board's: 3000000 on the iCEBreaker "
+                        "and the ULX3S, 115200 on the OrangeCrab)")
     p.add_argument("--seed", type=checks.int_range(0, 2**31 - 1), default=1,
                    help="nextpnr seed (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -8,6 +8,7 @@ import time
 
 from rich.table import Table
 
+from ..boards import get_board
 from ..config import load_config
 from . import checks
 from .common import (
@@ -42,6 +43,11 @@ def _print_run(console, r: dict):
     console.print(f"cycles per inference: {r['cycles_per_inference']:,.0f} (layers: "
                   f"{per_layer}; {r['lanes']} images per run) → {rate:,.0f} inferences/s at "
                   f"{r['clock_mhz']:g} MHz")
+    if r.get("end_to_end_inferences_per_s") and r.get("link"):
+        link = r["link"]
+        console.print(f"end to end, host link included: {r['end_to_end_inferences_per_s']:,.0f} "
+                      f"inferences/s ({link['run_sent'] / r['images']:,.0f} bytes sent and "
+                      f"{link['run_received'] / r['images']:,.0f} received per inference)")
     model = r.get("layer_model_cycles_per_inference") or []
     if any(c is not None for c in model):
         console.print("cycle model per layer: " + ", ".join(
@@ -77,10 +83,11 @@ def run(args) -> int:
             if args.sim:
                 result = run_sim(config, model=args.model, variant=args.variant,
                                  images=args.images, first=args.first, link=args.link,
-                                 simulator=args.simulator, seed=args.seed,
+                                 baud=args.baud, simulator=args.simulator, seed=args.seed,
                                  status=status)
             else:
-                result = run_board(config, args.port, baud=args.baud, model=args.model,
+                baud = args.baud or (get_board(args.board).baud if args.board else 115200)
+                result = run_board(config, args.port, baud=baud, model=args.model,
                                    variant=args.variant, images=args.images, first=args.first,
                                    status=status)
     except RunError as exc:
@@ -125,8 +132,10 @@ def register(sub) -> None:
     p.add_argument("--link", choices=("burst", "stream", "uart"), default="burst",
                    help="--sim: the link's byte streams in words of 16 bytes (fastest), one "
                         "byte per cycle, or the UART pins (default: %(default)s)")
-    p.add_argument("--baud", type=checks.BAUD, default=115200,
-                   help="--port: baud rate (default: %(default)s)")
+    p.add_argument("--baud", type=checks.BAUD,
+                   help="--port: the bitstream's baud rate (default: the board's, 3000000 on "
+                        "the iCEBreaker and the ULX3S, else 115200); --sim --link uart: the "
+                        "simulated UART's (default: an eighth of the clock)")
     p.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator",
                    help="--sim: simulator (default: %(default)s)")
     p.add_argument("--seed", type=checks.SEED, help="--sim: cocotb random seed")

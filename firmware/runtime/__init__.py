@@ -7,8 +7,9 @@ error replies into :class:`LinkError`. :class:`Session` uses it to load a compil
 board (:class:`SerialTransport`, pyserial) and against the cocotb simulation of the top
 (:class:`corolla.firmware.runtime.sim.SimTransport`).
 
-A transport has three methods: ``write(data)``, ``read(n, timeout) -> bytes`` (fewer bytes
-when the timeout, in seconds of the device's time, passes) and ``sleep(seconds)``.
+A transport has four methods: ``write(data)``, ``read(n, timeout) -> bytes`` (fewer bytes
+when the timeout, in seconds of the device's time, passes), ``sleep(seconds)`` and ``now()``
+(the device's time in seconds: the wall clock on a board, simulated time in a simulation).
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class Driver:
         self.bytes_received = 0
         self._tag = 0
         self._info = None
+        self._runs = None          # the STATUS ``runs`` counter, as last seen
 
     def _read(self, n: int) -> bytes:
         data = self.transport.read(n, self.timeout)
@@ -161,7 +163,33 @@ class Driver:
 
     def status(self) -> dict:
         data = self.request(proto.Command.STATUS)
-        return proto.unpack_fields(proto.STATUS_FIELDS, int.from_bytes(data, "little"), unit=8)
+        return self._status(data)
+
+    def _status(self, data: bytes) -> dict:
+        st = proto.unpack_fields(proto.STATUS_FIELDS, int.from_bytes(data, "little"), unit=8)
+        self._runs = st["runs"]
+        return st
+
+    def run_and_wait(self, first: int, count: int, *, watchdog: int = 0) -> dict:
+        """Run steps ``first`` … ``first + count - 1`` and return the STATUS at their end, in
+        one request (``RUN`` with :data:`~corolla.protocol.RUN_WAIT`): no STATUS polls.
+
+        When the reply is lost, STATUS's ``runs`` counter (as last seen) tells whether the
+        accelerator took the RUN; if it did, the end is awaited by polling.
+        """
+        runs = self._runs if self._runs is not None else self.status()["runs"]
+        payload = (bytes([first, count]) + watchdog.to_bytes(4, "little")
+                   + bytes([proto.RUN_WAIT]))
+        for _ in range(1 + self.retries):
+            try:
+                return self._status(self.request(proto.Command.RUN, payload, retry=False))
+            except LinkError as exc:
+                if exc.status not in (None, *_RETRYABLE):
+                    raise
+            if self.status()["runs"] != runs:
+                return self.wait()
+            self.retried += 1
+        raise LinkError(f"RUN failed after {1 + self.retries} attempts")
 
     def run(self, first: int, count: int, *, watchdog: int = 0):
         """Start steps ``first`` … ``first + count - 1``.
@@ -170,6 +198,7 @@ class Driver:
         tells whether the accelerator took it.
         """
         runs = self.status()["runs"]
+        self._runs = None              # it changes behind the driver's back from here
         payload = bytes([first, count]) + watchdog.to_bytes(4, "little")
         for _ in range(1 + self.retries):
             try:
@@ -253,8 +282,7 @@ class Session:
             self.driver.write(proto.Space.PROGRAM, 0, prog.program_bytes(batch))
             self._batch = batch
         self.driver.write(proto.Space.ACT0, 0, prog.input_bytes(x))
-        self.driver.run(0, len(prog.steps), watchdog=watchdog)
-        st = self.driver.wait()
+        st = self.driver.run_and_wait(0, len(prog.steps), watchdog=watchdog)
         if st["errors"]:
             raise LinkError(f"program stopped at step {st['pc']}: "
                             f"{', '.join(error_names(st['errors']))}")
@@ -275,7 +303,10 @@ class BatchRun(NamedTuple):
     step_cycles : list of list of int
         Hardware cycles per layer, per batch (its per-step counters).
     load_s : float
-        Seconds spent writing the model image.
+        Seconds of the device's time spent writing the model image.
+    run_s : float
+        Seconds of the device's time running the batches, from the first input byte sent to
+        the last output read: the end-to-end rate is ``images / run_s``.
     link : dict
         Host-link bytes: ``load_sent``/``load_received`` while writing the model image,
         ``run_sent``/``run_received`` while running the batches (inputs, program, RUN, STATUS
@@ -287,6 +318,7 @@ class BatchRun(NamedTuple):
     batch_cycles: list
     step_cycles: list
     load_s: float
+    run_s: float
     link: dict
 
 
@@ -295,23 +327,26 @@ def run_batches(driver: Driver, prog, model, pixels, *, progress=None) -> BatchR
     from corolla.firmware.compile import golden_outputs
 
     session = Session(driver, prog)
+    now = driver.transport.now
     sent, received = driver.bytes_sent, driver.bytes_received
-    t0 = time.perf_counter()
+    t0 = now()
     session.load(progress)
-    load_s = time.perf_counter() - t0
+    load_s = now() - t0
     link = {"load_sent": driver.bytes_sent - sent,
             "load_received": driver.bytes_received - received}
     sent, received = driver.bytes_sent, driver.bytes_received
     outs, cycles, steps = [], [], []
+    t0 = now()
     for start in range(0, len(pixels), prog.lanes):
         res = session.infer(pixels[start:start + prog.lanes])
         outs.append(res.outputs)
         cycles.append(res.cycles)
         steps.append(res.step_cycles)
+    run_s = now() - t0
     link |= {"run_sent": driver.bytes_sent - sent,
              "run_received": driver.bytes_received - received}
     return BatchRun(np.concatenate(outs), golden_outputs(model, prog, pixels), cycles, steps,
-                    load_s, link)
+                    load_s, run_s, link)
 
 
 def first_mismatch(got, want, first_image: int = 0) -> str | None:
@@ -365,6 +400,9 @@ class SerialTransport:
     def write(self, data: bytes):
         self._serial.write(data)
         self._serial.flush()
+
+    def now(self) -> float:
+        return time.perf_counter()
 
     def read(self, n: int, timeout: float) -> bytes:
         self._serial.timeout = timeout

@@ -39,10 +39,13 @@ class SimTransport:
         UART clock cycles per bit (``"uart"``).
     width : int
         Bytes per word (``"burst"``).
+    device_hz : float, optional
+        The clock the simulated design stands for (default ``clock_hz``): :meth:`now` counts
+        its cycles, so rates measured in simulation are the device's.
     """
 
     def __init__(self, dut, *, clock_hz: float, mode: str = "stream", divisor: int = 0,
-                 width: int = 16):
+                 width: int = 16, device_hz: float | None = None):
         import cocotb
         from cocotb.task import resume
 
@@ -51,12 +54,14 @@ class SimTransport:
         self.width = width
         self.dut = dut
         self.clock_hz = clock_hz
+        self.device_hz = device_hz or clock_hz
         self.mode = mode
         self.divisor = divisor
         self._rx = deque()
         self._write = resume(self._send)
         self._read = resume(self._recv)
         self._sleep = resume(self._wait)
+        self._time = resume(self._sim_time)
         if mode == "uart":
             dut.rx.value = 1
             cocotb.start_soon(self._uart_monitor())
@@ -80,7 +85,16 @@ class SimTransport:
     def sleep(self, seconds: float):
         self._sleep(self._cycles(seconds))
 
+    def now(self) -> float:
+        """The device's seconds: simulated clock cycles at ``device_hz``."""
+        return self._time() * self.clock_hz / self.device_hz
+
     # -- coroutines --------------------------------------------------------------------------
+    async def _sim_time(self) -> float:
+        from cocotb.utils import get_sim_time
+
+        return get_sim_time(unit="ns") * 1e-9
+
     async def _wait(self, cycles: int):
         from cocotb.triggers import Timer
 

@@ -236,7 +236,8 @@ class HostLink(wiring.Component):
                     with m.Case(proto.Command.RUN):
                         first = head[0:8]
                         steps = head[8:16]
-                        with m.If(length != 6):
+                        flags = head[48:56]
+                        with m.If((length != 6) & ((length != 7) | (flags[1:] != 0))):
                             m.d.sync += status.eq(st.BAD_LENGTH)
                         with m.Elif(self.run.busy):
                             m.d.sync += status.eq(st.BUSY)
@@ -244,6 +245,10 @@ class HostLink(wiring.Component):
                             m.d.sync += status.eq(st.BAD_ADDRESS)
                         with m.Else():
                             m.d.sync += self.run.start.eq(1)
+                            with m.If((length == 7) & flags[0]):
+                                # RUN_WAIT: the reply is the STATUS once the program ends.
+                                m.d.sync += [reply_len.eq(status_bits() // 8), source.eq(2)]
+                                m.next = "RUN_WAIT"
                     with m.Case(proto.Command.WRITE):
                         with m.If(length < 6):
                             m.d.sync += status.eq(st.BAD_LENGTH)
@@ -293,6 +298,9 @@ class HostLink(wiring.Component):
                         m.d.sync += [checking.eq(0), idx.eq(5)]
                     with m.Else():
                         m.next = "REPLY_START"
+            # RUN_WAIT: the sequencer is busy from the cycle after ``start`` until the end.
+            with m.State("RUN_WAIT"), m.If(~self.run.busy & ~self.run.start):
+                m.next = "REPLY_START"
             with m.State("REPLY_START"):
                 m.d.comb += tx_crc.start.eq(1)
                 m.d.sync += r_idx.eq(0)

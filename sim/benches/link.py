@@ -5,7 +5,8 @@ The bench plays the core behind the link: byte memories for every space (read da
 after ``re``), the record check of record spaces (a record is valid when its last byte is 0),
 ``run.busy`` set at random between requests, and a fixed STATUS payload. Requests are seeded
 random: every command, good and bad (lengths, spaces, addresses, misaligned or invalid
-records, RUN ranges, BUSY, unknown commands, damaged CRCs, frames that stop half way, noise
+records, RUN ranges and flags (RUN_WAIT replies with the STATUS payload once ``run.busy`` is
+low), BUSY, unknown commands, damaged CRCs, frames that stop half way, noise
 between frames), sent with idle cycles between bytes while the reply stream is read with
 back-pressure. Every reply must equal the model's byte for byte, the memories must hold the
 model's contents after each request, and every RUN the model starts must pulse ``run.start``
@@ -116,6 +117,8 @@ def _request(gen, p, spaces, program_depth):
     elif kind < 0.72:
         first, count = int(gen.integers(0, program_depth + 1)), int(gen.integers(0, 4))
         payload = bytes([first, count]) + int(gen.integers(0, 1 << 32)).to_bytes(4, "little")
+        if gen.random() < 0.5:                          # flags: wait for the end, or bad ones
+            payload += bytes([int(gen.choice([0, proto.RUN_WAIT, proto.RUN_WAIT, 2, 0x81]))])
         code = proto.Command.RUN
     elif kind < 0.82:
         code, payload = int(gen.choice([proto.Command.PING, proto.Command.STATUS])), b""

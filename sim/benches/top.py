@@ -59,7 +59,8 @@ async def _setup(dut):
         dut.host_tx__ready.value = 0
     await tb.reset()
     transport = SimTransport(dut, clock_hz=CLOCK_HZ, mode=p.link,
-                             divisor=p.divisor if p.link == "uart" else 0, width=BURST_BYTES)
+                             divisor=p.divisor if p.link == "uart" else 0, width=BURST_BYTES,
+                             device_hz=p.clock_hz)
     # Replies take at most a few cycles per byte (a UART byte is 10 bit times); an error reply
     # waits for frame_timeout idle cycles first.
     per_byte = 10 * p.divisor if p.link == "uart" else 4
@@ -225,7 +226,8 @@ async def run_job(dut):
     result = run_report(prog, run.outputs, run.expected, labels, run.batch_cycles,
                         run.step_cycles, first_image=first, bytes_sent=driver.bytes_sent,
                         bytes_received=driver.bytes_received, link=run.link,
-                        retries=driver.retried, load_s=run.load_s,
+                        retries=driver.retried, load_s=run.load_s, run_s=run.run_s,
+                        end_to_end_inferences_per_s=len(pixels) / run.run_s,
                         host_s=time.perf_counter() - t0)
     mismatch = result["first_mismatch"]
     path = os.environ.get("COROLLA_RESULT")

@@ -47,7 +47,7 @@ def link_reference(request: bytes, state: LinkState, *, spaces: dict, info: byte
             return reply(st.BAD_LENGTH)
         return reply(st.OK, info if code == proto.Command.PING else state.status)
     if code == proto.Command.RUN:
-        if length != 6:
+        if length != 6 and (length != 7 or payload[6] & ~proto.RUN_WAIT):
             return reply(st.BAD_LENGTH)
         if state.busy:
             return reply(st.BUSY)
@@ -55,6 +55,9 @@ def link_reference(request: bytes, state: LinkState, *, spaces: dict, info: byte
         if count == 0 or first + count > program_depth:
             return reply(st.BAD_ADDRESS)
         state.runs.append((first, count, int.from_bytes(payload[2:6], "little")))
+        if length == 7 and payload[6] & proto.RUN_WAIT:
+            # The reply waits for the program's end; ``status`` is the STATUS then.
+            return reply(st.OK, state.status)
         return reply(st.OK)
     if code not in (proto.Command.WRITE, proto.Command.READ):
         return reply(st.UNKNOWN_COMMAND)
