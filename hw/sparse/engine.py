@@ -21,6 +21,12 @@ interleaved CSC, Han et al., ISCA'16) straight from its memories:
   bias, requantizes with :class:`~corolla.hw.arith.requant.Requant` (shift, ReLU, saturation)
   and streams the M outputs with back-pressure, clearing each accumulator as it leaves.
 
+With ``huffman`` (:class:`~corolla.params.EieParams`) each PE's entries are stored as a
+canonical Huffman bit stream (a ``z`` code and a ``v`` code per entry, one pair of codes per
+codebook slot) and column pointers are bit addresses: a decoder in front of the walker
+(:meth:`EiePe._decoder`) decodes one entry a cycle from two 16-bit words read at once, and
+flags a code that matches no length or runs past its column (``error.code``).
+
 The host writes the memories through the ``load`` stream before a run (entries, column
 pointers, codebooks and biases; several layers can live side by side, selected per run by the
 ``layer`` descriptor's bases), then pulses ``start``.
