@@ -456,12 +456,9 @@ CONV_SHAPES = [
 ]
 
 
-#: 3×3 stride-1 shapes of ``corolla bench winograd``: (label, H, W, C_in, C_out, 3, 1, pad).
-WINOGRAD_SHAPES = [
-    ("digits CNN conv1", 8, 8, 1, 8, 3, 1, 1),
-    ("digits CNN conv2", 4, 4, 8, 16, 3, 1, 1),
-    ("3×3, 16→16 ch, 8×8 px", 8, 8, 16, 16, 3, 1, 1),
-    ("3×3, 16→32 ch, 8×8 px", 8, 8, 16, 32, 3, 1, 1),
+#: 3×3 stride-1 shapes of ``corolla bench winograd``: those of ``bench conv``, then one with
+#: no padding and one of odd sides.
+WINOGRAD_SHAPES = [s for s in CONV_SHAPES if s[5:7] == (3, 1)] + [
     ("3×3, 32→32 ch, 6×6 px, no pad", 6, 6, 32, 32, 3, 1, 0),
     ("3×3, 8→12 ch, 7×7 px (odd)", 7, 7, 8, 12, 3, 1, 1),
 ]

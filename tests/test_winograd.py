@@ -17,11 +17,9 @@ PARAMS = TopParams(winograd=ArrayParams(rows=4, weight_depth=2048, bias_depth=12
 INFO = PARAMS.info()
 
 
-def _conv(gen, *, h=6, w=5, c_in=3, c_out=5, kernel=3, stride=1, pad=1, weights=None):
+def _conv(gen, *, h=6, w=5, c_in=3, c_out=5, kernel=3, stride=1, pad=1):
     inner = LAYER_KINDS["dense"].random_layer(gen, kernel * kernel * c_in, c_out, last=False,
                                               info={**INFO, "scales": 0})
-    if weights is not None:
-        inner = type(inner)(**{**inner.__dict__, **weights})
     return ConvLayer(inner, h, w, c_in, kernel, stride, pad)
 
 

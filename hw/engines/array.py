@@ -59,7 +59,41 @@ from ..io.ram import SinglePortRam
 from . import KindEngine
 from .window import WindowWalker, serial_products, small_square
 
-__all__ = ["ArrayEngine", "BinaryEngine", "DenseEngine", "LnsEngine", "TernaryEngine"]
+__all__ = ["ArrayEngine", "BinaryEngine", "DenseEngine", "LnsEngine", "TernaryEngine",
+           "array_with_queue", "weight_and_bias_memories"]
+
+
+def weight_and_bias_memories(engine, m, word_bits: int, bias_bits: int):
+    """An array engine's weight memory (one port: the host and the feeder never use it at
+    once; SPRAM on the iCE40UP) and bias memory, both served on the host bus for the kind's
+    spaces while no program runs. Returns the weights' and the biases' read ports."""
+    sizes = engine._kind.sizes(engine._p)
+    m.submodules.weights = weights = SinglePortRam(word_bits, sizes.weight_depth)
+    m.submodules.bias = bias = Memory(shape=unsigned(bias_bits), depth=sizes.bias_depth,
+                                      init=[])
+    w_wr = SimpleNamespace(addr=weights.addr, data=weights.wdata, en=weights.we)
+    w_rd = SimpleNamespace(addr=weights.addr, en=weights.re, data=weights.rdata)
+    bias_rd = bias.read_port()
+    weight_space, bias_space = engine._kind.spaces_used
+    serve_memories(m, engine.bus, {
+        weight_space: (word_bits, w_rd, w_wr),
+        bias_space: (bias_bits, bias_rd, bias.write_port(granularity=8)),
+    }, busy=engine.busy)
+    return w_rd, bias_rd
+
+
+def array_with_queue(m, pe, rows: int, cols: int, *, depth: int):
+    """A systolic array of ``pe`` PEs fed from a queue of ``depth`` beats: returns the array,
+    the queue (its ``w_data``/``w_en`` take beats of ``operand_layout``) and that layout."""
+    m.submodules.array = array = SystolicArray(rows=rows, cols=cols, kind=pe)
+    op_layout = operand_layout(pe, rows, cols)
+    m.submodules.opq = opq = fifo.SyncFIFOBuffered(width=op_layout.size, depth=depth)
+    m.d.comb += [
+        array.operands.payload.eq(opq.r_data),
+        array.operands.valid.eq(opq.r_rdy),
+        opq.r_en.eq(array.operands.ready),
+    ]
+    return array, opq, op_layout
 
 
 class ArrayEngine(KindEngine):
@@ -114,29 +148,9 @@ class ArrayEngine(KindEngine):
         scaled = self.multiplies and p.scales
         bias_bits = kind.bias_word_bits(p.scales)
 
-        # The host and the feeder never use the weights at once: one port.
-        m.submodules.weights = weights = SinglePortRam(a_width * n_rows, sizes.weight_depth)
-        m.submodules.bias = bias = Memory(shape=unsigned(bias_bits), depth=sizes.bias_depth,
-                                          init=[])
-        w_wr = SimpleNamespace(addr=weights.addr, data=weights.wdata, en=weights.we)
-        w_rd = SimpleNamespace(addr=weights.addr, en=weights.re, data=weights.rdata)
-        bias_rd = bias.read_port()
-        weight_space, bias_space = kind.spaces_used
-        serve_memories(m, self.bus, {
-            weight_space: (a_width * n_rows, w_rd, w_wr),
-            bias_space: (bias_bits, bias_rd, bias.write_port(granularity=8)),
-        }, busy=self.busy)
-
-        m.submodules.array = array = SystolicArray(rows=n_rows, cols=n_cols, kind=pe)
-        op_layout = operand_layout(pe, n_rows, n_cols)
-        in_flight = 1 + self.convert_stages
-        m.submodules.opq = opq = fifo.SyncFIFOBuffered(width=op_layout.size,
-                                                       depth=3 + in_flight)
-        m.d.comb += [
-            array.operands.payload.eq(opq.r_data),
-            array.operands.valid.eq(opq.r_rdy),
-            opq.r_en.eq(array.operands.ready),
-        ]
+        w_rd, bias_rd = weight_and_bias_memories(self, m, a_width * n_rows, bias_bits)
+        array, opq, op_layout = array_with_queue(m, pe, n_rows, n_cols,
+                                                 depth=4 + self.convert_stages)
         requants = [Requant(acc_width=48 if scaled else acc_width, out_width=8)
                     for _ in range(n_cols)]
         for c, rq in enumerate(requants):

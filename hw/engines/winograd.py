@@ -38,8 +38,6 @@ biases past their memories.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, fifo
 from amaranth.lib.memory import Memory
@@ -48,10 +46,8 @@ from amaranth.utils import exact_log2
 from corolla import protocol as proto
 
 from ..arith.requant import Requant
-from ..array.systolic import SystolicArray, operand_layout
-from ..bus import serve_memories
-from ..io.ram import SinglePortRam
 from . import KindEngine
+from .array import array_with_queue, weight_and_bias_memories
 from .window import serial_products
 
 __all__ = ["WinogradEngine"]
@@ -97,30 +93,14 @@ class WinogradEngine(KindEngine):
         max_in_c = kind.max_in_c
 
         # --- memories ------------------------------------------------------------------------
-        m.submodules.weights = weights = SinglePortRam(width * n_rows, sizes.weight_depth)
-        m.submodules.bias = bias = Memory(shape=unsigned(32), depth=sizes.bias_depth, init=[])
-        w_port = SimpleNamespace(addr=weights.addr, data=weights.wdata, en=weights.we)
-        w_rd = SimpleNamespace(addr=weights.addr, en=weights.re, data=weights.rdata)
-        bias_rd = bias.read_port()
-        weight_space, bias_space = kind.spaces_used
-        serve_memories(m, self.bus, {
-            weight_space: (width * n_rows, w_rd, w_port),
-            bias_space: (32, bias_rd, bias.write_port(granularity=8)),
-        }, busy=self.busy)
+        w_rd, bias_rd = weight_and_bias_memories(self, m, width * n_rows, 32)
         # Two halves, so the next tile is transformed while this one's GEMMs run.
         m.submodules.vmem = vmem = Memory(shape=unsigned(width * lanes), depth=32 * max_in_c,
                                           init=[])
         v_wr = vmem.write_port()
         v_rd = vmem.read_port()
 
-        m.submodules.array = array = SystolicArray(rows=n_rows, cols=lanes, kind=pe)
-        op_layout = operand_layout(pe, n_rows, lanes)
-        m.submodules.opq = opq = fifo.SyncFIFOBuffered(width=op_layout.size, depth=4)
-        m.d.comb += [
-            array.operands.payload.eq(opq.r_data),
-            array.operands.valid.eq(opq.r_rdy),
-            opq.r_en.eq(array.operands.ready),
-        ]
+        array, opq, op_layout = array_with_queue(m, pe, n_rows, lanes, depth=4)
 
         # --- sizes (shift and add in the SIZE states) -----------------------------------------
         rt_bits = exact_log2(n_rows)

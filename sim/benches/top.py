@@ -194,6 +194,27 @@ def random_winograd_cnn(gen, info: dict, depth: int, second: str):
         return QuantNetwork(tuple(layers), tuple(names))
 
 
+def random_batch(gen, prog, lanes: int, *, extremes: float):
+    """1 to ``2·lanes`` random input images for ``prog``: 30 % zeros and a share
+    ``extremes`` each of −128 and 127."""
+    batch = int(gen.integers(1, 2 * lanes + 1))
+    pixels = gen.integers(-128, 128, (batch, prog.in_features))
+    for value, share in ((0, 0.3), (-128, extremes), (127, extremes)):
+        pixels[gen.random(pixels.shape) < share] = value
+    return pixels
+
+
+def run_bit_exact(dut, driver, prog, model, pixels, what: str = ""):
+    """Run ``pixels`` through ``prog`` on the top; every output must equal the golden
+    model's (the assertion names the layers and ``what``)."""
+    got, want, cycles, *_ = run_batches(driver, prog, model, pixels)
+    msg = first_mismatch(got, want)
+    layers = " → ".join(prog.layer_names)
+    assert msg is None, f"{layers} {what}: {msg}" if what else f"{layers}: {msg}"
+    dut._log.info("%s (%s): %d images bit-exact, cycles per batch %s", layers,
+                  ",".join(prog.kinds), len(pixels), cycles)
+
+
 def _load_model(name: str, variant: str):
     from corolla.run import resolve_network
 
@@ -291,15 +312,8 @@ async def conv_networks(dut):
         for first, second in pairs * 2:
             model = random_cnn(gen, (first, second), info, p.act_depth)
             prog = compile_network(model, info)
-            batch = int(gen.integers(1, 2 * p.cols + 1))
-            pixels = gen.integers(-128, 128, (batch, prog.in_features))
-            for value, share in ((0, 0.3), (-128, 0.1), (127, 0.1)):
-                pixels[gen.random(pixels.shape) < share] = value
-            got, want, cycles, *_ = run_batches(driver, prog, model, pixels)
-            msg = first_mismatch(got, want)
-            assert msg is None, f"{' → '.join(prog.layer_names)} ({first}, {second}): {msg}"
-            dut._log.info("%s (%s): %d images bit-exact, cycles per batch %s",
-                          " → ".join(prog.layer_names), ",".join(prog.kinds), batch, cycles)
+            pixels = random_batch(gen, prog, p.cols, extremes=0.1)
+            run_bit_exact(dut, driver, prog, model, pixels, f"({first}, {second})")
             runs += 1
         record_stats(conv_networks=runs)
 
@@ -555,21 +569,14 @@ async def winograd_networks(dut):
         for second in ("winograd", "dense", "winograd", "dense", "winograd", "dense"):
             model = random_winograd_cnn(gen, info, p.act_depth, second)
             prog = compile_network(model, info)
-            batch = int(gen.integers(1, 2 * p.cols + 1))
-            pixels = gen.integers(-128, 128, (batch, prog.in_features))
-            for value, share in ((0, 0.3), (-128, 0.15), (127, 0.15)):
-                pixels[gen.random(pixels.shape) < share] = value
+            pixels = random_batch(gen, prog, p.cols, extremes=0.15)
             # The Winograd golden model is the direct convolution, bit for bit.
             conv = model.layers[0]
             wino, dense = LAYER_KINDS["winograd"], LAYER_KINDS["dense"]
             direct = dense.conv_accumulate(prog, 0, conv, pixels, info["acc_width"])
             fast = wino.conv_accumulate(prog, 0, conv, pixels, info["acc_width"])
             assert np.array_equal(direct, fast), "the Winograd model differs from direct"
-            got, want, cycles, *_ = run_batches(driver, prog, model, pixels)
-            msg = first_mismatch(got, want)
-            assert msg is None, f"{' → '.join(prog.layer_names)}: {msg}"
-            dut._log.info("%s (%s): %d images bit-exact, cycles per batch %s",
-                          " → ".join(prog.layer_names), ",".join(prog.kinds), batch, cycles)
+            run_bit_exact(dut, driver, prog, model, pixels)
             runs += 1
         record_stats(winograd_networks=runs)
 

@@ -115,13 +115,22 @@ class EieMatrix:
                                    f"the {size}-entry memory")
         if end < start:
             raise EieEncodingError(f"PE {pe} column {col}: end pointer {end} < start {start}")
-        rows = np.cumsum(np.asarray(self.z[pe][start:end], dtype=np.int64) + 1) - 1
-        n_local = self.local_rows(pe)
-        if rows.size and rows[-1] >= n_local:
-            k = int(np.argmax(rows >= n_local))
-            raise EieEncodingError(f"PE {pe} column {col}: entry {start + k} reaches local "
-                                   f"row {rows[k]}, past the PE's {n_local} rows")
+        rows = _local_row_walk(self, pe, col, self.z[pe][start:end],
+                               lambda k: f"entry {start + k}")
         return start, rows, np.asarray(self.v[pe][start:end], dtype=np.int64)
+
+
+def _local_row_walk(matrix, pe: int, col: int, z, entry) -> np.ndarray:
+    """The local row of each of a column's entries (``z + 1`` per entry from −1), as the
+    walker computes them; an entry past the PE's rows raises :class:`EieEncodingError`
+    naming it with ``entry(k)``."""
+    rows = np.cumsum(np.asarray(z, dtype=np.int64) + 1) - 1
+    n_local = matrix.local_rows(pe)
+    if rows.size and rows[-1] >= n_local:
+        k = int(np.argmax(rows >= n_local))
+        raise EieEncodingError(f"PE {pe} column {col}: {entry(k)} reaches local row "
+                               f"{rows[k]}, past the PE's {n_local} rows")
+    return rows
 
 
 @dataclass(frozen=True)
@@ -234,13 +243,8 @@ class CodedMatrix:
         """Walk PE ``pe``'s entries of column ``col`` as the hardware does (see
         :meth:`EieMatrix.column`); ``start`` is the column's first bit."""
         start, z, v = self.decode_column(pe, col)
-        rows = np.cumsum(z + 1) - 1
-        n_local = self.local_rows(pe)
-        if rows.size and rows[-1] >= n_local:
-            k = int(np.argmax(rows >= n_local))
-            raise EieEncodingError(f"PE {pe} column {col}: entry {k} of the column (from bit "
-                                   f"{start}) reaches local row {rows[k]}, past the PE's "
-                                   f"{n_local} rows")
+        rows = _local_row_walk(self, pe, col, z,
+                               lambda k: f"entry {k} of the column (from bit {start})")
         return start, rows, v
 
 
