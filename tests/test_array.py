@@ -6,6 +6,7 @@ import pytest
 
 from corolla.firmware.array import GemmTiling, assemble, conv_as_gemm, gemm_beats, im2col
 from corolla.formats import LnsFormat
+from corolla.hw.arith.dsp import ICE40_PRIMITIVES, ProductPair
 from corolla.hw.array import BinaryKind, Int8Kind, LnsKind, SystolicArray, TernaryKind, pe_kind
 from corolla.sim import runner
 from corolla.sim.models.array import array_gemm, conv2d_reference
@@ -171,6 +172,20 @@ def test_bench(name):
         assert figure["cycles"] == figure["model_cycles"], figure
 
 
+def test_bench_with_sb_mac16_pairs():
+    """The iCE40 form: two PEs per SB_MAC16, simulated on Yosys's model of the block (odd
+    columns leave one PE per row on its own DSP)."""
+    rows, cols = 3, 5
+    shapes = [[2 * rows + 1, cols, 64], [rows, cols, 1], [3 * rows, 2 * cols, 9]]
+    result = runner.run(SystolicArray(rows=rows, cols=cols, kind=Int8Kind()), test_module=BENCH,
+                        seed=35, platform=ICE40_PRIMITIVES,
+                        env={"COROLLA_CASES": "6", "COROLLA_ARRAY_SHAPES": str(shapes)})
+    ran = {t.name for t in result.tests if not t.skipped}
+    assert {"random_gemms", "exhaustive_products", "extremes", "throughput"} <= ran
+    for figure in result.stats["throughput"]:
+        assert figure["cycles"] == figure["model_cycles"], figure
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("rows,cols,kind", [
     (8, 8, Int8Kind()), (4, 4, TernaryKind()), (4, 4, BinaryKind()), (4, 4, LnsKind())])
@@ -205,6 +220,26 @@ def test_int8_pes_map_onto_dsps(device, dsp_cell):
     report = synthesize(runner.to_verilog(SystolicArray(rows=2, cols=2), name="array"),
                         top="array", device=device)
     assert report.cells.get(dsp_cell) == 4, report.cells
+
+
+def test_int8_pes_pair_up_on_ice40():
+    """On iCE40 two PEs share an SB_MAC16: 16 PEs on the UP5K's 8 DSPs."""
+    source = runner.to_verilog(SystolicArray(rows=8, cols=2), name="array",
+                               platform=ICE40_PRIMITIVES)
+    assert "SB_MAC16" in runner.primitive_models(source)
+    report = synthesize(source, top="array", device="ice40up5k")
+    assert report.cells.get("SB_MAC16") == 8, report.cells
+    # Without the primitive Yosys maps one product per block.
+    plain = synthesize(runner.to_verilog(SystolicArray(rows=2, cols=2), name="array"),
+                       top="array", device="ice40up5k")
+    assert plain.cells.get("SB_MAC16") == 4, plain.cells
+
+
+def test_product_pair_rejects_wide_operands():
+    with pytest.raises(ValueError, match="ProductPair width = 9"):
+        ProductPair(9)
+    assert Int8Kind(width=12).pe_pair() is None
+    assert TernaryKind().pe_pair() is None
 
 
 @pytest.mark.parametrize("kind", [TernaryKind(), BinaryKind(), LnsKind()])

@@ -14,6 +14,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from corolla.formats import TERNARY_CODES
+from corolla.hw.arith.dsp import ProductPair
 from corolla.hw.arith.lns import lns_mul_comb, lns_to_fixed_comb
 from corolla.hw.arith.ternary import tree_sum
 from corolla.pe_kinds import (
@@ -30,6 +31,7 @@ __all__ = [
     "PE_KINDS",
     "BinaryKind",
     "Int8Kind",
+    "Int8PePair",
     "LnsKind",
     "PeKind",
     "ProcessingElement",
@@ -38,6 +40,7 @@ __all__ = [
     "pe_kind",
     "pe_signature",
     "result_shape",
+    "split_accumulator",
 ]
 
 
@@ -129,54 +132,92 @@ class ProcessingElement(wiring.Component):
         return reg, v, lst
 
 
+def split_accumulator(m, acc_width: int, product, valid, last, result, done, name: str):
+    """A wrapping ``acc_width``-bit accumulator of ``product``, split into two halves.
+
+    A full-width adder is the longest path of a MAC on an iCE40. Here each beat adds the
+    product's low half into ``lo`` and its high half, plus the carry ``lo`` gave on the
+    previous beat, into ``hi``; the last beat's carry is added on the way out (``result``,
+    valid while ``done``). The sum is the same, bit for bit, as one wrapping adder. A beat with
+    ``valid`` and ``last`` ends the sum; the next valid beat starts a new one.
+    """
+    lo_width = acc_width // 2
+    hi_width = acc_width - lo_width
+    wide = Signal(signed(acc_width), name=f"{name}_wide")
+    m.d.comb += wide.eq(product)
+    lo = Signal(lo_width, name=f"{name}_lo")
+    hi = Signal(hi_width, name=f"{name}_hi")
+    carry = Signal(name=f"{name}_carry")  # owed to `hi` by the previous beat
+    fresh = Signal(init=1, name=f"{name}_fresh")
+    lo_sum = Signal(lo_width + 1, name=f"{name}_lo_sum")
+    hi_sum = Signal(hi_width + 1, name=f"{name}_hi_sum")
+    m.d.comb += [
+        lo_sum.eq(lo + wide[:lo_width]),
+        # hi + product high half + carry in one adder: the carry enters below a constant
+        # 1, as (2·hi + 1) + (2·p + carry) = 2·(hi + p + carry) + 1.
+        hi_sum.eq(Cat(Const(1, 1), hi) + Cat(carry, wide[lo_width:])),
+    ]
+    with m.If(valid):
+        m.d.sync += [
+            lo.eq(Mux(fresh, wide[:lo_width], lo_sum[:lo_width])),
+            carry.eq(~fresh & lo_sum[lo_width]),
+            hi.eq(Mux(fresh, wide[lo_width:], hi_sum[1:])),
+            fresh.eq(last),
+        ]
+    # The last beat's carry folded in while `done` is up (the registers hold their values
+    # through that cycle even when the next dot product starts in it).
+    m.d.sync += done.eq(valid & last)
+    m.d.comb += result.eq(Cat(lo, hi + carry))
+
+
 class Int8Pe(ProcessingElement):
     """Integer PE: product register (the DSP multiplier: ``SB_MAC16`` / ``MULT18X18D``), then a
-    carry-split accumulator in the fabric.
-
-    A full-width accumulator adder is the longest path of a MAC on an iCE40. Here the
-    accumulator is two halves: each beat adds the product's low half into ``lo`` and its high
-    half, plus the carry ``lo`` gave on the previous beat, into ``hi``; the last beat's carry
-    is added on the way out. The sum is the same, bit for bit, as one wrapping
-    ``acc_width``-bit adder.
-    """
+    carry-split accumulator in the fabric (:func:`split_accumulator`)."""
 
     def elaborate(self, platform):
         m = Module()
-        kind = self.kind
-        lo_width = kind.acc_width // 2
-        hi_width = kind.acc_width - lo_width
-
         # Stage 1: the product.
-        product = Signal(signed(2 * kind.width))
+        product = Signal(signed(2 * self.kind.width))
         m.d.comb += product.eq(self.a * self.b)
         p, valid, last = self._stage(m, product, self.valid, self.last, "product")
-        wide = Signal(signed(kind.acc_width))
-        m.d.comb += wide.eq(p)
+        # Stage 2: the accumulator.
+        split_accumulator(m, self.kind.acc_width, p, valid, last, self.result, self.done, "acc")
+        return m
 
-        # Stage 2: the two halves; `carry` is owed to `hi` by the previous beat.
-        lo = Signal(lo_width)
-        hi = Signal(hi_width)
-        carry = Signal()
-        fresh = Signal(init=1)
-        lo_sum = Signal(lo_width + 1)
-        hi_sum = Signal(hi_width + 1)
-        m.d.comb += [
-            lo_sum.eq(lo + wide[:lo_width]),
-            # hi + product high half + carry in one adder: the carry enters below a constant
-            # 1, as (2·hi + 1) + (2·p + carry) = 2·(hi + p + carry) + 1.
-            hi_sum.eq(Cat(Const(1, 1), hi) + Cat(carry, wide[lo_width:])),
-        ]
-        with m.If(valid):
-            m.d.sync += [
-                lo.eq(Mux(fresh, wide[:lo_width], lo_sum[:lo_width])),
-                carry.eq(~fresh & lo_sum[lo_width]),
-                hi.eq(Mux(fresh, wide[lo_width:], hi_sum[1:])),
-                fresh.eq(last),
-            ]
-        # The last beat's carry folded in while `done` is up (the registers hold their values
-        # through that cycle even when the next dot product starts in it).
-        m.d.sync += self.done.eq(valid & last)
-        m.d.comb += self.result.eq(Cat(lo, hi + carry))
+
+class Int8PePair(wiring.Component):
+    """Two integer PEs on one DSP block: both products from one :class:`ProductPair` (one
+    ``SB_MAC16`` in its two-8×8 mode on iCE40), each accumulated by its own
+    :func:`split_accumulator`. Cycle for cycle and bit for bit the same as two
+    :class:`Int8Pe`.
+
+    Parameters
+    ----------
+    kind : Int8Kind
+        Operands of at most 8 bits.
+
+    Members
+    -------
+    pe0, pe1 : Out(pe_signature(kind))
+        The two PEs, each as :func:`pe_signature` describes it.
+    """
+
+    def __init__(self, kind):
+        if kind.width > 8:
+            raise ValueError(f"Int8PePair needs operands of at most 8 bits, not {kind.width}")
+        self.kind = kind
+        super().__init__({"pe0": Out(pe_signature(kind)), "pe1": Out(pe_signature(kind))})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.products = products = ProductPair(self.kind.width)
+        m.d.comb += [products.a0.eq(self.pe0.a), products.b0.eq(self.pe0.b),
+                     products.a1.eq(self.pe1.a), products.b1.eq(self.pe1.b)]
+        for i, (pe, p) in enumerate(((self.pe0, products.p0), (self.pe1, products.p1))):
+            valid, last = Signal(name=f"valid{i}"), Signal(name=f"last{i}")
+            m.d.sync += [valid.eq(pe.valid), last.eq(pe.last)]
+            split_accumulator(m, self.kind.acc_width, p, valid, last, pe.result, pe.done,
+                              f"acc{i}")
         return m
 
 

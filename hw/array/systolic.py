@@ -8,6 +8,9 @@ input skew), so ``A[m0 + r, k]`` and ``B[k, n0 + c]`` meet in PE ``(r, c)`` ``r 
 after the beat. The beat's ``valid`` and ``last`` travel with ``A``; an idle input cycle is a
 bubble that travels through the array like a beat and is ignored by every PE.
 
+On iCE40 the int8 PEs of a row go in pairs, two per ``SB_MAC16``
+(:class:`~corolla.hw.array.pe.Int8PePair`), so the UP5K's 8 DSPs carry 16 PEs.
+
 When a tile's ``last`` beat has passed, each PE hands its sum to its result register and
 starts the next tile at once. Once the far corner PE has finished, the result registers are
 drained row by row (row 0 first) on the ``results`` stream, shifting up one row per accepted
@@ -21,6 +24,8 @@ from __future__ import annotations
 from amaranth import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
+
+from corolla.hw.arith.dsp import is_ice40
 
 from .pe import operand_shape, pe_kind, result_shape
 
@@ -84,6 +89,24 @@ class SystolicArray(wiring.Component):
         return {"rows": self.rows, "cols": self.cols, "kind": self.kind.to_dict(),
                 "latency": self.kind.latency}
 
+    def _pes(self, m, platform):
+        """The PEs, ``[row][col]``: on iCE40, neighbours in a row share a DSP block when the
+        kind has a PE pair (:meth:`~corolla.pe_kinds.PeKind.pe_pair`); one PE per DSP
+        elsewhere."""
+        grid = [[None] * self.cols for _ in range(self.rows)]
+        for r in range(self.rows):
+            c = 0
+            while c < self.cols:
+                pair = self.kind.pe_pair() if is_ice40(platform) and c + 1 < self.cols else None
+                if pair is not None:
+                    m.submodules[f"pe_{r}_{c}_{c + 1}"] = pair
+                    grid[r][c], grid[r][c + 1] = pair.pe0, pair.pe1
+                    c += 2
+                else:
+                    grid[r][c] = m.submodules[f"pe_{r}_{c}"] = self.kind.pe()
+                    c += 1
+        return grid
+
     def elaborate(self, platform):
         m = Module()
         rows, cols, kind = self.rows, self.cols, self.kind
@@ -113,7 +136,7 @@ class SystolicArray(wiring.Component):
         b_in = [delayed(beat.b[c], c, f"b_c{c}") for c in range(cols)]
 
         # The mesh: one register per PE and operand; A and valid/last move right, B down.
-        pes = [[kind.pe() for _ in range(cols)] for _ in range(rows)]
+        pes = self._pes(m, platform)
         a_reg = [[Signal(operand_shape(kind, "a"), name=f"a_{r}_{c}") for c in range(cols)]
                  for r in range(rows)]
         b_reg = [[Signal(operand_shape(kind, "b"), name=f"b_{r}_{c}") for c in range(cols)]
@@ -123,7 +146,6 @@ class SystolicArray(wiring.Component):
         for r in range(rows):
             for c in range(cols):
                 pe = pes[r][c]
-                m.submodules[f"pe_{r}_{c}"] = pe
                 left = (a_in[r], valid_in[r], last_in[r]) if c == 0 else \
                     (a_reg[r][c - 1], v_reg[r][c - 1], l_reg[r][c - 1])
                 up = b_in[c] if r == 0 else b_reg[r - 1][c]
