@@ -607,6 +607,13 @@ class DenseKind(ArrayKind):
         w = layer.weights()
         need(name, "weights", f"{w.min()}..{w.max()}", w.min() >= -128 and w.max() <= 127,
              "int8 for the PE array (codebook_width 8 at most)")
+        # No sum may wrap the accumulator: |Σ w·x + b| ≤ 128·Σ|w| + |b| for int8 inputs.
+        top = (1 << (info["acc_width"] - 1)) - 1
+        bound = int((128 * np.abs(w).sum(axis=1)
+                     + np.abs(np.asarray(layer.bias, dtype=np.int64))).max())
+        need(name, "largest possible sum", bound, bound <= top,
+             f"at most {top}, so that no dot product wraps the accelerator's "
+             f"{info['acc_width']}-bit accumulators")
         if layer.mult is not None:
             mult = np.asarray(layer.mult)
             need(name, "multipliers", "per output", info.get("scales"),

@@ -9,7 +9,7 @@ report the sum after the last beat" drops in as a new kind.
 
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -36,11 +36,11 @@ __all__ = [
     "PeKind",
     "ProcessingElement",
     "TernaryKind",
+    "int_accumulator",
     "operand_shape",
     "pe_kind",
     "pe_signature",
     "result_shape",
-    "split_accumulator",
 ]
 
 
@@ -87,7 +87,7 @@ class ProcessingElement(wiring.Component):
 
     Subclasses give the term (:meth:`term`, with its own register stages) and, if the result
     is not one number, the accumulation (:meth:`accumulate`); :class:`Int8Pe` replaces the
-    whole datapath to split its accumulator. The beat after ``last`` starts a
+    whole datapath (its product register is the DSP's). The beat after ``last`` starts a
     new sum, so dot products follow each other without a bubble.
 
     Parameters
@@ -132,47 +132,25 @@ class ProcessingElement(wiring.Component):
         return reg, v, lst
 
 
-def split_accumulator(m, acc_width: int, product, valid, last, result, done, name: str):
-    """A wrapping ``acc_width``-bit accumulator of ``product``, split into two halves.
+def int_accumulator(m, acc_width: int, product, valid, last, result, done, name: str):
+    """A wrapping ``acc_width``-bit accumulator of ``product``: a beat with ``valid`` adds it
+    (or, first in a sum, loads it); a beat with ``valid`` and ``last`` ends the sum, which is on
+    ``result`` while ``done`` is up the next cycle, and the next valid beat starts a new one.
 
-    A full-width adder is the longest path of a MAC on an iCE40. Here each beat adds the
-    product's low half into ``lo`` and its high half, plus the carry ``lo`` gave on the
-    previous beat, into ``hi``; the last beat's carry is added on the way out (``result``,
-    valid while ``done``). The sum is the same, bit for bit, as one wrapping adder. A beat with
-    ``valid`` and ``last`` ends the sum; the next valid beat starts a new one.
+    The load-or-add selection sits after the adder, so on an iCE40 each bit is one LUT on the
+    carry chain (the LUT's spare input takes the selection).
     """
-    lo_width = acc_width // 2
-    hi_width = acc_width - lo_width
-    wide = Signal(signed(acc_width), name=f"{name}_wide")
-    m.d.comb += wide.eq(product)
-    lo = Signal(lo_width, name=f"{name}_lo")
-    hi = Signal(hi_width, name=f"{name}_hi")
-    carry = Signal(name=f"{name}_carry")  # owed to `hi` by the previous beat
+    acc = Signal(signed(acc_width), name=f"{name}_sum")
     fresh = Signal(init=1, name=f"{name}_fresh")
-    lo_sum = Signal(lo_width + 1, name=f"{name}_lo_sum")
-    hi_sum = Signal(hi_width + 1, name=f"{name}_hi_sum")
-    m.d.comb += [
-        lo_sum.eq(lo + wide[:lo_width]),
-        # hi + product high half + carry in one adder: the carry enters below a constant
-        # 1, as (2·hi + 1) + (2·p + carry) = 2·(hi + p + carry) + 1.
-        hi_sum.eq(Cat(Const(1, 1), hi) + Cat(carry, wide[lo_width:])),
-    ]
     with m.If(valid):
-        m.d.sync += [
-            lo.eq(Mux(fresh, wide[:lo_width], lo_sum[:lo_width])),
-            carry.eq(~fresh & lo_sum[lo_width]),
-            hi.eq(Mux(fresh, wide[lo_width:], hi_sum[1:])),
-            fresh.eq(last),
-        ]
-    # The last beat's carry folded in while `done` is up (the registers hold their values
-    # through that cycle even when the next dot product starts in it).
+        m.d.sync += [acc.eq(Mux(fresh, product, acc + product)), fresh.eq(last)]
     m.d.sync += done.eq(valid & last)
-    m.d.comb += result.eq(Cat(lo, hi + carry))
+    m.d.comb += result.eq(acc)
 
 
 class Int8Pe(ProcessingElement):
-    """Integer PE: product register (the DSP multiplier: ``SB_MAC16`` / ``MULT18X18D``), then a
-    carry-split accumulator in the fabric (:func:`split_accumulator`)."""
+    """Integer PE: product register (the DSP multiplier: ``SB_MAC16`` / ``MULT18X18D``), then the
+    accumulator in the fabric (:func:`int_accumulator`)."""
 
     def elaborate(self, platform):
         m = Module()
@@ -181,14 +159,14 @@ class Int8Pe(ProcessingElement):
         m.d.comb += product.eq(self.a * self.b)
         p, valid, last = self._stage(m, product, self.valid, self.last, "product")
         # Stage 2: the accumulator.
-        split_accumulator(m, self.kind.acc_width, p, valid, last, self.result, self.done, "acc")
+        int_accumulator(m, self.kind.acc_width, p, valid, last, self.result, self.done, "acc")
         return m
 
 
 class Int8PePair(wiring.Component):
     """Two integer PEs on one DSP block: both products from one :class:`ProductPair` (one
     ``SB_MAC16`` in its two-8×8 mode on iCE40), each accumulated by its own
-    :func:`split_accumulator`. Cycle for cycle and bit for bit the same as two
+    :func:`int_accumulator`. Cycle for cycle and bit for bit the same as two
     :class:`Int8Pe`.
 
     Parameters
@@ -216,7 +194,7 @@ class Int8PePair(wiring.Component):
         for i, (pe, p) in enumerate(((self.pe0, products.p0), (self.pe1, products.p1))):
             valid, last = Signal(name=f"valid{i}"), Signal(name=f"last{i}")
             m.d.sync += [valid.eq(pe.valid), last.eq(pe.last)]
-            split_accumulator(m, self.kind.acc_width, p, valid, last, pe.result, pe.done,
+            int_accumulator(m, self.kind.acc_width, p, valid, last, pe.result, pe.done,
                               f"acc{i}")
         return m
 

@@ -51,6 +51,7 @@ from amaranth.utils import exact_log2
 
 from corolla import protocol as proto
 
+from ..arith.dsp import is_ice40
 from ..arith.lns import int_to_lns_comb
 from ..arith.requant import Requant
 from ..array.systolic import SystolicArray, operand_layout
@@ -80,6 +81,13 @@ def weight_and_bias_memories(engine, m, word_bits: int, bias_bits: int):
         bias_space: (bias_bits, bias_rd, bias.write_port(granularity=8)),
     }, busy=engine.busy)
     return w_rd, bias_rd
+
+
+def queue_depth(platform, beats: int) -> int:
+    """The operand queue's depth for a feeder that keeps at most ``beats`` beats in it: just
+    that, except on iCE40, where a queue deep enough to be put in block RAM (EBRs) costs no
+    logic cells instead of a flip-flop per bit (a 8×2 int8 array's queue is 81 bits wide)."""
+    return max(beats, 33) if is_ice40(platform) else beats
 
 
 def array_with_queue(m, pe, rows: int, cols: int, *, depth: int):
@@ -150,7 +158,8 @@ class ArrayEngine(KindEngine):
 
         w_rd, bias_rd = weight_and_bias_memories(self, m, a_width * n_rows, bias_bits)
         array, opq, op_layout = array_with_queue(m, pe, n_rows, n_cols,
-                                                 depth=4 + self.convert_stages)
+                                                 depth=queue_depth(platform,
+                                                                   4 + self.convert_stages))
         requants = [Requant(acc_width=48 if scaled else acc_width, out_width=8)
                     for _ in range(n_cols)]
         for c, rq in enumerate(requants):
