@@ -77,6 +77,9 @@ class LayerKind:
     has_weights : bool
         Its layers are weight matrices (:meth:`random_layer` makes one); ``False`` for
         max pooling.
+    bounds_sums : bool
+        Its compiler refuses a layer whose sums could wrap the accelerator's accumulators,
+        so a model of a wider ``acc_width`` computes the same on a narrower accelerator.
     """
 
     name: str = ""
@@ -88,6 +91,7 @@ class LayerKind:
     memory: str = ""
     layer_types: tuple = ("QuantLayer",)
     has_weights: bool = True
+    bounds_sums: bool = False
 
     # -- the accelerator -------------------------------------------------------------------
     def enabled(self, params: TopParams) -> bool:
@@ -581,6 +585,7 @@ class DenseKind(ArrayKind):
     summary = ("fully connected layer or convolution on the int8 systolic PE array "
                "(images in lanes)")
     spaces_used = (proto.Space.WEIGHTS, proto.Space.BIAS)
+    bounds_sums = True
 
     def sizes(self, params):
         return SimpleNamespace(rows=params.rows, weight_depth=params.weight_depth,
@@ -614,6 +619,9 @@ class DenseKind(ArrayKind):
         need(name, "largest possible sum", bound, bound <= top,
              f"at most {top}, so that no dot product wraps the accelerator's "
              f"{info['acc_width']}-bit accumulators")
+        if layer.mult is None:
+            need(name, "shift", layer.shift, layer.shift < info["acc_width"],
+                 f"below the accumulator width, {info['acc_width']}")
         if layer.mult is not None:
             mult = np.asarray(layer.mult)
             need(name, "multipliers", "per output", info.get("scales"),

@@ -84,10 +84,11 @@ def weight_and_bias_memories(engine, m, word_bits: int, bias_bits: int):
 
 
 def queue_depth(platform, beats: int) -> int:
-    """The operand queue's depth for a feeder that keeps at most ``beats`` beats in it: just
-    that, except on iCE40, where a queue deep enough to be put in block RAM (EBRs) costs no
-    logic cells instead of a flip-flop per bit (a 8×2 int8 array's queue is 81 bits wide)."""
-    return max(beats, 33) if is_ice40(platform) else beats
+    """The operand queue's depth for a feeder that keeps at most ``beats`` beats in it and
+    in flight, plus one (its room flag is a register, a cycle late); on iCE40 deep enough to
+    be put in block RAM (EBRs), where it costs no logic cells instead of a flip-flop per bit
+    (an 8×2 int8 array's queue is 81 bits wide)."""
+    return max(beats + 1, 33) if is_ice40(platform) else beats + 1
 
 
 def array_with_queue(m, pe, rows: int, cols: int, *, depth: int):
@@ -210,7 +211,14 @@ class ArrayEngine(KindEngine):
             m.d.comb += sub_last.eq(Mux(d.bits_in, 0, 7))
         issue = Signal()
         emit = Signal()
-        m.d.comb += [issue.eq(f_active & (opq.level <= 2)), emit.eq(issue & (f_sub == sub_last))]
+        # The queue's room, registered (one more beat may be in flight: see queue_depth); the
+        # ends of the counts below are registered in CHECK, so that no adder sits between the
+        # counters and the memories' enables.
+        room = Signal()
+        k_end, tile_end_at, px_end, row_end = (Signal(n, name=name) for n, name in (
+            (12, "k_end"), (12, "tile_end_at"), (13, "px_end"), (16, "row_end")))
+        m.d.sync += room.eq(opq.level <= 2)
+        m.d.comb += [issue.eq(f_active & room), emit.eq(issue & (f_sub == sub_last))]
         with m.If(self.busy):
             m.d.comb += [w_rd.addr.eq(f_waddr), w_rd.en.eq(emit)]
         rd_addr = Mux(d.bits_in, f_k, Cat(f_sub, f_k)) if packs else f_k
@@ -219,7 +227,7 @@ class ArrayEngine(KindEngine):
         f_valid = Signal()               # ... and completes a beat
         f_last = Signal()
         f_pad = Signal()                 # ... and is a convolution's padding: zero
-        m.d.sync += [f_read.eq(issue), f_valid.eq(emit), f_last.eq(f_k + 1 == beats),
+        m.d.sync += [f_read.eq(issue), f_valid.eq(emit), f_last.eq(f_k == k_end),
                      f_pad.eq(conv & ~walker.inside)]
         word = Signal.like(act.rd_data)
         m.d.comb += word.eq(Mux(f_pad, 0, act.rd_data))
@@ -250,7 +258,7 @@ class ArrayEngine(KindEngine):
             q_data, q_valid = reg, valid
         m.d.comb += [opq.w_data.eq(q_data), opq.w_en.eq(q_valid)]
         tile_end = Signal()
-        m.d.comb += tile_end.eq(emit & (f_k + 1 == beats))
+        m.d.comb += tile_end.eq(emit & (f_k == k_end))
         with m.If(issue):
             m.d.sync += f_sub.eq(f_sub + 1)
             m.d.comb += walker.step.eq(~tile_end)
@@ -258,11 +266,11 @@ class ArrayEngine(KindEngine):
             m.d.sync += [f_sub.eq(0), f_waddr.eq(f_waddr + 1), f_k.eq(f_k + 1)]
         with m.If(tile_end):
             m.d.sync += [f_k.eq(0), f_tile.eq(f_tile + 1)]
-            with m.If(f_tile + 1 == tiles):
+            with m.If(f_tile == tile_end_at):
                 # The pixel's last tile: the next pixel's window, the weights again.
                 m.d.sync += [f_tile.eq(0), f_px.eq(f_px + 1), f_waddr.eq(d.weight_base)]
                 m.d.comb += walker.next_pixel.eq(1)
-                with m.If(f_px + 1 == n_pixels):
+                with m.If(f_px == px_end):
                     m.d.sync += f_active.eq(0)
             with m.Else():
                 m.d.comb += walker.rewind.eq(1)
@@ -278,7 +286,7 @@ class ArrayEngine(KindEngine):
         m.d.sync += r_valid.eq(array.results.valid & (r_count < d.rows))
         m.d.sync += r_row.eq(array.results.payload.row)
         with m.If(array.results.valid):
-            with m.If(r_count + 1 == tiles << exact_log2(n_rows)):
+            with m.If(r_count == row_end):
                 m.d.sync += [r_count.eq(0), r_px.eq(r_px + 1)]
             with m.Else():
                 m.d.sync += r_count.eq(r_count + 1)
@@ -379,6 +387,9 @@ class ArrayEngine(KindEngine):
                                  self.step.error.eq(1 << proto.ErrorFlag.DESCRIPTOR)]
                     m.next = "IDLE"
                 with m.Else():
+                    m.d.sync += [k_end.eq(beats - 1), tile_end_at.eq(tiles - 1),
+                                 px_end.eq(n_pixels - 1),
+                                 row_end.eq((tiles << exact_log2(n_rows)) - 1)]
                     m.d.sync += [f_active.eq(1), f_k.eq(0), f_sub.eq(0), f_tile.eq(0),
                                  f_px.eq(0), f_waddr.eq(d.weight_base)]
                     m.d.comb += walker.restart.eq(1)

@@ -112,6 +112,7 @@ class HostLink(wiring.Component):
         tag = Signal(8)
         length = Signal(16)
         idx = Signal(17)
+        left = Signal(17)             # bytes left: of the payload received, copied or sent
         head = Signal(8 * 7)
         status = Signal(8)
         reply_len = Signal(16)
@@ -124,38 +125,45 @@ class HostLink(wiring.Component):
         space = head[0:8]
         addr = head[8:40]
         count = head[40:56]
-        data_len = Signal(17)
-        m.d.comb += data_len.eq(length - 5)
+        first, steps, flags = head[0:8], head[8:16], head[48:56]
 
         m.d.sync += self.run.start.eq(0)
         m.d.comb += [
-            self.run.first.eq(head[0:8]),
-            self.run.count.eq(head[8:16]),
+            self.run.first.eq(first),
+            self.run.count.eq(steps),
             self.run.watchdog.eq(head[16:48]),
             self.bus.space.eq(space),
         ]
 
-        # Space properties, selected by the request's space byte.
+        # The request's checks, registered in the DECODE stages so that EXEC only looks at
+        # flags: the space's properties, the end of the range and every length rule.
         size = Signal(33)
         readable = Signal()
         writable = Signal()
         records = Signal()
-        with m.Switch(space):
-            for sp, info in self._spaces.items():
-                with m.Case(int(sp)):
-                    m.d.comb += [size.eq(info.size), readable.eq(int(info.readable)),
-                                 writable.eq(int(info.writable)),
-                                 records.eq(int(info.records))]
+        data_len = Signal(16)
         end = Signal(34)
-        m.d.comb += end.eq(addr + Mux(code == proto.Command.WRITE, data_len, count))
+        over = Signal()               # the range passes the space's end
+        is_write = Signal()
+        len_is = {n: Signal(name=f"len_is_{n}") for n in (0, 6, 7)}
+        len_short = Signal()          # a WRITE shorter than its header
+        count_bad = Signal()          # a READ of 0 or of more than max_payload bytes
+        steps_bad = Signal()          # a RUN of no steps or past the program's end
+        flags_bad = Signal()
+        misaligned = Signal()         # a record write not on whole records
 
-        # Reply byte sources.
-        info_sig = Signal(8 * max(1, len(self._info)),
-                          init=int.from_bytes(self._info, "little") if self._info else 0)
-        r_idx = Signal(17)
+        # Reply: header (SYNC, status, tag, length), payload (`j` counts it), CRC.
+        info_len = max(1, len(self._info))
+        m.submodules.info = info_rom = Memory(shape=8, depth=info_len,
+                                              init=list(self._info) or [0])
+        info_rd = info_rom.read_port()
+        r_phase = Signal(2)           # 0 header, 1 payload, 2 CRC
+        r_pos = Signal(3)
         r_byte = Signal(8)
-        j = Signal(17)
-        m.d.comb += j.eq(r_idx - 5)
+        r_data = Signal(8)            # the memory's byte, registered
+        j = Signal(16)
+        raddr = Signal(32)
+        m.d.comb += [info_rd.addr.eq(j), info_rd.en.eq(1)]
 
         with m.FSM():
             with m.State("SYNC"), m.If(got & (byte == proto.SYNC_REQUEST)):
@@ -176,11 +184,13 @@ class HostLink(wiring.Component):
                         with m.Case(2):
                             m.d.sync += length[:8].eq(byte)
                         with m.Case(3):
-                            m.d.sync += [length[8:].eq(byte), idx.eq(0), head.eq(0)]
-                            with m.If(Cat(length[:8], byte) > maxp):
+                            n = Cat(length[:8], byte)
+                            m.d.sync += [length[8:].eq(byte), idx.eq(0), head.eq(0),
+                                         left.eq(n)]
+                            with m.If(n > maxp):
                                 m.d.sync += status.eq(st.BAD_LENGTH)
                                 m.next = "DISCARD"
-                            with m.Elif(Cat(length[:8], byte) == 0):
+                            with m.Elif(n == 0):
                                 m.next = "CRC"
                             with m.Else():
                                 m.next = "PAYLOAD"
@@ -191,11 +201,11 @@ class HostLink(wiring.Component):
                 m.d.comb += [rx_crc.valid.eq(got), rx_crc.data.eq(byte),
                              fw.addr.eq(idx), fw.data.eq(byte), fw.en.eq(got)]
                 with m.If(got):
-                    m.d.sync += idx.eq(idx + 1)
+                    m.d.sync += [idx.eq(idx + 1), left.eq(left - 1)]
                     for k in range(7):
                         with m.If(idx == k):
                             m.d.sync += head[8 * k:8 * k + 8].eq(byte)
-                    with m.If(idx + 1 == length):
+                    with m.If(left == 1):
                         m.d.sync += idx.eq(0)
                         m.next = "CRC"
                 with m.Elif(timed_out):
@@ -212,74 +222,95 @@ class HostLink(wiring.Component):
                     m.next = "REPLY_START"
             with m.State("CHECK"):
                 with m.If(rx_crc.match_detected):
-                    m.next = "EXEC"
+                    m.next = "DECODE"
                 with m.Else():
                     m.d.sync += status.eq(st.BAD_CRC)
                     m.next = "DISCARD"
             with m.State("DISCARD"), m.If(timed_out):
                 # Swallow the rest of a damaged frame; answer once the line is quiet.
                 m.next = "REPLY_START"
+            with m.State("DECODE"):
+                m.d.sync += [
+                    data_len.eq(length - 5), is_write.eq(code == proto.Command.WRITE),
+                    len_short.eq(length < 6), count_bad.eq((count == 0) | (count > maxp)),
+                    steps_bad.eq((steps == 0) | (first + steps > self._program_depth)),
+                    flags_bad.eq(flags[1:] != 0),
+                    *(flag.eq(length == n) for n, flag in len_is.items()),
+                    size.eq(0), readable.eq(0), writable.eq(0), records.eq(0),
+                ]
+                with m.Switch(space):
+                    for sp, sp_info in self._spaces.items():
+                        with m.Case(int(sp)):
+                            m.d.sync += [size.eq(sp_info.size),
+                                         readable.eq(int(sp_info.readable)),
+                                         writable.eq(int(sp_info.writable)),
+                                         records.eq(int(sp_info.records))]
+                m.next = "DECODE_END"
+            with m.State("DECODE_END"):
+                m.d.sync += [end.eq(addr + Mux(is_write, data_len, count)),
+                             misaligned.eq((addr[:3] != 0) | (data_len[:3] != 0))]
+                m.next = "DECODE_RANGE"
+            with m.State("DECODE_RANGE"):
+                m.d.sync += over.eq(end > size)
+                m.next = "EXEC"
             with m.State("EXEC"):
                 m.d.sync += [reply_len.eq(0), source.eq(0)]
                 m.next = "REPLY_START"
                 with m.Switch(code):
                     with m.Case(proto.Command.PING):
-                        with m.If(length != 0):
+                        with m.If(~len_is[0]):
                             m.d.sync += status.eq(st.BAD_LENGTH)
                         with m.Else():
                             m.d.sync += [reply_len.eq(len(self._info)), source.eq(1)]
                     with m.Case(proto.Command.STATUS):
-                        with m.If(length != 0):
+                        with m.If(~len_is[0]):
                             m.d.sync += status.eq(st.BAD_LENGTH)
                         with m.Else():
                             m.d.sync += [reply_len.eq(status_bits() // 8), source.eq(2)]
                     with m.Case(proto.Command.RUN):
-                        first = head[0:8]
-                        steps = head[8:16]
-                        flags = head[48:56]
-                        with m.If((length != 6) & ((length != 7) | (flags[1:] != 0))):
+                        with m.If(~len_is[6] & (~len_is[7] | flags_bad)):
                             m.d.sync += status.eq(st.BAD_LENGTH)
                         with m.Elif(self.run.busy):
                             m.d.sync += status.eq(st.BUSY)
-                        with m.Elif((steps == 0) | (first + steps > self._program_depth)):
+                        with m.Elif(steps_bad):
                             m.d.sync += status.eq(st.BAD_ADDRESS)
                         with m.Else():
                             m.d.sync += self.run.start.eq(1)
-                            with m.If((length == 7) & flags[0]):
+                            with m.If(len_is[7] & flags[0]):
                                 # RUN_WAIT: the reply is the STATUS once the program ends.
                                 m.d.sync += [reply_len.eq(status_bits() // 8), source.eq(2)]
                                 m.next = "RUN_WAIT"
                     with m.Case(proto.Command.WRITE):
-                        with m.If(length < 6):
+                        with m.If(len_short):
                             m.d.sync += status.eq(st.BAD_LENGTH)
                         with m.Elif(self.run.busy):
                             m.d.sync += status.eq(st.BUSY)
                         with m.Elif(~writable):
                             m.d.sync += status.eq(st.BAD_SPACE)
-                        with m.Elif((end > size)
-                                    | (records & ((addr[:3] != 0) | (data_len[:3] != 0)))):
+                        with m.Elif(over | (records & misaligned)):
                             m.d.sync += status.eq(st.BAD_ADDRESS)
                         with m.Else():
-                            m.d.sync += [idx.eq(5), checking.eq(records), bad_seen.eq(0),
-                                         wpend.eq(0)]
+                            m.d.sync += [idx.eq(5), left.eq(data_len), waddr.eq(addr - 1),
+                                         checking.eq(records), bad_seen.eq(0), wpend.eq(0)]
                             m.next = "COPY"
                     with m.Case(proto.Command.READ):
-                        with m.If(length != 7):
+                        with m.If(~len_is[7]):
                             m.d.sync += status.eq(st.BAD_LENGTH)
                         with m.Elif(self.run.busy):
                             m.d.sync += status.eq(st.BUSY)
                         with m.Elif(~readable):
                             m.d.sync += status.eq(st.BAD_SPACE)
-                        with m.Elif((count == 0) | (count > maxp)):
+                        with m.Elif(count_bad):
                             m.d.sync += status.eq(st.BAD_LENGTH)
-                        with m.Elif(end > size):
+                        with m.Elif(over):
                             m.d.sync += status.eq(st.BAD_ADDRESS)
                         with m.Else():
                             m.d.sync += [reply_len.eq(count), source.eq(3)]
                     with m.Default():
                         m.d.sync += status.eq(st.UNKNOWN_COMMAND)
             with m.State("COPY"):
-                # Buffer byte idx is read this cycle and written to the bus the next.
+                # Buffer byte idx is read this cycle and written to the bus at waddr the next.
+                more = left != 0
                 m.d.comb += [fr.addr.eq(idx), fr.en.eq(1)]
                 m.d.comb += [
                     self.bus.we.eq(wpend), self.bus.check.eq(checking),
@@ -287,15 +318,17 @@ class HostLink(wiring.Component):
                 ]
                 with m.If(wpend & self.bus.bad):
                     m.d.sync += bad_seen.eq(1)
-                m.d.sync += [wpend.eq(idx < length), waddr.eq(addr + idx - 5)]
-                with m.If(idx < length):
-                    m.d.sync += idx.eq(idx + 1)
+                m.d.sync += wpend.eq(more)
+                with m.If(more):
+                    m.d.sync += [idx.eq(idx + 1), left.eq(left - 1), waddr.eq(waddr + 1)]
                 with m.Elif(~wpend):
                     with m.If(checking & bad_seen):
                         m.d.sync += status.eq(st.BAD_RECORD)
                         m.next = "REPLY_START"
                     with m.Elif(checking):
-                        m.d.sync += [checking.eq(0), idx.eq(5)]
+                        # Every record passed: now write them.
+                        m.d.sync += [checking.eq(0), idx.eq(5), left.eq(data_len),
+                                     waddr.eq(addr - 1)]
                     with m.Else():
                         m.next = "REPLY_START"
             # RUN_WAIT: the sequencer is busy from the cycle after ``start`` until the end.
@@ -303,49 +336,54 @@ class HostLink(wiring.Component):
                 m.next = "REPLY_START"
             with m.State("REPLY_START"):
                 m.d.comb += tx_crc.start.eq(1)
-                m.d.sync += r_idx.eq(0)
+                m.d.sync += [r_phase.eq(0), r_pos.eq(0), j.eq(0), raddr.eq(addr),
+                             left.eq(reply_len)]
                 m.next = "REPLY_FETCH"
             with m.State("REPLY_FETCH"):
-                in_payload = (r_idx >= 5) & (j < reply_len)
-                m.d.comb += [
-                    self.bus.re.eq(in_payload & (source == 3)),
-                    self.bus.addr.eq(addr + j),
-                ]
+                m.d.comb += [self.bus.re.eq((r_phase == 1) & (source == 3)),
+                             self.bus.addr.eq(raddr)]
+                m.next = "REPLY_WAIT"
+            with m.State("REPLY_WAIT"):
+                m.d.sync += r_data.eq(self.bus.rdata)
                 m.next = "REPLY_LOAD"
             with m.State("REPLY_LOAD"):
-                crc_at = reply_len + 5
-                with m.If(r_idx == 0):
-                    m.d.sync += r_byte.eq(proto.SYNC_REPLY)
-                with m.Elif(r_idx == 1):
-                    m.d.sync += r_byte.eq(status)
-                with m.Elif(r_idx == 2):
-                    m.d.sync += r_byte.eq(tag)
-                with m.Elif(r_idx == 3):
-                    m.d.sync += r_byte.eq(reply_len[:8])
-                with m.Elif(r_idx == 4):
-                    m.d.sync += r_byte.eq(reply_len[8:])
-                with m.Elif(r_idx == crc_at):
-                    m.d.sync += r_byte.eq(tx_crc.crc[8:])
-                with m.Elif(r_idx == crc_at + 1):
-                    m.d.sync += r_byte.eq(tx_crc.crc[:8])
-                with m.Elif(source == 1):
-                    m.d.sync += r_byte.eq(info_sig.word_select(j[:bits_for(len(self._info))],
-                                                               8))
-                with m.Elif(source == 2):
-                    status_sel = j[:bits_for(status_bits() // 8)]
-                    m.d.sync += r_byte.eq(self.run.status.word_select(status_sel, 8))
-                with m.Else():
-                    m.d.sync += r_byte.eq(self.bus.rdata)
+                with m.Switch(r_phase):
+                    with m.Case(0), m.Switch(r_pos):
+                        for k, value in enumerate((proto.SYNC_REPLY, status, tag,
+                                                   reply_len[:8], reply_len[8:])):
+                            with m.Case(k):
+                                m.d.sync += r_byte.eq(value)
+                    with m.Case(1), m.Switch(source):
+                        with m.Case(1):
+                            m.d.sync += r_byte.eq(info_rd.data)
+                        with m.Case(2):
+                            status_sel = j[:bits_for(status_bits() // 8)]
+                            m.d.sync += r_byte.eq(self.run.status.word_select(status_sel,
+                                                                              8))
+                        with m.Default():
+                            m.d.sync += r_byte.eq(r_data)
+                    with m.Default():
+                        m.d.sync += r_byte.eq(Mux(r_pos[0], tx_crc.crc[:8], tx_crc.crc[8:]))
                 m.next = "REPLY_SEND"
             with m.State("REPLY_SEND"):
                 m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(r_byte)]
                 with m.If(self.tx.ready):
-                    feed = (r_idx != 0) & (r_idx < reply_len + 5)
+                    # The CRC covers the header after SYNC and the payload.
+                    feed = (r_phase == 1) | ((r_phase == 0) & (r_pos != 0))
                     m.d.comb += [tx_crc.valid.eq(feed), tx_crc.data.eq(r_byte)]
-                    m.d.sync += r_idx.eq(r_idx + 1)
-                    with m.If(r_idx == reply_len + 6):
-                        m.next = "SYNC"
-                    with m.Else():
-                        m.next = "REPLY_FETCH"
+                    m.next = "REPLY_FETCH"
+                    with m.Switch(r_phase):
+                        with m.Case(0):
+                            m.d.sync += r_pos.eq(r_pos + 1)
+                            with m.If(r_pos == 4):
+                                m.d.sync += [r_pos.eq(0), r_phase.eq(Mux(left == 0, 2, 1))]
+                        with m.Case(1):
+                            m.d.sync += [j.eq(j + 1), raddr.eq(raddr + 1), left.eq(left - 1)]
+                            with m.If(left == 1):
+                                m.d.sync += r_phase.eq(2)
+                        with m.Default():
+                            m.d.sync += r_pos.eq(1)
+                            with m.If(r_pos == 1):
+                                m.next = "SYNC"
         return m
 
