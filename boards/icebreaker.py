@@ -57,6 +57,6 @@ BOARD = Board(
                  ("openFPGALoader", ["--board", "ice40_generic", "{bitstream}"])),
     packages="iceprog (Debian package fpga-icestorm) or openFPGALoader, with libftdi1 and a "
              "udev rule giving your user access to the FT2232H (idVendor 0403, idProduct 6010)",
-    # The FT2232H is rated to 12 Mbaud; 3 Mbaud is a divisor of 6 at the 18 MHz clock.
+    # The FT2232H is rated to 12 Mbaud; 3 Mbaud is a divisor of 9 at the 27 MHz clock.
     baud=3_000_000,
 )

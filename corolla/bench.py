@@ -25,12 +25,15 @@ from .toolchain import place_and_route, synthesize
 
 __all__ = [
     "ARRAY_SHAPES",
+    "MARLANN",
     "IntMul",
     "PinHarness",
     "UnitFigures",
     "array_cycles",
     "array_resources",
     "bench_units",
+    "board_summary",
+    "device_platform",
     "digits_engine_params",
     "harness_fmax",
     "lns_catalogue",
@@ -221,12 +224,21 @@ def lns_error_table(formats=None, *, samples: int = 4000, dots: int = 100,
     return rows
 
 
+def device_platform(device: str):
+    """What a unit is elaborated for when it is synthesized alone for ``device``: iCE40
+    devices get :data:`~corolla.hw.arith.dsp.ICE40_PRIMITIVES` (two int8 PEs per
+    ``SB_MAC16``, as on the board), others none."""
+    from corolla.hw.arith.dsp import ICE40_PRIMITIVES
+
+    return ICE40_PRIMITIVES if device.startswith("ice40") else None
+
+
 def harness_fmax(unit: wiring.Component, device: str, *, target_mhz: float = 100.0,
                  dsp: bool = True) -> float:
     """Fmax (MHz) of ``unit`` placed and routed inside a :class:`PinHarness`."""
     harness = PinHarness(unit)
     text = verilog.convert(harness, name="harness", ports=[harness.din, harness.dout],
-                           emit_src=False)
+                           emit_src=False, platform=device_platform(device))
     _, routed = place_and_route(text, top="harness", device=device, target_mhz=target_mhz,
                                 dsp=dsp)
     return round(routed.fmax_mhz, 1)
@@ -539,7 +551,8 @@ def array_resources(rows: int, cols: int, kind, device: str, *, pnr: bool = True
     from corolla.toolchain import DEVICES
 
     kind = pe_kind(kind)
-    synth = synthesize(to_verilog(SystolicArray(rows=rows, cols=cols, kind=kind), name="unit"),
+    synth = synthesize(to_verilog(SystolicArray(rows=rows, cols=cols, kind=kind), name="unit",
+                                  platform=device_platform(device)),
                        top="unit", device=device, dsp=kind.uses_dsp)
     spec = DEVICES[device]
     over = [name for name, used in (("LUTs", synth.luts), ("DSPs", synth.dsps),
@@ -553,3 +566,78 @@ def array_resources(rows: int, cols: int, kind, device: str, *, pnr: bool = True
         figures["fmax_mhz"] = harness_fmax(SystolicArray(rows=rows, cols=cols, kind=kind),
                                            device, target_mhz=target_mhz, dsp=kind.uses_dsp)
     return figures
+
+
+#: The reference point of ``corolla bench board`` on the iCE40UP5K: MARLANN, the open int8
+#: accelerator written for that chip (both 8×8 halves of every ``SB_MAC16``), placed with the
+#: same YoWASP Yosys / nextpnr as Corolla (seeds 1–3: 29.38, 29.29, 29.32 MHz). Its code is not
+#: part of Corolla; these are measured figures, quoted.
+MARLANN = {"name": "MARLANN", "description": "open UP5K int8 accelerator",
+           "device": "ice40up5k", "macs_per_cycle": 16, "fmax_mhz": 29.3, "gmacs_peak": 0.47}
+
+
+def board_summary(board_name: str = "icebreaker", config=None, *, seeds=(1, 2, 3),
+                  images: int = 8, out_dir=None, progress=None) -> dict:
+    """The accelerator on a board, side by side with the reference design of its chip.
+
+    Builds the full board top once per nextpnr seed (Fmax, resources, build seconds) and runs
+    the digits MLP (dense) on the simulated top for the sustained rate: useful MACs over the
+    step counters' cycles.
+
+    Returns
+    -------
+    dict
+        ``board``, ``config``, ``device``, ``macs_per_cycle`` (peak), ``builds`` (per seed:
+        ``seed``, ``fmax_mhz``, ``build_s``, ``critical_path``), ``fmax_mhz`` (the lowest),
+        ``resources`` (LUT/FF/DSP/BRAM/SPRAM of seed ``seeds[0]``), ``gmacs_peak``,
+        ``sustained`` (``macs_per_inference``, ``cycles_per_inference``, ``macs_per_cycle``,
+        ``fraction``, ``gmacs``, ``bit_exact``) and ``reference`` (:data:`MARLANN` on the
+        iCE40UP5K, else ``None``) with ``ratio`` (peak G MAC/s over the reference's).
+    """
+    import tempfile
+    from pathlib import Path
+
+    from corolla.boards import get_board
+    from corolla.build import build_board
+    from corolla.config import load_config
+    from corolla.run import resolve_network, run_sim
+
+    board = get_board(board_name)
+    config = config or load_config(board.config)
+    say = progress or (lambda text: None)
+    out_dir = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="corolla-board-"))
+    builds, first = [], None
+    for seed in seeds:
+        say(f"Building for the {board.name}, nextpnr seed {seed}")
+        report = build_board(board, config, out_dir / f"seed{seed}", seed=seed)
+        first = first or report
+        builds.append({"seed": seed, "fmax_mhz": report["clock"]["fmax_mhz"],
+                       "build_s": report["build_s"], "times_s": report["times_s"],
+                       "critical_path": report["clock"].get("critical_path")})
+    say(f"Running {images} digits images on the simulated '{config.name}' top")
+    run = run_sim(config, model="digits", variant="dense", images=images)
+    net = resolve_network("digits", "dense", config)
+    macs = sum(q.shape[0] * q.shape[1] for q in net.layers)
+    peak = config.array.rows * config.array.cols
+    fmax = min(b["fmax_mhz"] for b in builds)
+    sustained = macs / run["cycles_per_inference"]
+    util = first["utilization"]
+    doc = {
+        "board": board.name, "config": config.name, "device": board.device,
+        "clock_mhz": config.clock_mhz, "macs_per_cycle": peak, "builds": builds,
+        "fmax_mhz": fmax,
+        "resources": {k: util[k] for k in ("lut", "ff", "logic_cells", "dsp", "bram", "spram")
+                      if k in util},
+        "gmacs_peak": round(peak * fmax / 1e3, 3),
+        "sustained": {"macs_per_inference": macs,
+                      "cycles_per_inference": run["cycles_per_inference"],
+                      "macs_per_cycle": round(sustained, 3),
+                      "fraction": round(sustained / peak, 4),
+                      "gmacs": round(sustained * fmax / 1e3, 3),
+                      "bit_exact": run["bit_exact"]},
+        "reference": None,
+    }
+    if board.device == MARLANN["device"]:
+        doc["reference"] = {**MARLANN,
+                            "ratio": round(doc["gmacs_peak"] / MARLANN["gmacs_peak"], 2)}
+    return doc

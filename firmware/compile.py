@@ -141,14 +141,6 @@ def compile_network(model, info: dict, kinds=None) -> Program:
     prog = Program(kinds=names, info=dict(info), in_features=layers[0].shape[1],
                    out_features=layers[-1].shape[0],
                    name=getattr(model, "name", "") if own and list(own) == names else "")
-    # A model of wider sums runs unchanged where its layers' compilers prove that no sum
-    # wraps the accelerator's narrower accumulators (LayerKind.bounds_sums).
-    narrower = all(layer_kind(k).bounds_sums for k in names)
-    need("model", "acc_width", model.acc_width,
-         model.acc_width == info["acc_width"]
-         or (model.acc_width > info["acc_width"] and narrower),
-         f"the accelerator's {info['acc_width']}"
-         + (" or wider (its layer kinds check their sums against it)" if narrower else ""))
     need("model", "layers", len(layers), len(layers) <= info["program_depth"],
          f"at most program_depth = {info['program_depth']}")
     for i, q in enumerate(layers):
@@ -171,6 +163,14 @@ def compile_network(model, info: dict, kinds=None) -> Program:
             if why:
                 raise CompileError(f"layer {i}: {why}")
         fields |= kind.compile(prog, mine, info)
+    # A model of wider sums runs unchanged where its layers' compilers prove that no sum
+    # wraps the accelerator's narrower accumulators (LayerKind.bounds_sums).
+    narrower = all(layer_kind(k).bounds_sums for k in names)
+    need("model", "acc_width", model.acc_width,
+         model.acc_width == info["acc_width"]
+         or (model.acc_width > info["acc_width"] and narrower),
+         f"the accelerator's {info['acc_width']}"
+         + (" or wider (its layer kinds check their sums against it)" if narrower else ""))
     for i, q in enumerate(layers):
         rows, cols = q.shape
         prog.steps.append({"kind": layer_kind(names[i]).code, "src": i % 2, "rows": rows,

@@ -91,7 +91,8 @@ def serve_memories(m: Module, bus, ports: dict, *, busy) -> None:
     in bits (a power-of-two number of bytes) and the memory's read and write ports (objects
     with ``addr``, ``en`` and ``data``; ``write`` may be ``None`` for a read-only space). The
     ports are driven only while ``busy`` is low; the datapath overrides them when it is high.
-    ``rdata`` is 0 for a read of a space this owner does not hold, so owners can be ORed.
+    A write reaches its memory the cycle after the bus carries it. ``rdata`` is 0 for a read
+    of a space this owner does not hold, so owners can be ORed.
     """
     read_space = Signal(8)
     read_mine = Signal()
@@ -99,19 +100,32 @@ def serve_memories(m: Module, bus, ports: dict, *, busy) -> None:
     with m.If(bus.re):
         m.d.sync += [lane_sel.eq(bus.addr[:4]), read_space.eq(bus.space),
                      read_mine.eq(0)]
+    # Writes reach the memories a cycle after the bus carries them, from registers: the
+    # decoding (space, lane, busy) then never sits between the host link and a RAM's enable.
+    w_pend = Signal()
+    w_space = Signal(8)
+    # (as wide as the largest space's byte addresses)
+    w_addr = Signal(max(len(rd.addr) + exact_log2(width // 8)
+                        for width, rd, _ in ports.values()))
+    w_data = Signal(8)
+    m.d.sync += [w_pend.eq(bus.we & ~bus.check), w_space.eq(bus.space), w_addr.eq(bus.addr),
+                 w_data.eq(bus.wdata)]
     for sp, (width, rd, wr) in ports.items():
         nbytes = width // 8
         shift = exact_log2(nbytes)
-        word = bus.addr >> shift
-        lane = bus.addr[:shift] if shift else 0
+        lane = w_addr[:shift] if shift else 0
         here = bus.space == sp
+        writing = Signal(name=f"writing_{int(sp)}")
+        m.d.comb += writing.eq(w_pend & (w_space == sp) & ~busy)
         if wr is not None:
             m.d.comb += [
-                wr.addr.eq(word),
-                wr.data.eq(bus.wdata.replicate(nbytes)),
-                wr.en.eq(Mux(bus.we & ~bus.check & ~busy & here, 1 << lane, 0)),
+                wr.addr.eq(w_addr >> shift),
+                wr.data.eq(w_data.replicate(nbytes)),
+                wr.en.eq(Mux(writing, 1 << lane, 0)),
             ]
-        m.d.comb += [rd.addr.eq(word), rd.en.eq(~busy & bus.re)]
+        # (A single-port RAM's read and write address are one signal: a write's wins.)
+        m.d.comb += [rd.addr.eq(Mux(writing, w_addr >> shift, bus.addr >> shift)),
+                     rd.en.eq(~busy & bus.re)]
         with m.If(bus.re & here):
             m.d.sync += read_mine.eq(1)
     with m.If(read_mine), m.Switch(read_space):

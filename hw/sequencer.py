@@ -97,7 +97,6 @@ class Sequencer(wiring.Component):
         errors = self.errors
         step_cycles = Signal(32)
         total = Signal(32)
-        limit = Signal(32)
         m.d.comb += [
             run.busy.eq(busy),
             run.status.eq(Cat(busy, Signal(7), errors, pc, steps, runs, total)),
@@ -106,7 +105,13 @@ class Sequencer(wiring.Component):
         ]
         with m.If(busy):
             m.d.sync += [step_cycles.eq(step_cycles + 1), total.eq(total + 1)]
-        watchdog = busy & (step_cycles >= limit)
+        # The watchdog's comparison, registered: step_cycles counts up by one a busy cycle
+        # through WAIT, so last cycle's count ≥ limit − 1 is this cycle's count ≥ limit (the
+        # limit is the RUN's watchdog, 0 meaning 2³² − 1).
+        limit_m1 = Signal(32)
+        late = Signal()
+        m.d.sync += late.eq(step_cycles >= limit_m1)
+        watchdog = busy & late
 
         # The dispatch table: the engine of each kind code.
         known = Signal()
@@ -133,7 +138,7 @@ class Sequencer(wiring.Component):
                     busy.eq(1), pc.eq(run.first), remaining.eq(run.count),
                     steps.eq(0), runs.eq(runs + 1), errors.eq(0), total.eq(0),
                     step_cycles.eq(0), self.clear.eq(1),
-                    limit.eq(Mux(run.watchdog == 0, 0xFFFFFFFF, run.watchdog)),
+                    limit_m1.eq(Mux(run.watchdog == 0, 0xFFFFFFFE, run.watchdog - 1)),
                 ]
                 m.next = "FETCH"
             with m.State("FETCH"):

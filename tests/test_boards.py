@@ -76,7 +76,7 @@ def test_unknown_board_names_the_supported_ones():
 
 
 @pytest.mark.parametrize(("name", "baud", "divisor"), [
-    ("icebreaker", 3_000_000, 6), ("ulx3s", 3_000_000, 15), ("orangecrab", 115200, None)])
+    ("icebreaker", 3_000_000, 9), ("ulx3s", 3_000_000, 15), ("orangecrab", 115200, None)])
 def test_boards_default_to_the_fastest_baud_their_serial_chip_takes(name, baud, divisor):
     board = get_board(name)
     assert board.baud == baud
@@ -204,7 +204,7 @@ def test_build_icebreaker_uart_loopback_end_to_end(tmp_path):
     assert len(data) == UP5K_BIN_BYTES
     assert data.startswith(ICE40_PREAMBLE)
     _check_report(report, "icebreaker", bit)
-    assert report["clock"]["target_mhz"] == 18.0
+    assert report["clock"]["target_mhz"] == load_config("icebreaker").clock_mhz
     assert report["clock"]["timing_met"]
     assert report["utilization"]["io"]["used"] >= 3   # clock pad, rx, tx (+ LEDs)
     pcf = (tmp_path / "corolla_top.pcf").read_text()
@@ -245,3 +245,33 @@ def test_critical_path_summary_from_a_nextpnr_report():
                     "module": "design.core.eie.pe0", "delay_ns": 7.0, "logic_ns": 3.0,
                     "routing_ns": 4.0, "steps": 5}
     assert critical_path({}) is None
+
+
+def test_bench_board_bad_input_exits_2():
+    for args, words in ((["--seeds", "1,1"], "distinct integers"),
+                        (["--seeds", "x"], "--seeds: 'x'"),
+                        (["--board", "nope"], "invalid choice: 'nope'"),
+                        (["--config", "nope"], "nope")):
+        proc = corolla("bench", "board", *args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert words in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.board
+def test_bench_board_icebreaker_beside_marlann(tmp_path):
+    """The UP5K summary: 16 MACs a cycle, Fmax from nextpnr, the digits MLP's sustained rate
+    from the counters, and MARLANN's figures as the reference line."""
+    proc = corolla("bench", "board", "--seeds", "1", "--images", "2", "--out", str(tmp_path),
+                   "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["macs_per_cycle"] == 16 and doc["resources"]["dsp"]["used"] == 8
+    build = json.loads((tmp_path / "seed1" / "report.json").read_text())
+    assert doc["fmax_mhz"] == build["clock"]["fmax_mhz"] > 0
+    assert doc["gmacs_peak"] == pytest.approx(16 * doc["fmax_mhz"] / 1e3, abs=1e-3)
+    sus = doc["sustained"]
+    assert sus["bit_exact"] and sus["macs_per_inference"] == 50_200
+    assert 0.9 < sus["fraction"] <= 1.0
+    ref = doc["reference"]
+    assert ref["name"] == "MARLANN" and ref["gmacs_peak"] == 0.47
+    assert ref["ratio"] == pytest.approx(doc["gmacs_peak"] / 0.47, abs=0.01)

@@ -77,13 +77,13 @@ def test_variant_all_is_every_variant_the_configuration_runs():
 
 def test_dense_counts_follow_the_tiles(digits):
     net, pixels = digits
-    params = top_params(load_config("icebreaker"), link="stream")     # 4×2 array
+    params = top_params(load_config("icebreaker"), link="stream")     # 8×2 array
     prog = compile_network(net, params.info(), "dense")
     layers = work_counts(prog, net, pixels, params, runs=3)
     assert [layer["macs"] for layer in layers] == [64 * 300, 300 * 100, 100 * 10]
     assert sum(layer["macs_useful"] for layer in layers) == 50_200
-    # 10 outputs take three 4-row tiles: 12 rows of MACs per input.
-    assert layers[2]["macs_executed"] == 3 * 4 * 100
+    # 10 outputs take two 8-row tiles: 16 rows of MACs per input.
+    assert layers[2]["macs_executed"] == 2 * 8 * 100
     # Each weight byte is read once per run of 2 images.
     assert layers[0]["weight_bytes"] == 64 * 300 / 2
     assert layers[0]["accesses"]["weights"] == 8 * 64 * 300 / 2
@@ -165,10 +165,13 @@ def test_icebreaker_report_traces_to_counters_and_nextpnr(tmp_path):
         assert entry["resources"][key] == build["utilization"][key]
     # Rates and utilization follow from them.
     rate = entry["rate_at_clock"]
-    assert rate["inferences_per_s"] == pytest.approx(18e6 / entry["cycles"]["per_inference"])
-    assert entry["utilization"] == pytest.approx(50_200 / (8 * entry["cycles"]["per_inference"]))
+    config = load_config("icebreaker")
+    pes = config.array.rows * config.array.cols
+    assert rate["inferences_per_s"] == pytest.approx(config.clock_mhz * 1e6
+                                                     / entry["cycles"]["per_inference"])
+    assert entry["utilization"] == pytest.approx(50_200 / (pes * entry["cycles"]["per_inference"]))
     assert 0.9 < entry["utilization"] <= 1.0
-    assert entry["batch"] == 2 and entry["pes"] == 8
+    assert entry["batch"] == 2 and entry["pes"] == pes == 16
     assert 0.9 < entry["accuracy"]["test_split"] <= 1.0
     assert entry["energy"]["per_inference_nj"] > 0
     # Host link: the running traffic carries at least the pixels and the scores (both lanes).

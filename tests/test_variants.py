@@ -13,7 +13,7 @@ from corolla.firmware.digits import digits_model, load_digits_data
 from corolla.firmware.quant.layers import load_network, save_network
 from corolla.firmware.quant.qat import QatLayer, quantize_weights
 from corolla.firmware.variants import VARIANTS, digits_network
-from corolla.params import ArrayParams, TopParams
+from corolla.params import ArrayParams, EieParams, TopParams
 
 INFO = TopParams(**{name: ArrayParams() for name in TopParams.ARRAYS}).info()
 
@@ -87,3 +87,35 @@ def test_a_variant_the_configuration_cannot_run_is_refused_at_once():
     assert proc.returncode == 2, proc.stderr
     assert "has no lns array" in proc.stderr and "Traceback" not in proc.stderr
     assert time.perf_counter() - t0 < 20
+
+
+def _narrow_info(acc_width: int) -> dict:
+    return {**TopParams(acc_width=acc_width, rows=8, cols=2).info()}
+
+
+def test_a_model_of_wider_sums_runs_on_narrower_accumulators():
+    """The digits MLP (32-bit sums) on 24-bit accumulators: every row's bound fits, so the
+    golden outputs (wrapping at 32 bits) are what the narrower hardware computes."""
+    net = digits_network("dense")
+    assert net.acc_width == 32
+    prog = compile_network(net, _narrow_info(24))
+    data = load_digits_data()
+    wide = golden_outputs(net, compile_network(net, INFO), data.pixels_test[:50])
+    assert np.array_equal(golden_outputs(net, prog, data.pixels_test[:50]), wide)
+
+
+def test_a_layer_whose_sums_could_wrap_the_accumulator_is_refused():
+    net = digits_network("dense")
+    # 16-bit accumulators: fc1's rows reach 128 · Σ|w| far beyond 32767.
+    with pytest.raises(CompileError, match=r"layer 0 \(.*\): largest possible sum is \d+; "
+                                           r"expected at most 32767"):
+        compile_network(net, _narrow_info(16))
+
+
+def test_narrower_accumulators_need_kinds_that_bound_their_sums():
+    # Sparse layers do not bound their sums: the model's acc_width must be the accelerator's.
+    net = digits_network("dense")
+    info = TopParams(acc_width=24, eie=EieParams(acc_width=24)).info()
+    with pytest.raises(CompileError, match=r"model: acc_width is 32; expected the "
+                                           r"accelerator's 24$"):
+        compile_network(net, info, "sparse")

@@ -10,6 +10,7 @@ import time
 
 from rich.table import Table
 
+from ..boards import BOARDS
 from ..toolchain import DEVICES
 from . import checks
 from .common import (
@@ -355,6 +356,64 @@ def _bench_conv(args) -> int:
     return EXIT_OK
 
 
+def _bench_board(args) -> int:
+    """``bench board``: the full accelerator on a board over several nextpnr seeds, peak and
+    sustained G MAC/s, resources, and the chip's reference design beside it."""
+    from ..bench import board_summary
+    from ..build import BuildError
+    from ..config import ConfigError
+    from ..run import RunError
+    from ..sim import runner
+    from .common import board_and_config
+
+    _, config = board_and_config(args)
+    t0 = time.perf_counter()
+    try:
+        with progress("Board summary") as status:
+            doc = board_summary(args.board, config, seeds=args.seeds, images=args.images or 8,
+                                out_dir=args.out, progress=status)
+    except (BuildError, RunError, runner.SimulatorUnavailable, runner.SimulationFailure) as exc:
+        raise CliError(str(exc)) from None
+    except ConfigError as exc:
+        raise CliError(str(exc), EXIT_BAD_INPUT) from None
+    doc["seconds"] = round(time.perf_counter() - t0, 1)
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return EXIT_OK
+    console = console_out()
+    res = doc["resources"]
+    table = Table("design", "MACs/cycle", "Fmax", "G MAC/s peak", "G MAC/s sustained (digits)",
+                  "LUT", "DSP", "BRAM", "SPRAM",
+                  title=f"{doc['board']} ({doc['device']}), configuration '{doc['config']}'")
+    seeds = ", ".join(f"{b['fmax_mhz']:.1f}" for b in doc["builds"])
+    sus = doc["sustained"]
+    table.add_row(f"Corolla '{doc['config']}'", str(doc["macs_per_cycle"]),
+                  f"{doc['fmax_mhz']:.1f} MHz (seeds: {seeds})", f"{doc['gmacs_peak']:.2f}",
+                  f"{sus['gmacs']:.2f} ({sus['fraction']:.1%} of peak)",
+                  *(f"{res[k]['used']:,} / {res[k]['available']:,}" if k in res else "–"
+                    for k in ("lut", "dsp", "bram", "spram")))
+    ref = doc["reference"]
+    if ref:
+        table.add_row(f"{ref['name']} ({ref['description']}; reference figure)",
+                      str(ref["macs_per_cycle"]), f"{ref['fmax_mhz']} MHz",
+                      f"{ref['gmacs_peak']:.2f}", "–", "–", "–", "–", "–")
+    console.print(table)
+    times = ", ".join(f"seed {b['seed']}: {b['build_s']:.0f} s" for b in doc["builds"])
+    console.print(f"Fmax: nextpnr, the lowest of the seeds; builds (Yosys + nextpnr): {times}. "
+                  f"Sustained: {sus['macs_per_inference']:,} MACs per inference in "
+                  f"{sus['cycles_per_inference']:,.0f} cycles (step counters), bit-exact: "
+                  f"{sus['bit_exact']}.")
+    if ref:
+        console.print(f"{ref['name']} (open UP5K int8 accelerator, 16 MAC/cycle): "
+                      f"{ref['fmax_mhz']} MHz, {ref['gmacs_peak']} G MAC/s, measured with the "
+                      f"same tools; Corolla's peak is {ref['ratio']}× it.")
+    for b in doc["builds"]:
+        path = b["critical_path"] or {}
+        console.print(f"seed {b['seed']} slowest path: {path.get('from')} → {path.get('to')} "
+                      f"({path.get('delay_ns')} ns, {path.get('steps')} steps)")
+    return EXIT_OK
+
+
 def _bench_winograd(args) -> int:
     """``bench winograd``: 3×3 convolutions direct and by Winograd F(2×2, 3×3), same array."""
     from ..bench import winograd_cycles
@@ -450,6 +509,22 @@ def register(sub) -> None:
     q.add_argument("--size", metavar="RxC", help="both arrays' size (default: 4x4)")
     q.add_argument("--json", action="store_true", help="print the figures as JSON")
     q.set_defaults(func=_bench_winograd)
+    q = benches.add_parser("board", help="the full accelerator on a board: Fmax over nextpnr "
+                                         "seeds, peak and sustained G MAC/s, resources, the "
+                                         "chip's reference design (not in 'all': it places "
+                                         "and routes the board once per seed)")
+    q.add_argument("--board", choices=BOARDS, default="icebreaker",
+                   help="the board (default: icebreaker)")
+    q.add_argument("--config", metavar="NAME|FILE",
+                   help="configuration (default: the board's own)")
+    q.add_argument("--seeds", metavar="S[,S...]", type=checks.int_list(0, 2**31 - 1),
+                   default=(1, 2, 3), help="nextpnr seeds (default: 1,2,3)")
+    q.add_argument("--images", type=checks.IMAGES,
+                   help="digits test images for the sustained rate (default: 8)")
+    q.add_argument("--out", metavar="DIR", type=checks.out_dir,
+                   help="keep the builds here (default: a temporary folder)")
+    q.add_argument("--json", action="store_true", help="print the figures as JSON")
+    q.set_defaults(func=_bench_board)
     q = benches.add_parser("sparse", help="the EIE engine on the digits MLP: cycles, load "
                                           "balance, resources")
     common(q, device_default="every device")

@@ -11,8 +11,8 @@ import argparse
 import os
 from pathlib import Path
 
-__all__ = ["BAUD", "IMAGES", "SEED", "bitstream_file", "data_file", "float_range", "int_range",
-           "model_file", "onnx_file", "out_dir", "serial_port"]
+__all__ = ["BAUD", "IMAGES", "SEED", "bitstream_file", "data_file", "float_range", "int_list",
+           "int_range", "model_file", "onnx_file", "out_dir", "serial_port"]
 
 
 def int_range(lo: int, hi: int | None = None):
@@ -29,6 +29,23 @@ def int_range(lo: int, hi: int | None = None):
         return value
 
     check.__name__ = "integer"
+    return check
+
+
+def int_list(lo: int, hi: int):
+    """Comma-separated distinct integers, each from ``lo`` to ``hi``, as a tuple."""
+    expected = f"comma-separated distinct integers from {lo} to {hi}"
+
+    def check(text: str) -> tuple:
+        try:
+            values = tuple(int(v, 10) for v in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}; expected {expected}") from None
+        if any(not lo <= v <= hi for v in values) or len(set(values)) != len(values):
+            raise argparse.ArgumentTypeError(f"{text}; expected {expected}")
+        return values
+
+    check.__name__ = "integers"
     return check
 
 

@@ -353,6 +353,7 @@ class ArrayEngine(KindEngine):
 
         kk = small_square(m, d.kernel, "kernel_sq")
         act_depth = p.act_depth
+        bad = Signal()
         with m.FSM():
             with m.State("IDLE"), m.If(self.step.start):
                 m.next = "SIZE0"
@@ -372,9 +373,7 @@ class ArrayEngine(KindEngine):
                     (out_size, d.rows, pixels, 0),
                 ], "CHECK")
             with m.State("CHECK"):
-                m.d.sync += [r_count.eq(0), r_px.eq(0), w_count.eq(0)]
-                bad = ((weight_end > sizes.weight_depth)
-                       | (d.bias_base + d.rows > sizes.bias_depth))
+                # The descriptor's checks, registered for the next state.
                 bad_conv = ((d.kernel == 0) | ~d.stride.any() | (d.stride == 3)
                             | (span_h < 0) | (span_w < 0) | (in_size > act_depth)
                             | (out_size > act_depth) | (patch != d.cols))
@@ -382,7 +381,13 @@ class ArrayEngine(KindEngine):
                     bad_conv |= d.bits_in | d.bits_out
                 if not p.conv:
                     bad_conv = 1
-                with m.If(bad | (conv & bad_conv)):
+                m.d.sync += bad.eq((weight_end > sizes.weight_depth)
+                                   | (d.bias_base + d.rows > sizes.bias_depth)
+                                   | (conv & bad_conv))
+                m.next = "START"
+            with m.State("START"):
+                m.d.sync += [r_count.eq(0), r_px.eq(0), w_count.eq(0)]
+                with m.If(bad):
                     m.d.comb += [self.step.done.eq(1),
                                  self.step.error.eq(1 << proto.ErrorFlag.DESCRIPTOR)]
                     m.next = "IDLE"

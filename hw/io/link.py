@@ -120,7 +120,8 @@ class HostLink(wiring.Component):
         checking = Signal()
         bad_seen = Signal()
         wpend = Signal()              # a buffer byte read last cycle is to be written now
-        waddr = Signal(32)
+        bus_addr = Signal(32)         # the bus address: of that byte, or of a reply byte
+        bus_re = Signal()
 
         space = head[0:8]
         addr = head[8:40]
@@ -133,7 +134,11 @@ class HostLink(wiring.Component):
             self.run.count.eq(steps),
             self.run.watchdog.eq(head[16:48]),
             self.bus.space.eq(space),
+            # The bus is driven from registers only (wpend is low outside COPY).
+            self.bus.addr.eq(bus_addr), self.bus.we.eq(wpend), self.bus.check.eq(checking),
+            self.bus.re.eq(bus_re),
         ]
+        m.d.sync += bus_re.eq(0)
 
         # The request's checks, registered in the DECODE stages so that EXEC only looks at
         # flags: the space's properties, the end of the range and every length rule.
@@ -162,7 +167,6 @@ class HostLink(wiring.Component):
         r_byte = Signal(8)
         r_data = Signal(8)            # the memory's byte, registered
         j = Signal(16)
-        raddr = Signal(32)
         m.d.comb += [info_rd.addr.eq(j), info_rd.en.eq(1)]
 
         with m.FSM():
@@ -290,7 +294,7 @@ class HostLink(wiring.Component):
                         with m.Elif(over | (records & misaligned)):
                             m.d.sync += status.eq(st.BAD_ADDRESS)
                         with m.Else():
-                            m.d.sync += [idx.eq(5), left.eq(data_len), waddr.eq(addr - 1),
+                            m.d.sync += [idx.eq(5), left.eq(data_len), bus_addr.eq(addr - 1),
                                          checking.eq(records), bad_seen.eq(0), wpend.eq(0)]
                             m.next = "COPY"
                     with m.Case(proto.Command.READ):
@@ -309,18 +313,14 @@ class HostLink(wiring.Component):
                     with m.Default():
                         m.d.sync += status.eq(st.UNKNOWN_COMMAND)
             with m.State("COPY"):
-                # Buffer byte idx is read this cycle and written to the bus at waddr the next.
+                # Buffer byte idx is read this cycle and written to the bus at bus_addr the next.
                 more = left != 0
-                m.d.comb += [fr.addr.eq(idx), fr.en.eq(1)]
-                m.d.comb += [
-                    self.bus.we.eq(wpend), self.bus.check.eq(checking),
-                    self.bus.addr.eq(waddr), self.bus.wdata.eq(fr.data),
-                ]
+                m.d.comb += [fr.addr.eq(idx), fr.en.eq(1), self.bus.wdata.eq(fr.data)]
                 with m.If(wpend & self.bus.bad):
                     m.d.sync += bad_seen.eq(1)
                 m.d.sync += wpend.eq(more)
                 with m.If(more):
-                    m.d.sync += [idx.eq(idx + 1), left.eq(left - 1), waddr.eq(waddr + 1)]
+                    m.d.sync += [idx.eq(idx + 1), left.eq(left - 1), bus_addr.eq(bus_addr + 1)]
                 with m.Elif(~wpend):
                     with m.If(checking & bad_seen):
                         m.d.sync += status.eq(st.BAD_RECORD)
@@ -328,7 +328,7 @@ class HostLink(wiring.Component):
                     with m.Elif(checking):
                         # Every record passed: now write them.
                         m.d.sync += [checking.eq(0), idx.eq(5), left.eq(data_len),
-                                     waddr.eq(addr - 1)]
+                                     bus_addr.eq(addr - 1)]
                     with m.Else():
                         m.next = "REPLY_START"
             # RUN_WAIT: the sequencer is busy from the cycle after ``start`` until the end.
@@ -336,12 +336,13 @@ class HostLink(wiring.Component):
                 m.next = "REPLY_START"
             with m.State("REPLY_START"):
                 m.d.comb += tx_crc.start.eq(1)
-                m.d.sync += [r_phase.eq(0), r_pos.eq(0), j.eq(0), raddr.eq(addr),
+                m.d.sync += [r_phase.eq(0), r_pos.eq(0), j.eq(0), bus_addr.eq(addr),
                              left.eq(reply_len)]
                 m.next = "REPLY_FETCH"
             with m.State("REPLY_FETCH"):
-                m.d.comb += [self.bus.re.eq((r_phase == 1) & (source == 3)),
-                             self.bus.addr.eq(raddr)]
+                m.d.sync += bus_re.eq((r_phase == 1) & (source == 3))
+                m.next = "REPLY_READ"
+            with m.State("REPLY_READ"):   # bus.re is up
                 m.next = "REPLY_WAIT"
             with m.State("REPLY_WAIT"):
                 m.d.sync += r_data.eq(self.bus.rdata)
@@ -378,7 +379,8 @@ class HostLink(wiring.Component):
                             with m.If(r_pos == 4):
                                 m.d.sync += [r_pos.eq(0), r_phase.eq(Mux(left == 0, 2, 1))]
                         with m.Case(1):
-                            m.d.sync += [j.eq(j + 1), raddr.eq(raddr + 1), left.eq(left - 1)]
+                            m.d.sync += [j.eq(j + 1), bus_addr.eq(bus_addr + 1),
+                                         left.eq(left - 1)]
                             with m.If(left == 1):
                                 m.d.sync += r_phase.eq(2)
                         with m.Default():
