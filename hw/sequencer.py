@@ -116,6 +116,8 @@ class Sequencer(wiring.Component):
         # The dispatch table: the engine of each kind code.
         known = Signal()
         index = Signal.like(self.engine)
+        bad = Signal()
+        found = Signal.like(self.engine)
         with m.Switch(d.kind):
             for i, code in enumerate(self._codes):
                 with m.Case(code):
@@ -147,13 +149,19 @@ class Sequencer(wiring.Component):
                 m.d.sync += d.eq(self.prog_data)
                 m.next = "CHECK"
             with m.State("CHECK"):
-                bad = ((d.rows == 0) | (d.cols == 0) | (d.rows > self._act_depth)
-                       | (d.cols > self._act_depth) | (d.batch == 0) | (d.batch > self._lanes)
-                       | ~known)
+                # The descriptor's checks and its engine, registered for DISPATCH.
+                m.d.sync += [
+                    bad.eq((d.rows == 0) | (d.cols == 0) | (d.rows > self._act_depth)
+                           | (d.cols > self._act_depth) | (d.batch == 0)
+                           | (d.batch > self._lanes) | ~known),
+                    found.eq(index),
+                ]
+                m.next = "DISPATCH"
+            with m.State("DISPATCH"):
                 with m.If(bad):
                     stop(1 << flag.DESCRIPTOR)
                 with m.Else():
-                    m.d.sync += self.engine.eq(index)
+                    m.d.sync += self.engine.eq(found)
                     m.next = "START"
             with m.State("START"):
                 for i, port in enumerate(self.engines):

@@ -113,6 +113,10 @@ class HostLink(wiring.Component):
         length = Signal(16)
         idx = Signal(17)
         left = Signal(17)             # bytes left: of the payload received, copied or sent
+        # ... compared a cycle ahead, so that no comparison drives the counters' enables:
+        # `more` is left ≠ 0, `one` is left = 1.
+        more = Signal()
+        one = Signal()
         head = Signal(8 * 7)
         status = Signal(8)
         reply_len = Signal(16)
@@ -156,6 +160,7 @@ class HostLink(wiring.Component):
         steps_bad = Signal()          # a RUN of no steps or past the program's end
         flags_bad = Signal()
         misaligned = Signal()         # a record write not on whole records
+        verdict = Signal(8)           # the reply's status, decided in JUDGE
 
         # Reply: header (SYNC, status, tag, length), payload (`j` counts it), CRC.
         info_len = max(1, len(self._info))
@@ -190,7 +195,7 @@ class HostLink(wiring.Component):
                         with m.Case(3):
                             n = Cat(length[:8], byte)
                             m.d.sync += [length[8:].eq(byte), idx.eq(0), head.eq(0),
-                                         left.eq(n)]
+                                         left.eq(n), one.eq(n == 1)]
                             with m.If(n > maxp):
                                 m.d.sync += status.eq(st.BAD_LENGTH)
                                 m.next = "DISCARD"
@@ -205,11 +210,11 @@ class HostLink(wiring.Component):
                 m.d.comb += [rx_crc.valid.eq(got), rx_crc.data.eq(byte),
                              fw.addr.eq(idx), fw.data.eq(byte), fw.en.eq(got)]
                 with m.If(got):
-                    m.d.sync += [idx.eq(idx + 1), left.eq(left - 1)]
+                    m.d.sync += [idx.eq(idx + 1), left.eq(left - 1), one.eq(left == 2)]
                     for k in range(7):
                         with m.If(idx == k):
                             m.d.sync += head[8 * k:8 * k + 8].eq(byte)
-                    with m.If(left == 1):
+                    with m.If(one):
                         m.d.sync += idx.eq(0)
                         m.next = "CRC"
                 with m.Elif(timed_out):
@@ -256,71 +261,73 @@ class HostLink(wiring.Component):
                 m.next = "DECODE_RANGE"
             with m.State("DECODE_RANGE"):
                 m.d.sync += over.eq(end > size)
-                m.next = "EXEC"
-            with m.State("EXEC"):
-                m.d.sync += [reply_len.eq(0), source.eq(0)]
-                m.next = "REPLY_START"
+                m.next = "JUDGE"
+            with m.State("JUDGE"):
+                # The request's verdict from the registered checks; EXEC acts on it.
+                m.d.sync += verdict.eq(st.OK)
                 with m.Switch(code):
-                    with m.Case(proto.Command.PING):
-                        with m.If(~len_is[0]):
-                            m.d.sync += status.eq(st.BAD_LENGTH)
-                        with m.Else():
-                            m.d.sync += [reply_len.eq(len(self._info)), source.eq(1)]
-                    with m.Case(proto.Command.STATUS):
-                        with m.If(~len_is[0]):
-                            m.d.sync += status.eq(st.BAD_LENGTH)
-                        with m.Else():
-                            m.d.sync += [reply_len.eq(status_bits() // 8), source.eq(2)]
+                    with m.Case(proto.Command.PING, proto.Command.STATUS), m.If(~len_is[0]):
+                        m.d.sync += verdict.eq(st.BAD_LENGTH)
                     with m.Case(proto.Command.RUN):
                         with m.If(~len_is[6] & (~len_is[7] | flags_bad)):
-                            m.d.sync += status.eq(st.BAD_LENGTH)
+                            m.d.sync += verdict.eq(st.BAD_LENGTH)
                         with m.Elif(self.run.busy):
-                            m.d.sync += status.eq(st.BUSY)
+                            m.d.sync += verdict.eq(st.BUSY)
                         with m.Elif(steps_bad):
-                            m.d.sync += status.eq(st.BAD_ADDRESS)
-                        with m.Else():
-                            m.d.sync += self.run.start.eq(1)
-                            with m.If(len_is[7] & flags[0]):
-                                # RUN_WAIT: the reply is the STATUS once the program ends.
-                                m.d.sync += [reply_len.eq(status_bits() // 8), source.eq(2)]
-                                m.next = "RUN_WAIT"
+                            m.d.sync += verdict.eq(st.BAD_ADDRESS)
                     with m.Case(proto.Command.WRITE):
                         with m.If(len_short):
-                            m.d.sync += status.eq(st.BAD_LENGTH)
+                            m.d.sync += verdict.eq(st.BAD_LENGTH)
                         with m.Elif(self.run.busy):
-                            m.d.sync += status.eq(st.BUSY)
+                            m.d.sync += verdict.eq(st.BUSY)
                         with m.Elif(~writable):
-                            m.d.sync += status.eq(st.BAD_SPACE)
+                            m.d.sync += verdict.eq(st.BAD_SPACE)
                         with m.Elif(over | (records & misaligned)):
-                            m.d.sync += status.eq(st.BAD_ADDRESS)
-                        with m.Else():
-                            m.d.sync += [idx.eq(5), left.eq(data_len), bus_addr.eq(addr - 1),
-                                         checking.eq(records), bad_seen.eq(0), wpend.eq(0)]
-                            m.next = "COPY"
+                            m.d.sync += verdict.eq(st.BAD_ADDRESS)
                     with m.Case(proto.Command.READ):
                         with m.If(~len_is[7]):
-                            m.d.sync += status.eq(st.BAD_LENGTH)
+                            m.d.sync += verdict.eq(st.BAD_LENGTH)
                         with m.Elif(self.run.busy):
-                            m.d.sync += status.eq(st.BUSY)
+                            m.d.sync += verdict.eq(st.BUSY)
                         with m.Elif(~readable):
-                            m.d.sync += status.eq(st.BAD_SPACE)
+                            m.d.sync += verdict.eq(st.BAD_SPACE)
                         with m.Elif(count_bad):
-                            m.d.sync += status.eq(st.BAD_LENGTH)
+                            m.d.sync += verdict.eq(st.BAD_LENGTH)
                         with m.Elif(over):
-                            m.d.sync += status.eq(st.BAD_ADDRESS)
-                        with m.Else():
-                            m.d.sync += [reply_len.eq(count), source.eq(3)]
+                            m.d.sync += verdict.eq(st.BAD_ADDRESS)
                     with m.Default():
-                        m.d.sync += status.eq(st.UNKNOWN_COMMAND)
+                        m.d.sync += verdict.eq(st.UNKNOWN_COMMAND)
+                m.next = "EXEC"
+            with m.State("EXEC"):
+                m.d.sync += [reply_len.eq(0), source.eq(0), status.eq(verdict)]
+                m.next = "REPLY_START"
+                with m.If(verdict == st.OK), m.Switch(code):
+                    with m.Case(proto.Command.PING):
+                        m.d.sync += [reply_len.eq(len(self._info)), source.eq(1)]
+                    with m.Case(proto.Command.STATUS):
+                        m.d.sync += [reply_len.eq(status_bits() // 8), source.eq(2)]
+                    with m.Case(proto.Command.RUN):
+                        m.d.sync += self.run.start.eq(1)
+                        with m.If(len_is[7] & flags[0]):
+                            # RUN_WAIT: the reply is the STATUS once the program ends.
+                            m.d.sync += [reply_len.eq(status_bits() // 8), source.eq(2)]
+                            m.next = "RUN_WAIT"
+                    with m.Case(proto.Command.WRITE):
+                        m.d.sync += [idx.eq(5), left.eq(data_len), more.eq(data_len != 0),
+                                     bus_addr.eq(addr - 1),
+                                     checking.eq(records), bad_seen.eq(0), wpend.eq(0)]
+                        m.next = "COPY"
+                    with m.Case(proto.Command.READ):
+                        m.d.sync += [reply_len.eq(count), source.eq(3)]
             with m.State("COPY"):
                 # Buffer byte idx is read this cycle and written to the bus at bus_addr the next.
-                more = left != 0
                 m.d.comb += [fr.addr.eq(idx), fr.en.eq(1), self.bus.wdata.eq(fr.data)]
                 with m.If(wpend & self.bus.bad):
                     m.d.sync += bad_seen.eq(1)
                 m.d.sync += wpend.eq(more)
                 with m.If(more):
-                    m.d.sync += [idx.eq(idx + 1), left.eq(left - 1), bus_addr.eq(bus_addr + 1)]
+                    m.d.sync += [idx.eq(idx + 1), left.eq(left - 1), more.eq(left != 1),
+                                 bus_addr.eq(bus_addr + 1)]
                 with m.Elif(~wpend):
                     with m.If(checking & bad_seen):
                         m.d.sync += status.eq(st.BAD_RECORD)
@@ -328,6 +335,7 @@ class HostLink(wiring.Component):
                     with m.Elif(checking):
                         # Every record passed: now write them.
                         m.d.sync += [checking.eq(0), idx.eq(5), left.eq(data_len),
+                                     more.eq(data_len != 0),
                                      bus_addr.eq(addr - 1)]
                     with m.Else():
                         m.next = "REPLY_START"
@@ -337,7 +345,8 @@ class HostLink(wiring.Component):
             with m.State("REPLY_START"):
                 m.d.comb += tx_crc.start.eq(1)
                 m.d.sync += [r_phase.eq(0), r_pos.eq(0), j.eq(0), bus_addr.eq(addr),
-                             left.eq(reply_len)]
+                             left.eq(reply_len), more.eq(reply_len != 0),
+                             one.eq(reply_len == 1)]
                 m.next = "REPLY_FETCH"
             with m.State("REPLY_FETCH"):
                 m.d.sync += bus_re.eq((r_phase == 1) & (source == 3))
@@ -377,11 +386,11 @@ class HostLink(wiring.Component):
                         with m.Case(0):
                             m.d.sync += r_pos.eq(r_pos + 1)
                             with m.If(r_pos == 4):
-                                m.d.sync += [r_pos.eq(0), r_phase.eq(Mux(left == 0, 2, 1))]
+                                m.d.sync += [r_pos.eq(0), r_phase.eq(Mux(more, 1, 2))]
                         with m.Case(1):
                             m.d.sync += [j.eq(j + 1), bus_addr.eq(bus_addr + 1),
-                                         left.eq(left - 1)]
-                            with m.If(left == 1):
+                                         left.eq(left - 1), one.eq(left == 2)]
+                            with m.If(one):
                                 m.d.sync += r_phase.eq(2)
                         with m.Default():
                             m.d.sync += r_pos.eq(1)
