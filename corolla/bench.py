@@ -608,8 +608,10 @@ def board_summary(board_name: str = "icebreaker", config=None, *, seeds=(1, 2, 3
     out_dir = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="corolla-board-"))
     builds, first = [], None
     for seed in seeds:
-        say(f"Building for the {board.name}, nextpnr seed {seed}")
-        report = build_board(board, config, out_dir / f"seed{seed}", seed=seed)
+        def tell(step, seconds, seed=seed):
+            say(f"Building for the {board.name}, nextpnr seed {seed}: {step} … {seconds:.0f} s")
+
+        report = build_board(board, config, out_dir / f"seed{seed}", seed=seed, progress=tell)
         first = first or report
         builds.append({"seed": seed, "fmax_mhz": report["clock"]["fmax_mhz"],
                        "build_s": report["build_s"], "times_s": report["times_s"],
