@@ -104,9 +104,8 @@ def serve_memories(m: Module, bus, ports: dict, *, busy) -> None:
     # decoding (space, lane, busy) then never sits between the host link and a RAM's enable.
     w_pend = Signal()
     w_space = Signal(8)
-    # (as wide as the largest space's byte addresses)
-    w_addr = Signal(max(len(rd.addr) + exact_log2(width // 8)
-                        for width, rd, _ in ports.values()))
+    w_addr = Signal(max(len(rd.addr) + exact_log2(width // 8)      # the largest space's
+                        for width, rd, _ in ports.values()))        # byte addresses
     w_data = Signal(8)
     m.d.sync += [w_pend.eq(bus.we & ~bus.check), w_space.eq(bus.space), w_addr.eq(bus.addr),
                  w_data.eq(bus.wdata)]

@@ -212,8 +212,8 @@ class ArrayEngine(KindEngine):
         issue = Signal()
         emit = Signal()
         # The queue's room, registered (one more beat may be in flight: see queue_depth); the
-        # ends of the counts below are registered in CHECK, so that no adder sits between the
-        # counters and the memories' enables.
+        # ends of the counts below are registered when the step starts (START), so that no
+        # adder sits between the counters and the memories' enables.
         room = Signal()
         k_end, tile_end_at, px_end, row_end = (Signal(n, name=name) for n, name in (
             (12, "k_end"), (12, "tile_end_at"), (13, "px_end"), (16, "row_end")))
