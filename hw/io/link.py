@@ -97,9 +97,11 @@ class HostLink(wiring.Component):
         m.submodules.rx_crc = rx_crc = crc.catalog.CRC16_CCITT_FALSE(data_width=8).create()
         m.submodules.tx_crc = tx_crc = crc.catalog.CRC16_CCITT_FALSE(data_width=8).create()
 
-        byte = self.rx.payload
+        # Each received byte is registered before the parser looks at it.
+        byte = Signal(8)
         got = Signal()
-        m.d.comb += [self.rx.ready.eq(1), got.eq(self.rx.valid)]
+        m.d.comb += self.rx.ready.eq(1)
+        m.d.sync += [byte.eq(self.rx.payload), got.eq(self.rx.valid)]
 
         quiet = Signal(range(self._timeout + 1))
         with m.If(got):
