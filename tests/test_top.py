@@ -145,12 +145,26 @@ def test_compile_errors_name_layer_and_field(digits):
 
 # Driver against a scripted device ------------------------------------------------------------
 
-class ScriptedLink:
+class FakeLink:
+    """The transport side of a fake device: replies queue in ``out`` and are read from it."""
+
+    def __init__(self):
+        self.out = bytearray()
+
+    def read(self, n, timeout):
+        data, self.out[:] = bytes(self.out[:n]), self.out[n:]
+        return data
+
+    def sleep(self, seconds):
+        pass
+
+
+class ScriptedLink(FakeLink):
     """Answers each request with the next scripted action: a status, 'drop' or 'garble'."""
 
     def __init__(self, script):
+        super().__init__()
         self.script = deque(script)
-        self.out = bytearray()
         self.requests = []
 
     def write(self, data):
@@ -166,12 +180,6 @@ class ScriptedLink:
             reply = bytearray(proto.frame(action, b"", tag=tag, sync=proto.SYNC_REPLY))
         self.out += reply
 
-    def read(self, n, timeout):
-        data, self.out[:] = bytes(self.out[:n]), self.out[n:]
-        return data
-
-    def sleep(self, seconds):
-        pass
 
 
 def test_driver_retries_lost_and_damaged_replies():
@@ -191,14 +199,14 @@ def test_driver_gives_up_and_names_the_status():
     assert exc.value.status == Status.BUSY
 
 
-class CountingLink:
+class CountingLink(FakeLink):
     """An accelerator behind a link as far as RUN and STATUS go: RUN_WAIT runs the program at
     once and replies with the STATUS; the next ``drop`` RUN replies are lost."""
 
     def __init__(self):
+        super().__init__()
         self.runs = 0
         self.drop = 0
-        self.out = bytearray()
         self.commands = []
 
     def status(self) -> bytes:
@@ -217,12 +225,6 @@ class CountingLink:
                 return
         self.out += proto.frame(Status.OK, self.status(), tag=tag, sync=proto.SYNC_REPLY)
 
-    def read(self, n, timeout):
-        data, self.out[:] = bytes(self.out[:n]), self.out[n:]
-        return data
-
-    def sleep(self, seconds):
-        pass
 
 
 def test_run_and_wait_takes_one_request_and_never_runs_twice():

@@ -23,6 +23,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from ..arith.dsp import is_ice40
+
 __all__ = ["SPRAM_DEPTH", "SPRAM_WIDTH", "SinglePortRam", "spram_blocks"]
 
 #: Words and bits of one ``SB_SPRAM256KA``.
@@ -35,8 +37,7 @@ def spram_blocks(width: int, depth: int) -> int:
 
 
 def _has_spram(platform) -> bool:
-    return (str(getattr(platform, "family", "")).lower() == "ice40"
-            and str(getattr(platform, "device", "")).startswith("iCE40UP"))
+    return is_ice40(platform) and str(getattr(platform, "device", "")).startswith("iCE40UP")
 
 
 class SinglePortRam(wiring.Component):
