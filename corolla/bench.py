@@ -265,8 +265,9 @@ def _pow2_above(n: int) -> int:
     return 1 << max(1, (n - 1).bit_length())
 
 
-def digits_engine_params(compressed, pes: int, *, huffman: bool = False):
-    """EIE engine sizes that hold every layer of ``compressed`` at once, for ``pes`` PEs.
+def digits_engine_params(compressed, pes: int, *, broadcast: int = 2, huffman: bool = False):
+    """EIE engine sizes that hold every layer of ``compressed`` at once, for ``pes`` PEs
+    broadcasting ``broadcast`` activations a cycle (in beats of ``max(4, broadcast)``).
 
     Entry memory: the next power of two above the layers' entries (or, with ``huffman``,
     their coded 16-bit words), placed one after another; pointers, biases, codebooks and the
@@ -283,7 +284,8 @@ def digits_engine_params(compressed, pes: int, *, huffman: bool = False):
     params = EieParams(pes=pes, entry_depth=_pow2_above(entries), ptr_depth=ptrs + ptrs % 2,
                        bias_depth=sum(q.shape[0] for q in compressed.layers),
                        max_rows=max(q.shape[0] for q in compressed.layers),
-                       codebooks=len(compressed.layers), acc_width=compressed.acc_width)
+                       codebooks=len(compressed.layers), acc_width=compressed.acc_width,
+                       act_lanes=max(4, broadcast), broadcast=broadcast)
     if not huffman:
         return params
     words = sum(int(stored_words(eie_huffman(m, params.code_length)).max()) for m in encoded)

@@ -673,7 +673,7 @@ def eie_params(info: dict) -> EieParams:
                      acc_width=info["acc_width"], max_rows=info["eie_max_rows"],
                      entry_depth=info["eie_entry_depth"], ptr_depth=info["eie_ptr_depth"],
                      bias_depth=info["eie_bias_depth"], codebooks=info["eie_codebooks"],
-                     act_lanes=1, huffman=bool(info["eie_huffman"]),
+                     act_lanes=1, broadcast=1, huffman=bool(info["eie_huffman"]),
                      code_length=info["eie_code_length"], code_depth=info["eie_code_depth"])
 
 

@@ -116,6 +116,10 @@ class EieParams:
         Depth of each PE's activation FIFO.
     act_lanes : int
         Activations per beat of the ``act`` stream (1 to 16).
+    broadcast : int
+        B, non-zero activations broadcast to the PEs per cycle (1 to ``act_lanes``, at most
+        8); each PE fetches the column pointers of up to B columns a cycle (a copy of its
+        pointer memory per broadcast lane).
     column_queue : int
         Non-empty columns each PE can hold between its pointer fetch and its entry walk.
     huffman : bool
@@ -143,6 +147,7 @@ class EieParams:
     codebooks: int = 4
     fifo_depth: int = 8
     act_lanes: int = 4
+    broadcast: int = 2
     column_queue: int = 4
     huffman: bool = False
     code_length: int = 8
@@ -172,6 +177,8 @@ class EieParams:
         need("codebooks", lambda v: v >= 1, "a positive integer")
         need("fifo_depth", lambda v: v >= 2, "an integer of at least 2")
         need("act_lanes", lambda v: 1 <= v <= 16, "an integer from 1 to 16")
+        need("broadcast", lambda v: 1 <= v <= min(8, self.act_lanes),
+             f"an integer from 1 to {min(8, self.act_lanes)} (act_lanes, at most 8)")
         need("column_queue", lambda v: 1 <= v <= 64, "an integer from 1 to 64")
         if not isinstance(self.huffman, bool):
             raise ValueError(f"EIE engine parameter huffman must be true or false, not "
@@ -288,7 +295,8 @@ class TopParams:
     acc_width : int
         Accumulator width (16 to 32).
     eie : EieParams or None
-        The EIE engine (``act_lanes`` is set to 1, ``act_width``/``out_width`` to 8), or
+        The EIE engine (``act_lanes`` and ``broadcast`` are set to 1, ``act_width``/``out_width``
+        to 8), or
         ``None`` for none.
     weight_depth : int
         Dense weight words (``rows`` bytes each).
@@ -387,7 +395,7 @@ class TopParams:
             raise ValueError("accelerator parameter winograd: rows must be at least 2 and "
                              "acc_width at least 32 (16-bit operands)")
         if self.eie is not None:
-            eie = replace(self.eie, act_lanes=1, act_width=8, out_width=8,
+            eie = replace(self.eie, act_lanes=1, broadcast=1, act_width=8, out_width=8,
                           acc_width=self.acc_width)
             object.__setattr__(self, "eie", eie)
             if eie.load_addr_width > 16 or eie.pes > 64:

@@ -134,8 +134,13 @@ def digits_model(*, cache: bool = True, progress=None) -> Mlp:
     return model
 
 
-def digits_compressed(*, cache: bool = True, progress=None):
+def digits_compressed(*, pes: int | None = None, cache: bool = True, progress=None):
     """The built-in model through Deep Compression with the default options, cached.
+
+    Parameters
+    ----------
+    pes : int, optional
+        The EIE PEs the pruning balances the rows for (default: the options' 4).
 
     Returns
     -------
@@ -146,9 +151,9 @@ def digits_compressed(*, cache: bool = True, progress=None):
     from .compress.pipeline import CompressOptions, compress
     from .compress.qmodel import load_compressed, save_compressed
 
-    options = CompressOptions()
+    options = CompressOptions() if pes is None else CompressOptions(pes=pes)
     key = hashlib.sha256(json.dumps({"model": _model_key(), "options": asdict(options),
-                                     "v": 1}, sort_keys=True).encode()).hexdigest()[:16]
+                                     "v": 2}, sort_keys=True).encode()).hexdigest()[:16]
     path = _cache_dir() / f"digits-compressed-{key}.npz"
     if cache and path.is_file():
         return load_compressed(path)

@@ -24,19 +24,23 @@ from corolla.sim import runner
 
 BENCH = "corolla.sim.benches.sparse"
 
-# Engine shapes the benches run on: the default; one PE with single-lane input; eight PEs
-# with 2-bit relative indices (many padding entries), shallow FIFOs and a one-column queue;
-# a 20-bit accumulator that wraps, 3-bit codebook indices, odd lane count, small memories;
-# Huffman-coded entries, by default and with eight PEs, 5-bit codes and a small coded memory.
+# Engine shapes the benches run on: the default (two activations broadcast a cycle); one PE
+# with single-lane input (one broadcast); eight PEs with 2-bit relative indices (many padding
+# entries), shallow FIFOs, a one-column queue and four broadcasts a cycle; a 20-bit
+# accumulator that wraps, 3-bit codebook indices, three lanes all broadcast at once, small
+# memories; Huffman-coded entries, by default and with eight PEs, 5-bit codes, a small coded
+# memory and one broadcast a cycle.
 CONFIGS = {
     "default": {},
-    "p1": {"pes": 1, "act_lanes": 1},
-    "p8-z2": {"pes": 8, "z_bits": 2, "fifo_depth": 2, "column_queue": 1, "act_lanes": 8},
+    "p1": {"pes": 1, "act_lanes": 1, "broadcast": 1},
+    "p8-z2": {"pes": 8, "z_bits": 2, "fifo_depth": 2, "column_queue": 1, "act_lanes": 8,
+              "broadcast": 4},
     "p2-acc20": {"pes": 2, "acc_width": 20, "v_bits": 3, "codebooks": 2, "act_lanes": 3,
-                 "entry_depth": 300, "ptr_depth": 130, "bias_depth": 100, "max_rows": 90},
+                 "broadcast": 3, "entry_depth": 300, "ptr_depth": 130, "bias_depth": 100,
+                 "max_rows": 90},
     "huffman": {"huffman": True},
     "huffman-p8": {"huffman": True, "pes": 8, "z_bits": 2, "column_queue": 1, "act_lanes": 8,
-                   "code_length": 5, "code_depth": 300},
+                   "broadcast": 1, "code_length": 5, "code_depth": 300},
 }
 
 
@@ -48,7 +52,9 @@ def _layer(gen, rows, cols, pes=4, density=0.3):
 
 def test_params_are_checked():
     for bad, field in (({"pes": 3}, "pes"), ({"ptr_depth": 33}, "ptr_depth"),
-                       ({"acc_width": 12}, "acc_width"), ({"act_lanes": 0}, "act_lanes")):
+                       ({"acc_width": 12}, "acc_width"), ({"act_lanes": 0}, "act_lanes"),
+                       ({"act_lanes": 2, "broadcast": 3}, "broadcast"),
+                       ({"act_lanes": 16, "broadcast": 9}, "broadcast")):
         with pytest.raises(ValueError, match=field):
             EieParams(**bad)
     assert EieParams(pes=8).local_depth == 64
@@ -110,9 +116,12 @@ def test_balanced_pruning_gives_every_pe_the_same_share():
     for mask, layer in zip(balanced, model.layers, strict=True):
         rows = layer.weight.shape[0]
         kept = [int(mask[p::4].sum()) for p in range(4)]
-        sizes = [mask[p::4].size for p in range(4)]
-        assert kept == [round(0.2 * s) for s in sizes], (rows, kept)
+        # Equal shares, also where 4 does not divide the rows (30 and 10 rows here).
+        assert kept == [round(0.2 * mask.size / 4)] * 4, (rows, kept)
     assert sum(int(m.sum()) for m in plain) == sum(int(m.sum()) for m in balanced)
+    # Ten rows on eight PEs: the two PEs with two rows keep as many weights as the others.
+    (ten,) = magnitude_masks(init_mlp((30, 10), seed=4), 0.5, balance_pes=8)
+    assert [int(ten[p::8].sum()) for p in range(8)] == [19] * 6 + [18] * 2
     with pytest.raises(ValueError, match="balance_pes"):
         magnitude_masks(model, 0.8, balance_pes=0)
 
@@ -192,20 +201,30 @@ def test_cli_bench_sparse_json(capsys):
 
     assert main(["bench", "sparse", "--pes", "4", "--images", "2", "--no-synth", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    (config,) = doc["configs"]
-    assert config["pes"] == 4 and config["resources"] == []
-    assert [row["layer"] for row in config["layers"]] == ["fc1", "fc2", "fc3"]
-    for row in [*config["layers"], config["network"]]:
-        # No PE walks more than one entry per cycle, so the balanced bound is a lower bound.
-        assert 0 < row["ideal_cycles"] <= row["compute_cycles"] < row["total_cycles"]
-        assert 0 < row["load_balance_efficiency"] <= 1
-        assert row["macs_per_cycle"] <= 4
+    one, two = doc["configs"]
+    assert (one["pes"], one["broadcast"], two["pes"], two["broadcast"]) == (4, 1, 4, 2)
+    for config in (one, two):
+        assert config["resources"] == []
+        assert [row["layer"] for row in config["layers"]] == ["fc1", "fc2", "fc3"]
+        for row in [*config["layers"], config["network"]]:
+            # No PE walks more than one entry per cycle, so the balanced bound is a lower
+            # bound.
+            assert 0 < row["ideal_cycles"] <= row["compute_cycles"] < row["total_cycles"]
+            assert 0 < row["load_balance_efficiency"] <= 1
+            assert row["macs_per_cycle"] <= 4
+    # fc2 has about 170 non-zero inputs for 166 cycles of work per PE: one broadcast a cycle
+    # bounds it, two do not.
+    fc2 = [config["layers"][1]["compute_cycles"] for config in (one, two)]
+    assert fc2[1] < fc2[0] - 10, fc2
+    assert two["network"]["compute_cycles"] < one["network"]["compute_cycles"]
 
 
 @pytest.mark.parametrize(("args", "message"), [
     (["bench", "sparse", "--pes", "3"], "--pes: 3 is not a power of two"),
     (["bench", "sparse", "--pes", "two"], "expected comma-separated integers"),
     (["bench", "sparse", "--images", "0"], "--images: 0; expected an integer from 1 to 450"),
+    (["bench", "sparse", "--broadcast", "0"], "--broadcast: 0; expected 1 to 8"),
+    (["bench", "sparse", "--broadcast", "2,x"], "--broadcast = '2,x'; expected comma-separated"),
     (["bench", "units", "--pes", "4"], "unrecognized arguments: --pes 4"),
 ])
 def test_cli_bench_sparse_bad_input(capsys, args, message):

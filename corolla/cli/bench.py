@@ -126,26 +126,40 @@ def _bench_sparse(args) -> int:
     if not 1 <= images <= 450:
         raise CliError(f"--images: {images}; expected 1 to 450 (the digits test split)",
                        EXIT_BAD_INPUT)
+    text = args.broadcast or "1,2"
+    try:
+        broadcasts = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise CliError(f"--broadcast = {text!r}; expected comma-separated integers",
+                       EXIT_BAD_INPUT) from None
+    for b in broadcasts:
+        if not 1 <= b <= 8:
+            raise CliError(f"--broadcast: {b}; expected 1 to 8 activations a cycle",
+                           EXIT_BAD_INPUT)
     devices = [args.device] if args.device else list(DEVICES)
     t0 = time.perf_counter()
     configs = []
     try:
         with progress("Compressing the digits MLP (cached after the first run)") as status:
-            compressed = digits_compressed()
             pixels = load_digits_data().pixels_test[:images]
-            for pes in pes_list:
-                params = digits_engine_params(compressed, pes)
-                status(f"Simulating the digits MLP on {pes} PEs ({images} images)")
-                entry = {"pes": pes, "params": params.to_dict(),
+            for pes, broadcast in ((p, b) for p in pes_list for b in broadcasts):
+                # Pruned for this engine's P, as a user deploying on P PEs would compress.
+                status(f"Compressing the digits MLP for {pes} PEs (cached after the first run)")
+                compressed = digits_compressed(pes=pes)
+                params = digits_engine_params(compressed, pes, broadcast=broadcast)
+                status(f"Simulating the digits MLP on {pes} PEs, {broadcast} broadcast a cycle "
+                       f"({images} images)")
+                entry = {"pes": pes, "broadcast": broadcast, "params": params.to_dict(),
                          **sparse_cycles(compressed, pixels, params), "resources": []}
                 if not args.no_synth:
                     for device in devices:
-                        status(f"Synthesizing {pes} PEs for {device}"
-                                      f"{'' if args.no_pnr else ' and placing'}")
+                        status(f"Synthesizing {pes} PEs (B = {broadcast}) for {device}"
+                               f"{'' if args.no_pnr else ' and placing'}")
                         entry["resources"].append(sparse_resources(
                             params, device, pnr=not args.no_pnr, target_mhz=args.target_mhz))
                 if args.huffman:
-                    coded = digits_engine_params(compressed, pes, huffman=True)
+                    coded = digits_engine_params(compressed, pes, broadcast=broadcast,
+                                                 huffman=True)
                     status(f"Simulating the digits MLP on {pes} PEs with Huffman-coded entries")
                     entry["huffman"] = {
                         "params": coded.to_dict(),
@@ -169,13 +183,13 @@ def _bench_sparse(args) -> int:
                           "seconds": round(elapsed, 1)}, indent=2))
         return EXIT_OK
     console = console_out()
-    table = Table("PEs", "layer", "shape", "broadcasts", "cycles", "ideal", "efficiency",
+    table = Table("PEs", "B", "layer", "shape", "broadcasts", "cycles", "ideal", "efficiency",
                   "PE balance", "MACs/cycle", "vs dense", "with output",
                   title=f"EIE engine on the digits MLP ({images} test images, mean per image)")
     for c in configs:
         for row in [*c["layers"], c["network"]]:
             shape = f"{row['rows']}×{row['cols']}" if "rows" in row else ""
-            table.add_row(str(c["pes"]), row["layer"], shape,
+            table.add_row(str(c["pes"]), str(c["broadcast"]), row["layer"], shape,
                           f"{row['broadcasts']:.0f}" if "broadcasts" in row else "",
                           f"{row['compute_cycles']:.0f}", f"{row['ideal_cycles']:.0f}",
                           f"{row['load_balance_efficiency']:.0%}",
@@ -185,17 +199,19 @@ def _bench_sparse(args) -> int:
                           style="bold" if row["layer"] == "network" else None)
     console.print(table)
     console.print("cycles: start to first output; ideal: entries walked / P; efficiency: "
-                  "ideal / cycles; PE balance: mean / max entries per PE; vs dense: M·N/P "
+                  "ideal / cycles; B: activations broadcast a cycle; broadcasts: non-zero "
+                  "activations; PE balance: mean / max entries per PE; vs dense: M·N/P "
                   "cycles of a dense engine with P MACs per cycle; with output: until the "
                   "last of the M outputs has left.")
     if any(c["resources"] for c in configs):
-        rtable = Table("PEs", "device", "LUT4", "FF", "BRAM", "DSP", "Fmax MHz",
+        rtable = Table("PEs", "B", "device", "LUT4", "FF", "BRAM", "DSP", "Fmax MHz",
                        title="EIE engine sized for the whole digits MLP")
         for c in configs:
             for r in c["resources"]:
                 fmax = (f"{r['fmax_mhz']:.1f}" if r["fmax_mhz"] is not None
                         else "does not fit" if not r["fits"] else "-")
-                rtable.add_row(str(c["pes"]), r["device"], str(r["luts"]), str(r["ffs"]),
+                rtable.add_row(str(c["pes"]), str(c["broadcast"]), r["device"], str(r["luts"]),
+                               str(r["ffs"]),
                                str(r["brams"]), str(r["dsps"]), fmax)
         console.print(rtable)
     if args.huffman:
@@ -206,7 +222,7 @@ def _bench_sparse(args) -> int:
 
 def _print_huffman(console, configs):
     """The ``--huffman`` tables: on-chip bits, cycles and the decoder's rate and cost."""
-    table = Table("PEs", "layer", "entries", "plain bits", "coded bits", "bits/entry",
+    table = Table("PEs", "B", "layer", "entries", "plain bits", "coded bits", "bits/entry",
                   "entries ×", "pointers plain → coded", "tables", "on chip ×", "cycles plain",
                   "cycles coded", title="Huffman-coded entries on the digits MLP")
     for c in configs:
@@ -214,13 +230,14 @@ def _print_huffman(console, configs):
         cycles = {row["layer"]: row["compute_cycles"] for row in c["layers"]}
         coded_cycles = {row["layer"]: row["compute_cycles"] for row in h["layers"]}
         for row in h["storage"]:
-            table.add_row(str(c["pes"]), row["layer"], str(row["entries"]),
+            table.add_row(str(c["pes"]), str(c["broadcast"]), row["layer"], str(row["entries"]),
                           f"{row['plain_bits']:,}", f"{row['coded_bits']:,}",
                           f"{row['bits_per_entry']:.2f}", f"{row['entry_ratio']:.2f}×",
                           f"{row['plain_pointer_bits']:,} → {row['coded_pointer_bits']:,}",
                           f"{row['table_bits']:,}", f"{row['ratio']:.2f}×",
                           f"{cycles[row['layer']]:.0f}", f"{coded_cycles[row['layer']]:.0f}")
-        table.add_row(str(c["pes"]), "network", "", "", "", "", "", "", "", "",
+        table.add_row(str(c["pes"]), str(c["broadcast"]), "network", "", "", "", "", "", "", "",
+                      "",
                       f"{c['network']['compute_cycles']:.0f}",
                       f"{h['network']['compute_cycles']:.0f}", style="bold")
     console.print(table)
@@ -230,8 +247,8 @@ def _print_huffman(console, configs):
                   "output, mean per image.")
     for c in configs:
         h = c["huffman"]
-        line = (f"{c['pes']} PEs: decoder {h['walk_rate']:.2f} entries (two codes) per cycle "
-                f"on a long column (plain walker {h['plain_walk_rate']:.2f})")
+        line = (f"{c['pes']} PEs, B = {c['broadcast']}: decoder {h['walk_rate']:.2f} entries "
+                f"(two codes) per cycle on a long column (plain walker {h['plain_walk_rate']:.2f})")
         for r in h["resources"]:
             plain = next((p for p in c["resources"] if p["device"] == r["device"]), None)
             line += (f"; {r['device']}: {r['luts']} LUT4, {r['brams']} BRAM"
@@ -529,6 +546,8 @@ def register(sub) -> None:
                                           "balance, resources")
     common(q, device_default="every device")
     q.add_argument("--pes", metavar="P[,P...]", help="engine sizes to measure (default: 2,4,8)")
+    q.add_argument("--broadcast", metavar="B[,B...]",
+                   help="activations broadcast a cycle to measure at each size (default: 1,2)")
     q.add_argument("--images", type=checks.IMAGES, help="digits test images to run (default: 20)")
     q.add_argument("--no-synth", action="store_true", help="cycles only, no synthesis")
     q.add_argument("--huffman", action="store_true",

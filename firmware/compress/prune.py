@@ -6,8 +6,10 @@ the network is retrained with masked gradients. The target sparsity is reached i
 than pruning at once.
 
 With ``balance_pes = P`` the pruning is load-balance aware (Han et al., ESE, FPGA'17): the rows
-of each EIE PE (rows ``p, p + P, …``) are pruned as a group to the same sparsity, so every PE
-keeps about the same number of weights and none of them ends a layer long after the others.
+of each EIE PE (rows ``p, p + P, …``) are pruned as a group so that every PE keeps the same
+number of weights (to one), and none of them ends a layer long after the others. Where P does
+not divide the rows the groups differ in size, and the larger ones are pruned harder (a
+10-row layer on 8 PEs: two PEs own two rows, and keep as many weights as each one-row PE).
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ def check_sparsity(sparsity, n_layers: int) -> list[float]:
     return out
 
 
-def _keep_largest(w: np.ndarray, s: float) -> np.ndarray:
-    n_prune = round(s * w.size)
+def _keep_largest(w: np.ndarray, keep: int) -> np.ndarray:
+    n_prune = w.size - keep
     mask = np.ones(w.size, dtype=bool)
     if n_prune:
         order = np.argsort(np.abs(w).ravel(), kind="stable")
@@ -44,17 +46,38 @@ def _keep_largest(w: np.ndarray, s: float) -> np.ndarray:
     return mask.reshape(w.shape)
 
 
+def _group_counts(sizes: list[int], keep: int) -> list[int]:
+    """``keep`` weights shared out over groups of ``sizes`` weights as evenly as they allow:
+    equal shares (the first ones one more), a group that cannot hold its share keeping all it
+    has and the rest going to the others."""
+    counts = [0] * len(sizes)
+    open_ = sorted(range(len(sizes)), key=lambda g: (sizes[g], g))
+    left = keep
+    while open_:
+        share, extra = divmod(left, len(open_))
+        small = sizes[open_[0]]
+        if small < share + (extra > 0):
+            counts[open_[0]] = small
+            left -= small
+            open_.pop(0)
+            continue
+        for rank, g in enumerate(sorted(open_)):
+            counts[g] = share + (rank < extra)
+        break
+    return counts
+
+
 def magnitude_masks(model: Mlp, sparsity, *, balance_pes: int | None = None) -> list[np.ndarray]:
     """Per layer, a mask keeping the ``1 − sparsity`` largest-magnitude weights.
 
     Ties at the threshold are broken by position so that exactly
-    ``round(sparsity · size)`` weights are removed (per PE row group with ``balance_pes``).
+    ``round(sparsity · size)`` weights are removed from each layer.
 
     Parameters
     ----------
     balance_pes : int, optional
         Prune the rows of each of this many EIE PEs (row ``i`` on PE ``i mod P``) separately,
-        each group to the layer's sparsity.
+        each group keeping the same number of weights (to one).
     """
     if balance_pes is not None and (isinstance(balance_pes, bool)
                                     or not isinstance(balance_pes, int) or balance_pes < 1):
@@ -63,11 +86,14 @@ def magnitude_masks(model: Mlp, sparsity, *, balance_pes: int | None = None) -> 
     for layer, s in zip(model.layers, check_sparsity(sparsity, len(model.layers)), strict=True):
         w = layer.weight
         if balance_pes is None:
-            masks.append(_keep_largest(w, s))
+            masks.append(_keep_largest(w, w.size - round(s * w.size)))
             continue
         mask = np.ones(w.shape, dtype=bool)
-        for p in range(min(balance_pes, w.shape[0])):
-            mask[p::balance_pes] = _keep_largest(w[p::balance_pes], s)
+        groups = range(min(balance_pes, w.shape[0]))
+        counts = _group_counts([w[p::balance_pes].size for p in groups],
+                               w.size - round(s * w.size))
+        for p, count in zip(groups, counts, strict=True):
+            mask[p::balance_pes] = _keep_largest(w[p::balance_pes], count)
         masks.append(mask)
     return masks
 

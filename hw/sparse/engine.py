@@ -4,15 +4,18 @@ The engine runs one layer of the encoding of :mod:`corolla.sim.models.sparse` (E
 interleaved CSC, Han et al., ISCA'16) straight from its memories:
 
 * the **activation queue** takes the N activations of a vector in beats of ``act_lanes``,
-  finds the non-zero ones (a priority encoder over the beat, lowest lane first) and broadcasts
-  ``(j, a_j)`` for each to every PE's FIFO, one per cycle; a beat with no non-zero activation
-  takes one cycle, so zeros are skipped ``act_lanes`` at a time. It waits only when some FIFO
-  is full, so a slow PE holds the others back only once its FIFO has filled;
-* each **PE** (:class:`EiePe`) pops a column, reads its two column pointers from an even / odd
-  pointer bank pair in one cycle, drops the column if it is empty for this PE or queues it
-  (``column_queue`` deep) for the walker, which walks the entries one per cycle and moves to
-  the next queued column without a bubble; the fetch keeps dropping empty columns while a
-  long column is walked. The walker advances its local row by ``z + 1`` per entry, looks the
+  finds the non-zero ones (lowest lane first) and broadcasts ``(j, a_j)`` for up to
+  ``broadcast`` (B) of them a cycle, the b-th lowest to every PE's b-th FIFO; a beat with no
+  non-zero activation takes one cycle, so zeros are skipped ``act_lanes`` at a time. It waits
+  only when some FIFO is full, so a slow PE holds the others back only once its FIFOs have
+  filled;
+* each **PE** (:class:`EiePe`) has a pointer fetch per broadcast lane: it pops a column, reads
+  its two column pointers from its own copy of an even / odd pointer bank pair in one cycle,
+  checks them a cycle later from registers, and drops the column if it is empty for this PE or
+  queues it (``column_queue`` deep). The walker takes the lanes' queued columns in turn (the
+  wrapping sums do not depend on the order), walks the entries one per cycle and moves to the
+  next column without a bubble; the fetches keep dropping empty columns while a long column is
+  walked. The walker advances its local row by ``z + 1`` per entry, looks the
   weight up in the layer's codebook, multiplies it by ``a_j`` and adds the product to the row's
   accumulator (a read-modify-write of block RAM whose read port is transparent to the write
   port, so an entry may hit the row the previous entry wrote);
@@ -136,9 +139,9 @@ def table_layout(p: EieParams) -> data.ArrayLayout:
 class EiePe(wiring.Component):
     """One processing element of :class:`EieEngine`: its FIFO, memories and datapath.
 
-    Pipeline: FIFO → pointer read (F) → queue of non-empty columns → entry read (E0) → row
-    address and codebook read (E1) → multiply and accumulator read (E2) → accumulate and
-    write (E3).
+    Pipeline, per broadcast lane: FIFO → pointer read (F1) → pointers checked (F2) → queue
+    of non-empty columns; then, for the lanes' queues in turn: entry read (E0) → row address
+    and codebook read (E1) → multiply and accumulator read (E2) → accumulate and write (E3).
 
     Parameters
     ----------
@@ -146,8 +149,8 @@ class EiePe(wiring.Component):
 
     Members
     -------
-    column : In(stream.Signature(column_layout(params)))
-        Broadcast non-zero activations.
+    column : In(stream.Signature(column_layout(params))).array(broadcast)
+        Broadcast non-zero activations, one stream per broadcast lane.
     ptr_base : In(unsigned(col_bits))
         The layer's first column pointer.
     codebook : In(...)
@@ -175,7 +178,7 @@ class EiePe(wiring.Component):
     def __init__(self, params: EieParams):
         self._p = p = params
         super().__init__({
-            "column": In(stream.Signature(column_layout(p))),
+            "column": In(stream.Signature(column_layout(p))).array(p.broadcast),
             "ptr_base": In(unsigned(p.col_bits)),
             "codebook": In(unsigned(bits_for(p.codebooks - 1))),
             "local_rows": In(range(p.local_depth + 1)),
@@ -198,21 +201,14 @@ class EiePe(wiring.Component):
         m = Module()
         abort = self.abort
 
-        # Activation FIFO.
-        m.submodules.fifo = queue = fifo.SyncFIFOBuffered(
-            width=len(self.column.payload.as_value()), depth=p.fifo_depth)
-        m.d.comb += [
-            queue.w_data.eq(self.column.payload),
-            queue.w_en.eq(self.column.valid),
-            self.column.ready.eq(queue.w_rdy),
-        ]
-        head = data.View(column_layout(p), queue.r_data)
-
         # Memories. Column pointer k lives in bank k % 2 at k // 2, so ptr[k] and ptr[k + 1]
-        # are read in the same cycle from single-port banks.
-        banks = [Memory(shape=unsigned(p.ptr_width), depth=p.ptr_depth // 2, init=[])
-                 for _ in range(2)]
-        m.submodules.ptr_even, m.submodules.ptr_odd = banks
+        # are read in the same cycle from single-port banks; each broadcast lane has its own
+        # copy of the pair, so the PE fetches up to ``broadcast`` columns a cycle.
+        lanes = p.broadcast
+        banks = [[Memory(shape=unsigned(p.ptr_width), depth=p.ptr_depth // 2, init=[])
+                  for _ in range(2)] for _ in range(lanes)]
+        for b, (even, odd) in enumerate(banks):
+            m.submodules[f"ptr{b}_even"], m.submodules[f"ptr{b}_odd"] = even, odd
         if p.huffman:
             # The coded entries: 16-bit words, even words in one bank and odd in the other, so
             # the two words holding the next code are read in one cycle.
@@ -232,9 +228,8 @@ class EiePe(wiring.Component):
 
         # Loads.
         load = self.load.payload
-        bank_wr = [bank.write_port() for bank in banks]
         book_wr = books.write_port()
-        for k, port in enumerate(bank_wr):
+        for k, port in ((k, bank.write_port()) for pair in banks for k, bank in enumerate(pair)):
             m.d.comb += [
                 port.addr.eq(load.addr >> 1),
                 port.data.eq(load.data),
@@ -269,50 +264,14 @@ class EiePe(wiring.Component):
             book_wr.en.eq(self.load.valid & (load.target == LoadTarget.CODEBOOK)),
         ]
 
-        # F: pointer fetch. Stage registers hold a popped column while its pointers are read.
-        bank_rd = [bank.read_port() for bank in banks]
-        k0 = Signal(p.col_bits + 1)
-        m.d.comb += k0.eq(self.ptr_base + head.col)
-        m.d.comb += [bank_rd[0].addr.eq((k0 + 1) >> 1), bank_rd[1].addr.eq(k0 >> 1)]
-        f_valid = Signal()
-        f_odd = Signal()
-        f_act = Signal(signed(p.act_width))
-        start = Signal(p.ptr_width)
-        end = Signal(p.ptr_width)
-        m.d.comb += [
-            start.eq(Mux(f_odd, bank_rd[1].data, bank_rd[0].data)),
-            end.eq(Mux(f_odd, bank_rd[0].data, bank_rd[1].data)),
-        ]
-        bad = Signal()
-        m.d.comb += bad.eq(f_valid & ((end < start) | (end > p.pointer_end)))
-        nonempty = Signal()
-        m.d.comb += nonempty.eq(f_valid & ~bad & (end != start))
-
-        # Queue of non-empty columns between the pointer fetch and the walker, so that the
-        # fetch keeps dropping empty columns while the walker is busy with a long one.
+        # F: per broadcast lane, FIFO -> pointer read (F1) -> pointers registered and checked
+        # (F2) -> queue of non-empty columns, which the walker takes in turn.
         pend_layout = data.StructLayout({"start": unsigned(p.ptr_width),
                                          "end": unsigned(p.ptr_width),
-                                         "act": signed(p.act_width)})
-        m.submodules.pending = pending = fifo.SyncFIFO(width=pend_layout.size,
-                                                       depth=p.column_queue)
-        pend = data.View(pend_layout, pending.r_data)
-
-        advance = Signal()
-        m.d.comb += advance.eq(~(nonempty & ~pending.w_rdy))
-        m.d.comb += [
-            queue.r_en.eq(advance),
-            bank_rd[0].en.eq(advance),
-            bank_rd[1].en.eq(advance),
-            self.pointer_error.eq(bad & ~abort),
-            pending.w_en.eq(nonempty & ~abort),
-            pending.w_data.eq(Cat(start, end, f_act)),
-        ]
-        with m.If(advance):
-            m.d.sync += [
-                f_valid.eq(queue.r_rdy & ~abort),
-                f_odd.eq(k0[0]),
-                f_act.eq(head.act),
-            ]
+                                         "act": signed(p.act_width), "single": 1})
+        fetches = [self._fetch(m, b, banks[b], pend_layout) for b in range(lanes)]
+        pending, pend = self._merge(m, [f.pending for f in fetches], pend_layout)
+        m.d.comb += self.pointer_error.eq(Cat(f.bad for f in fetches).any() & ~abort)
 
         e1_valid = Signal()
         e1_first = Signal()
@@ -376,9 +335,104 @@ class EiePe(wiring.Component):
             acc_wr.en.eq(Mux(self.draining, self.clear_en, e3_valid)),
         ]
 
-        m.d.comb += self.idle.eq((queue.level == 0) & ~f_valid & ~pending.r_rdy & ~walking
+        m.d.comb += self.idle.eq(Cat(f.idle for f in fetches).all() & ~walking
                                  & ~e1_valid & ~e2_valid & ~e3_valid)
         return m
+
+    def _fetch(self, m, lane, banks, pend_layout):
+        """Broadcast lane ``lane`` of the PE: its activation FIFO, pointer fetch and queue of
+        non-empty columns.
+
+        The FIFO's head is popped while the column queue has room for it and every column
+        still in flight (a credit count of registers only), so the pointers' read data never
+        decides a clock enable: F1 reads ``ptr[k]`` and ``ptr[k + 1]``, F2 holds them in
+        registers, checks them and queues the column if it has entries here.
+
+        Returns
+        -------
+        types.SimpleNamespace
+            ``pending`` (the column queue's FIFO) and ``idle`` (nothing queued or in flight).
+        """
+        from types import SimpleNamespace
+
+        p = self._p
+        abort = self.abort
+        column = self.column[lane]
+        queue = fifo.SyncFIFOBuffered(width=len(column.payload.as_value()), depth=p.fifo_depth)
+        m.submodules[f"fifo{lane}"] = queue
+        m.d.comb += [
+            queue.w_data.eq(column.payload),
+            queue.w_en.eq(column.valid),
+            column.ready.eq(queue.w_rdy),
+        ]
+        head = data.View(column_layout(p), queue.r_data)
+        depth = p.column_queue + 2                  # the queue plus the two fetch stages
+        pending = fifo.SyncFIFO(width=pend_layout.size, depth=depth)
+        m.submodules[f"pending{lane}"] = pending
+
+        reads = [bank.read_port() for bank in banks]
+        k0 = Signal(p.col_bits + 1, name=f"k0_{lane}")
+        m.d.comb += [k0.eq(self.ptr_base + head.col),
+                     reads[0].addr.eq((k0 + 1) >> 1), reads[1].addr.eq(k0 >> 1),
+                     reads[0].en.eq(1), reads[1].en.eq(1)]
+        f1_valid = Signal(name=f"f1_valid{lane}")
+        f1_odd = Signal(name=f"f1_odd{lane}")
+        f1_act = Signal(signed(p.act_width), name=f"f1_act{lane}")
+        f2_valid = Signal(name=f"f2_valid{lane}")
+        f2 = Signal(pend_layout, name=f"f2_{lane}")
+        advance = Signal(name=f"advance{lane}")
+        m.d.comb += [advance.eq(pending.level + f1_valid + f2_valid < depth),
+                     queue.r_en.eq(advance)]
+        m.d.sync += [
+            f1_valid.eq(advance & queue.r_rdy & ~abort),
+            f1_odd.eq(k0[0]),
+            f1_act.eq(head.act),
+            f2_valid.eq(f1_valid & ~abort),
+            f2.start.eq(Mux(f1_odd, reads[1].data, reads[0].data)),
+            f2.end.eq(Mux(f1_odd, reads[0].data, reads[1].data)),
+            f2.act.eq(f1_act),
+        ]
+        bad = Signal(name=f"bad{lane}")
+        m.d.comb += [
+            bad.eq(f2_valid & ((f2.end < f2.start) | (f2.end > p.pointer_end))),
+            pending.w_en.eq(f2_valid & ~bad & (f2.end != f2.start) & ~abort),
+            pending.w_data.eq(Cat(f2.start, f2.end, f2.act, f2.end == f2.start + 1)),
+        ]
+        return SimpleNamespace(
+            pending=pending, bad=bad,
+            idle=(queue.level == 0) & ~f1_valid & ~f2_valid & ~pending.r_rdy)
+
+    def _merge(self, m, queues, pend_layout):
+        """The broadcast lanes' column queues as one queue for the walker: round robin among
+        the lanes with a column (columns of one activation vector may be walked in any order:
+        the sums wrap the same whatever the order). ``abort`` empties every queue.
+
+        Returns
+        -------
+        (types.SimpleNamespace, data.View)
+            The merged queue's ``r_rdy`` and ``r_en`` and a view of its head.
+        """
+        from types import SimpleNamespace
+
+        abort = self.abort
+        merged = SimpleNamespace(r_rdy=Signal(name="pend_rdy"), r_en=Signal(name="pend_en"))
+        head = Signal(pend_layout, name="pend_head")
+        lanes = len(queues)
+        choice = Signal(range(lanes), name="pend_lane")
+        turn = Signal(range(lanes), name="pend_turn")
+        for first in range(lanes):
+            with m.If(turn == first):
+                for b in reversed([(first + i) % lanes for i in range(lanes)]):
+                    with m.If(queues[b].r_rdy):
+                        m.d.comb += choice.eq(b)
+        m.d.comb += merged.r_rdy.eq(Cat(q.r_rdy for q in queues).any())
+        for b, q in enumerate(queues):
+            m.d.comb += q.r_en.eq((merged.r_en & (choice == b)) | abort)
+            with m.If(choice == b):
+                m.d.comb += head.eq(q.r_data)
+        with m.If(merged.r_en & merged.r_rdy):
+            m.d.sync += turn.eq(Mux(choice == lanes - 1, 0, choice + 1))
+        return merged, head
 
     def _walker(self, m, entries, pending, pend, e1_valid, e1_first, e1_act):
         """E0 for plain entries: one entry address a cycle, the next queued column without a
@@ -401,7 +455,7 @@ class EiePe(wiring.Component):
         with m.Elif(take):
             m.d.sync += [
                 w_active.eq(1), w_addr.eq(pend.start), w_end.eq(pend.end), w_act.eq(pend.act),
-                w_first.eq(1), last.eq(pend.start + 1 == pend.end),
+                w_first.eq(1), last.eq(pend.single),
             ]
         with m.Elif(w_active):
             m.d.sync += [w_addr.eq(w_addr + 1), w_first.eq(0), last.eq(w_addr + 2 == w_end)]
@@ -628,35 +682,46 @@ class EieEngine(wiring.Component):
             with m.Else():
                 m.d.sync += state.eq(run)
 
-        # Run: the activation queue broadcasts the non-zero lanes of each beat, lowest first.
+        # Run: the activation queue broadcasts the non-zero lanes of each beat, lowest first,
+        # up to ``broadcast`` of them a cycle (broadcast lane b takes the b-th lowest).
         lanes = p.act_lanes
         beat = Signal(data.ArrayLayout(signed(p.act_width), lanes))
         beat_col = Signal(range(p.ptr_depth + p.act_lanes))     # column of lane 0
         mask = Signal(lanes)                                      # lanes still to broadcast
-        sel = Signal(range(lanes))
-        lowest = 0
-        for i in reversed(range(lanes)):
-            lowest = Mux(mask[i], i, lowest)
-        m.d.comb += sel.eq(lowest)
-        value = beat[0]
-        for i in range(1, lanes):
-            value = Mux(sel == i, beat[i], value)
+        left = mask
+        picks = []                           # (one-hot lane, its index, its value) per b
+        for b in range(p.broadcast):
+            low = Signal(lanes, name=f"low{b}")
+            m.d.comb += low.eq(left & -left)                      # lowest set bit
+            index = 0
+            value = 0
+            for i in reversed(range(lanes)):
+                index = Mux(low[i], i, index)
+                value = Mux(low[i], beat[i], value)
+            picks.append((low, index, value))
+            left = left & ~low
+        ports = [pe.column[b] for pe in pes for b in range(p.broadcast)]
         all_ready = Signal()
-        m.d.comb += all_ready.eq(Cat(pe.column.ready for pe in pes).all())
+        m.d.comb += all_ready.eq(Cat(port.ready for port in ports).all())
         fire = Signal()
         m.d.comb += fire.eq(mask.any() & all_ready & ~abort)
         mask_next = Signal(lanes)
-        sent = Cat(fire & (sel == i) for i in range(lanes))
-        m.d.comb += mask_next.eq(Mux(abort, 0, mask & ~sent))
+        sent = 0
+        for low, _, _ in picks:
+            sent = sent | low
+        m.d.comb += mask_next.eq(Mux(abort, 0, Mux(fire, mask & ~sent, mask)))
         m.d.comb += self.act.ready.eq((state == run) & (mask_next == 0)
                                       & (taken < layer.cols))
         for k, pe in enumerate(pes):
-            others = Cat(q.column.ready for i, q in enumerate(pes) if i != k)
+            for b, (low, index, value) in enumerate(picks):
+                port = pe.column[b]
+                others = Cat(q.ready for q in ports if q is not port)
+                m.d.comb += [
+                    port.payload.col.eq(beat_col + index),
+                    port.payload.act.eq(value),
+                    port.valid.eq(low.any() & ~abort & (others.all() if len(ports) > 1 else 1)),
+                ]
             m.d.comb += [
-                pe.column.payload.col.eq(beat_col + sel),
-                pe.column.payload.act.eq(value),
-                pe.column.valid.eq(mask.any() & ~abort
-                                   & (others.all() if len(pes) > 1 else 1)),
                 pe.ptr_base.eq(layer.ptr_base),
                 pe.codebook.eq(layer.codebook),
                 pe.local_rows.eq((layer.rows + (p.pes - 1 - k)) >> p.pe_bits),
