@@ -358,7 +358,7 @@ class EiePe(wiring.Component):
         p = self._p
         abort = self.abort
         column = self.column[lane]
-        queue = fifo.SyncFIFOBuffered(width=len(column.payload.as_value()), depth=p.fifo_depth)
+        queue = fifo.SyncFIFO(width=len(column.payload.as_value()), depth=p.fifo_depth)
         m.submodules[f"fifo{lane}"] = queue
         m.d.comb += [
             queue.w_data.eq(column.payload),
@@ -439,33 +439,28 @@ class EiePe(wiring.Component):
         bubble. Returns the entry read in E1 and whether the walker is busy."""
         p = self._p
         abort = self.abort
-        w_active = Signal()
-        w_addr = Signal(p.ptr_width)
+        w_next = Signal(p.ptr_width)    # the column's next entry
         w_end = Signal(p.ptr_width)
         w_act = Signal(signed(p.act_width))
-        w_first = Signal()
-        last = Signal()        # w_addr is the column's last entry (registered, for timing)
+        more = Signal()                 # the column has entries left after the one read now
         take = Signal()
         m.d.comb += [
-            take.eq(pending.r_rdy & (~w_active | last) & ~abort),
+            take.eq(pending.r_rdy & ~more & ~abort),
             pending.r_en.eq(take | abort),
         ]
-        with m.If(abort):
-            m.d.sync += w_active.eq(0)
-        with m.Elif(take):
-            m.d.sync += [
-                w_active.eq(1), w_addr.eq(pend.start), w_end.eq(pend.end), w_act.eq(pend.act),
-                w_first.eq(1), last.eq(pend.single),
-            ]
-        with m.Elif(w_active):
-            m.d.sync += [w_addr.eq(w_addr + 1), w_first.eq(0), last.eq(w_addr + 2 == w_end)]
-            with m.If(last):
-                m.d.sync += w_active.eq(0)
-
+        # A taken column's first entry is read in the cycle it is taken.
         entry_rd = entries.read_port()
-        m.d.comb += [entry_rd.addr.eq(w_addr), entry_rd.en.eq(1)]
-        m.d.sync += [e1_valid.eq(w_active & ~abort), e1_first.eq(w_first), e1_act.eq(w_act)]
-        return entry_rd.data, w_active
+        m.d.comb += [entry_rd.addr.eq(Mux(take, pend.start, w_next)), entry_rd.en.eq(1)]
+        with m.If(abort):
+            m.d.sync += more.eq(0)
+        with m.Elif(take):
+            m.d.sync += [w_next.eq(pend.start + 1), w_end.eq(pend.end), w_act.eq(pend.act),
+                         more.eq(~pend.single)]
+        with m.Elif(more):
+            m.d.sync += [w_next.eq(w_next + 1), more.eq(w_next + 1 != w_end)]
+        m.d.sync += [e1_valid.eq((take | more) & ~abort), e1_first.eq(take),
+                     e1_act.eq(Mux(take, pend.act, w_act))]
+        return entry_rd.data, more
 
     def _decoder(self, m, code_banks, symbols, pending, pend, e1_valid, e1_first, e1_act):
         """E0 for Huffman-coded entries: one entry's two codes decoded a cycle (D), their
@@ -742,8 +737,12 @@ class EieEngine(wiring.Component):
         with m.If(Cat(pe.row_error for pe in pes).any()):
             m.d.sync += error.row.eq(1)
 
-        # Drain: wait for every PE to finish its queue.
-        with m.If((state == drain) & Cat(pe.idle for pe in pes).all()):
+        # Drain: wait for every PE to finish its queue; the output stage starts in the cycle
+        # they all are idle (their last write has landed).
+        outputting = Signal()
+        m.d.comb += outputting.eq((state == output)
+                                  | ((state == drain) & Cat(pe.idle for pe in pes).all()))
+        with m.If((state == drain) & outputting):
             m.d.sync += state.eq(output)
 
         # Output: accumulators + bias -> requantizer, in row order.
@@ -762,13 +761,13 @@ class EieEngine(wiring.Component):
         m.d.comb += [
             advance2.eq(~o2_valid | requant.input.ready),
             advance.eq(~o_valid | advance2),
-            issue.eq((state == output) & (row < layer.rows)),
+            issue.eq(outputting & (row < layer.rows)),
         ]
         bias_rd = biases.read_port()
         m.d.comb += [bias_rd.addr.eq(layer.bias_base + row), bias_rd.en.eq(advance)]
         for k, pe in enumerate(pes):
             m.d.comb += [
-                pe.draining.eq(state == output),
+                pe.draining.eq(outputting),
                 pe.drain_addr.eq(row >> p.pe_bits),
                 pe.drain_en.eq(advance),
                 pe.clear_addr.eq(o_local),

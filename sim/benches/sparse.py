@@ -162,12 +162,18 @@ class Shadow:
         return [int(x) for x in result.out], result
 
 
+_SHADOW = Shadow(P)
+
+
 class Engine:
     """Drives one :class:`EieEngine` and mirrors its memories."""
 
     def __init__(self, dut, tb: TB, gen: np.random.Generator):
         self.dut, self.tb, self.gen = dut, tb, gen
-        self.shadow = Shadow(P)
+        # The engine's memories keep their contents through a reset and from one test to the
+        # next, so the tests of one simulation share one shadow: a corrupted pointer can reach
+        # entries an earlier test wrote.
+        self.shadow = _SHADOW
         self.load_fields = _fields(load_layout(P))
         self.layer_fields = _fields(layer_layout(P))
         dut.load__valid.value = 0
