@@ -267,7 +267,7 @@ def _pow2_above(n: int) -> int:
 
 def digits_engine_params(compressed, pes: int, *, broadcast: int = 2, huffman: bool = False):
     """EIE engine sizes that hold every layer of ``compressed`` at once, for ``pes`` PEs
-    broadcasting ``broadcast`` activations a cycle (in beats of ``max(4, broadcast)``).
+    broadcasting ``broadcast`` activations a cycle (in beats of ``4 · broadcast``, at most 16).
 
     Entry memory: the next power of two above the layers' entries (or, with ``huffman``,
     their coded 16-bit words), placed one after another; pointers, biases, codebooks and the
@@ -285,7 +285,7 @@ def digits_engine_params(compressed, pes: int, *, broadcast: int = 2, huffman: b
                        bias_depth=sum(q.shape[0] for q in compressed.layers),
                        max_rows=max(q.shape[0] for q in compressed.layers),
                        codebooks=len(compressed.layers), acc_width=compressed.acc_width,
-                       act_lanes=max(4, broadcast), broadcast=broadcast)
+                       act_lanes=min(16, 4 * broadcast), broadcast=broadcast)
     if not huffman:
         return params
     words = sum(int(stored_words(eie_huffman(m, params.code_length)).max()) for m in encoded)

@@ -270,7 +270,7 @@ class EiePe(wiring.Component):
                                          "end": unsigned(p.ptr_width),
                                          "act": signed(p.act_width), "single": 1})
         fetches = [self._fetch(m, b, banks[b], pend_layout) for b in range(lanes)]
-        pending, pend = self._merge(m, [f.pending for f in fetches], pend_layout)
+        pending, pend = self._merge(m, [f.queue for f in fetches], pend_layout)
         m.d.comb += self.pointer_error.eq(Cat(f.bad for f in fetches).any() & ~abort)
 
         e1_valid = Signal()
@@ -346,12 +346,18 @@ class EiePe(wiring.Component):
         The FIFO's head is popped while the column queue has room for it and every column
         still in flight (a credit count of registers only), so the pointers' read data never
         decides a clock enable: F1 reads ``ptr[k]`` and ``ptr[k + 1]``, F2 holds them in
-        registers, checks them and queues the column if it has entries here.
+        registers, checks them and queues the column if it has entries here. When the queue is
+        empty the walker may take F2's column directly, judged on a registered "has entries"
+        flag: a column with bad pointers taken that way is stopped by the abort its
+        ``pointer_error`` raises the next cycle, before any of its entries reaches the
+        accumulators.
 
         Returns
         -------
         types.SimpleNamespace
-            ``pending`` (the column queue's FIFO) and ``idle`` (nothing queued or in flight).
+            ``queue`` (``r_rdy``, ``r_data``, ``r_en``: the lane's column queue with F2 in
+            front of it), ``bad`` (F2's pointers are bad) and ``idle`` (nothing queued or in
+            flight).
         """
         from types import SimpleNamespace
 
@@ -380,6 +386,7 @@ class EiePe(wiring.Component):
         f1_act = Signal(signed(p.act_width), name=f"f1_act{lane}")
         f2_valid = Signal(name=f"f2_valid{lane}")
         f2 = Signal(pend_layout, name=f"f2_{lane}")
+        f2_empty = Signal(name=f"f2_empty{lane}")
         advance = Signal(name=f"advance{lane}")
         m.d.comb += [advance.eq(pending.level + f1_valid + f2_valid < depth),
                      queue.r_en.eq(advance)]
@@ -390,16 +397,26 @@ class EiePe(wiring.Component):
             f2_valid.eq(f1_valid & ~abort),
             f2.start.eq(Mux(f1_odd, reads[1].data, reads[0].data)),
             f2.end.eq(Mux(f1_odd, reads[0].data, reads[1].data)),
+            f2_empty.eq(reads[0].data == reads[1].data),
             f2.act.eq(f1_act),
         ]
+        m.d.comb += f2.single.eq(f2.end == f2.start + 1)
         bad = Signal(name=f"bad{lane}")
+        out = SimpleNamespace(r_rdy=Signal(name=f"lane_rdy{lane}"),
+                              r_data=Signal(pend_layout, name=f"lane_head{lane}"),
+                              r_en=Signal(name=f"lane_en{lane}"))
+        direct = Signal(name=f"direct{lane}")           # F2's column goes to the walker
         m.d.comb += [
             bad.eq(f2_valid & ((f2.end < f2.start) | (f2.end > p.pointer_end))),
-            pending.w_en.eq(f2_valid & ~bad & (f2.end != f2.start) & ~abort),
-            pending.w_data.eq(Cat(f2.start, f2.end, f2.act, f2.end == f2.start + 1)),
+            out.r_rdy.eq(pending.r_rdy | (f2_valid & ~f2_empty)),
+            out.r_data.eq(Mux(pending.r_rdy, pending.r_data, f2)),
+            direct.eq(out.r_en & ~pending.r_rdy),
+            pending.r_en.eq(out.r_en),
+            pending.w_en.eq(f2_valid & ~bad & ~f2_empty & ~direct & ~abort),
+            pending.w_data.eq(f2),
         ]
         return SimpleNamespace(
-            pending=pending, bad=bad,
+            queue=out, bad=bad,
             idle=(queue.level == 0) & ~f1_valid & ~f2_valid & ~pending.r_rdy)
 
     def _merge(self, m, queues, pend_layout):
