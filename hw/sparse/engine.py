@@ -271,7 +271,7 @@ class EiePe(wiring.Component):
                                          "act": signed(p.act_width), "single": 1})
         fetches = [self._fetch(m, b, banks[b], pend_layout) for b in range(lanes)]
         pending, pend = self._merge(m, [f.queue for f in fetches], pend_layout)
-        m.d.comb += self.pointer_error.eq(Cat(f.bad for f in fetches).any() & ~abort)
+        m.d.sync += self.pointer_error.eq(Cat(f.bad for f in fetches).any() & ~abort)
 
         e1_valid = Signal()
         e1_first = Signal()
@@ -282,19 +282,27 @@ class EiePe(wiring.Component):
         else:
             entry, walking = self._walker(m, entries, pending, pend, e1_valid, e1_first, e1_act)
 
-        # E1: row address, range check, codebook read.
-        z = entry[:p.z_bits]
-        v = entry[p.z_bits:]
+        # X: the entry (with Huffman coding, its decoded symbols) registered as it leaves the
+        # block RAM.
+        x_valid = Signal()
+        x_first = Signal()
+        x_act = Signal(signed(p.act_width))
+        x_entry = Signal(len(entry))
+        m.d.sync += [x_valid.eq(e1_valid & ~abort), x_first.eq(e1_first), x_act.eq(e1_act),
+                     x_entry.eq(entry)]
+
+        # E1: row address, range check, codebook read. A bad row is dropped here; the flag
+        # leaves the PE registered.
+        z = x_entry[:p.z_bits]
+        v = x_entry[p.z_bits:]
         row_shape = unsigned(bits_for(p.local_depth + (1 << p.z_bits)))
         prev_row = Signal(row_shape)
         row = Signal(row_shape)
-        m.d.comb += row.eq(Mux(e1_first, z, prev_row + z + 1))
+        m.d.comb += row.eq(Mux(x_first, z, prev_row + z + 1))
         row_bad = Signal()
-        m.d.comb += [
-            row_bad.eq(e1_valid & (row >= self.local_rows)),
-            self.row_error.eq(row_bad & ~abort),
-        ]
-        with m.If(e1_valid):
+        m.d.comb += row_bad.eq(x_valid & (row >= self.local_rows))
+        m.d.sync += self.row_error.eq(row_bad & ~abort)
+        with m.If(x_valid):
             m.d.sync += prev_row.eq(row)
         book_rd = books.read_port()
         m.d.comb += [book_rd.addr.eq(Cat(v, self.codebook)), book_rd.en.eq(1)]
@@ -303,15 +311,16 @@ class EiePe(wiring.Component):
         e2_act = Signal(signed(p.act_width))
         e2_pad = Signal()
         m.d.sync += [
-            e2_valid.eq(e1_valid & ~row_bad & ~abort),
+            e2_valid.eq(x_valid & ~row_bad & ~abort),
             e2_row.eq(row),
-            e2_act.eq(e1_act),
+            e2_act.eq(x_act),
             e2_pad.eq(v == 0),
         ]
 
-        # E2: product; accumulator read (the output stage's while draining).
+        # E2: product; accumulator read (the output stage's while draining). The read port is
+        # not transparent: E4 forwards the two writes a read cannot see.
         acc_wr = acc.write_port()
-        acc_rd = acc.read_port(transparent_for=(acc_wr,))
+        acc_rd = acc.read_port()
         m.d.comb += [
             acc_rd.addr.eq(Mux(self.draining, self.drain_addr, e2_row)),
             acc_rd.en.eq(Mux(self.draining, self.drain_en, 1)),
@@ -326,17 +335,41 @@ class EiePe(wiring.Component):
             e3_prod.eq(Mux(e2_pad, 0, book_rd.data * e2_act)),
         ]
 
-        # E3: accumulate (wrapping at acc_width) and write back; zero rows while draining.
-        total = Signal(signed(p.acc_width))
-        m.d.comb += [
-            total.eq(acc_rd.data + e3_prod),
-            acc_wr.addr.eq(Mux(self.draining, self.clear_addr, e3_row)),
-            acc_wr.data.eq(Mux(self.draining, 0, total)),
-            acc_wr.en.eq(Mux(self.draining, self.clear_en, e3_valid)),
+        # E3: the row's stored sum arrives and is registered. A read in E2 misses the writes
+        # of the two entries ahead of it (E4 writes at the end of the cycle): whether either
+        # was to the same row is decided here, against registers.
+        e4_valid = Signal()
+        e4_row = Signal(range(p.local_depth))
+        e4_prod = Signal(signed(p.weight_width + p.act_width))
+        e4_old = Signal(signed(p.acc_width))
+        e4_hit1 = Signal()                  # the entry now in E4 writes this row
+        e4_hit2 = Signal()                  # the entry that was in E4 a cycle ago wrote it
+        w1_valid = Signal()                 # E4's write one cycle ago ...
+        w1_row = Signal(range(p.local_depth))
+        w1_sum = Signal(signed(p.acc_width))
+        w2_sum = Signal(signed(p.acc_width))    # ... and two cycles ago
+        m.d.sync += [
+            e4_valid.eq(e3_valid),
+            e4_row.eq(e3_row),
+            e4_prod.eq(e3_prod),
+            e4_old.eq(acc_rd.data),
+            e4_hit1.eq(e4_valid & (e4_row == e3_row)),
+            e4_hit2.eq(w1_valid & (w1_row == e3_row)),
         ]
 
+        # E4: accumulate (wrapping at acc_width) and write back; zero rows while draining.
+        total = Signal(signed(p.acc_width))
+        m.d.comb += [
+            total.eq(Mux(e4_hit1, w1_sum, Mux(e4_hit2, w2_sum, e4_old)) + e4_prod),
+            acc_wr.addr.eq(Mux(self.draining, self.clear_addr, e4_row)),
+            acc_wr.data.eq(Mux(self.draining, 0, total)),
+            acc_wr.en.eq(Mux(self.draining, self.clear_en, e4_valid)),
+        ]
+        m.d.sync += [w1_valid.eq(e4_valid), w1_row.eq(e4_row), w1_sum.eq(total),
+                     w2_sum.eq(w1_sum)]
+
         m.d.comb += self.idle.eq(Cat(f.idle for f in fetches).all() & ~walking
-                                 & ~e1_valid & ~e2_valid & ~e3_valid)
+                                 & ~e1_valid & ~x_valid & ~e2_valid & ~e3_valid & ~e4_valid)
         return m
 
     def _fetch(self, m, lane, banks, pend_layout):
@@ -534,9 +567,11 @@ class EiePe(wiring.Component):
         m.d.comb += ok.eq(d_valid & (z_length != 0) & (v_length != 0) & (next_bit <= d_end))
         more = Signal()
         m.d.comb += more.eq(ok & (next_bit != d_end))
-        m.d.comb += self.code_error.eq(d_valid & ~ok & ~abort)
+        bad_code = Signal()
+        m.d.comb += bad_code.eq(d_valid & ~ok & ~abort)
+        m.d.sync += self.code_error.eq(bad_code)
         take = Signal()
-        m.d.comb += [take.eq(pending.r_rdy & ~more & ~abort & ~self.code_error),
+        m.d.comb += [take.eq(pending.r_rdy & ~more & ~abort & ~bad_code),
                      pending.r_en.eq(take | abort),
                      rd_bit.eq(Mux(take, pend.start, next_bit))]
         m.d.sync += [d_valid.eq((take | more) & ~abort), d_bit.eq(rd_bit)]
@@ -766,18 +801,20 @@ class EieEngine(wiring.Component):
         m.submodules.requant = requant = Requant(acc_width=p.acc_width, out_width=p.out_width)
         wiring.connect(m, requant.output, wiring.flipped(self.output))
         m.d.comb += [requant.shift.eq(layer.shift), requant.relu.eq(layer.relu)]
-        # O0 issues the reads, O1 has the data, O2 holds accumulator + bias for the requantizer.
+        # O0 issues the reads, O1 has the data, O2 holds the row's accumulator and bias, O3
+        # their sum for the requantizer; the stages move together when O3 can hand on.
         o_valid = Signal()
         o_pe = Signal(p.pe_bits)
         o_local = Signal(range(p.local_depth))
         o2_valid = Signal()
-        o2_sum = Signal(signed(p.acc_width))
-        advance2 = Signal()
+        o2_acc = Signal(signed(p.acc_width))
+        o2_bias = Signal(signed(p.acc_width))
+        o3_valid = Signal()
+        o3_sum = Signal(signed(p.acc_width))
         advance = Signal()
         issue = Signal()
         m.d.comb += [
-            advance2.eq(~o2_valid | requant.input.ready),
-            advance.eq(~o_valid | advance2),
+            advance.eq(~o3_valid | requant.input.ready),
             issue.eq(outputting & (row < layer.rows)),
         ]
         bias_rd = biases.read_port()
@@ -788,26 +825,26 @@ class EieEngine(wiring.Component):
                 pe.drain_addr.eq(row >> p.pe_bits),
                 pe.drain_en.eq(advance),
                 pe.clear_addr.eq(o_local),
-                pe.clear_en.eq(o_valid & advance2 & (o_pe == k)),
+                pe.clear_en.eq(o_valid & advance & (o_pe == k)),
             ]
+        acc_out = pes[0].drain_data
+        for k, pe in enumerate(pes[1:], start=1):
+            acc_out = Mux(o_pe == k, pe.drain_data, acc_out)
         with m.If(advance):
             m.d.sync += [
                 o_valid.eq(issue),
                 o_pe.eq(row[:p.pe_bits]),
                 o_local.eq(row >> p.pe_bits),
+                o2_valid.eq(o_valid), o2_acc.eq(acc_out), o2_bias.eq(bias_rd.data),
+                o3_valid.eq(o2_valid), o3_sum.eq(o2_acc + o2_bias),
             ]
             with m.If(issue):
                 m.d.sync += row.eq(row + 1)
-        acc_out = pes[0].drain_data
-        for k, pe in enumerate(pes[1:], start=1):
-            acc_out = Mux(o_pe == k, pe.drain_data, acc_out)
-        with m.If(advance2):
-            m.d.sync += [o2_valid.eq(o_valid), o2_sum.eq(acc_out + bias_rd.data)]
         m.d.comb += [
-            requant.input.valid.eq(o2_valid),
-            requant.input.payload.eq(o2_sum),
+            requant.input.valid.eq(o3_valid),
+            requant.input.payload.eq(o3_sum),
         ]
-        with m.If((state == output) & (row == layer.rows) & ~o_valid & ~o2_valid
+        with m.If((state == output) & (row == layer.rows) & ~o_valid & ~o2_valid & ~o3_valid
                   & requant.idle):
             m.d.sync += [state.eq(idle), self.done.eq(1)]
         return m
