@@ -120,7 +120,8 @@ def load_fits(p: EieParams, target, addr, value):
 
 
 def column_layout(p: EieParams) -> data.StructLayout:
-    """A broadcast non-zero activation: column ``col`` and value ``act``."""
+    """A broadcast non-zero activation: ``col``, the address of its column's first pointer
+    (the layer's ``ptr_base`` plus the column), and value ``act``."""
     return data.StructLayout({"col": unsigned(p.col_bits), "act": signed(p.act_width)})
 
 
@@ -151,8 +152,6 @@ class EiePe(wiring.Component):
     -------
     column : In(stream.Signature(column_layout(params))).array(broadcast)
         Broadcast non-zero activations, one stream per broadcast lane.
-    ptr_base : In(unsigned(col_bits))
-        The layer's first column pointer.
     codebook : In(...)
         The layer's codebook.
     local_rows : In(range(local_depth + 1))
@@ -179,7 +178,6 @@ class EiePe(wiring.Component):
         self._p = p = params
         super().__init__({
             "column": In(stream.Signature(column_layout(p))).array(p.broadcast),
-            "ptr_base": In(unsigned(p.col_bits)),
             "codebook": In(unsigned(bits_for(p.codebooks - 1))),
             "local_rows": In(range(p.local_depth + 1)),
             "abort": In(1),
@@ -411,7 +409,7 @@ class EiePe(wiring.Component):
 
         reads = [bank.read_port() for bank in banks]
         k0 = Signal(p.col_bits + 1, name=f"k0_{lane}")
-        m.d.comb += [k0.eq(self.ptr_base + head.col),
+        m.d.comb += [k0.eq(head.col),
                      reads[0].addr.eq((k0 + 1) >> 1), reads[1].addr.eq(k0 >> 1),
                      reads[0].en.eq(1), reads[1].en.eq(1)]
         f1_valid = Signal(name=f"f1_valid{lane}")
@@ -733,7 +731,7 @@ class EieEngine(wiring.Component):
         # up to ``broadcast`` of them a cycle (broadcast lane b takes the b-th lowest).
         lanes = p.act_lanes
         beat = Signal(data.ArrayLayout(signed(p.act_width), lanes))
-        beat_col = Signal(range(p.ptr_depth + p.act_lanes))     # column of lane 0
+        beat_col = Signal(range(2 * p.ptr_depth + p.act_lanes))  # lane 0's pointer address
         mask = Signal(lanes)                                      # lanes still to broadcast
         left = mask
         picks = []                           # (one-hot lane, its index, its value) per b
@@ -769,7 +767,6 @@ class EieEngine(wiring.Component):
                     port.valid.eq(low.any() & ~abort & (others.all() if len(ports) > 1 else 1)),
                 ]
             m.d.comb += [
-                pe.ptr_base.eq(layer.ptr_base),
                 pe.codebook.eq(layer.codebook),
                 pe.local_rows.eq((layer.rows + (p.pes - 1 - k)) >> p.pe_bits),
                 pe.abort.eq(abort),
@@ -779,7 +776,8 @@ class EieEngine(wiring.Component):
         m.d.sync += mask.eq(mask_next)
         with m.If(self.act.valid & self.act.ready):
             m.d.sync += [
-                beat.eq(self.act.payload), beat_col.eq(taken), taken.eq(taken + lanes),
+                beat.eq(self.act.payload), beat_col.eq(layer.ptr_base + taken),
+                taken.eq(taken + lanes),
                 mask.eq(new_mask),
             ]
         with m.If((state == run) & (taken >= layer.cols) & (mask == 0)):
