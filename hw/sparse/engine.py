@@ -7,8 +7,8 @@ interleaved CSC, Han et al., ISCA'16) straight from its memories:
   finds the non-zero ones (lowest lane first) and broadcasts ``(j, a_j)`` for up to
   ``broadcast`` (B) of them a cycle, the b-th lowest to every PE's b-th FIFO; a beat with no
   non-zero activation takes one cycle, so zeros are skipped ``act_lanes`` at a time. It waits
-  only when some FIFO is full, so a slow PE holds the others back only once its FIFOs have
-  filled;
+  only when some FIFO is (nearly) full, so a slow PE holds the others back only once its
+  FIFOs have filled;
 * each **PE** (:class:`EiePe`) has a pointer fetch per broadcast lane: it pops a column, reads
   its two column pointers from its own copy of an even / odd pointer bank pair in one cycle,
   checks them a cycle later from registers, and drops the column if it is empty for this PE or
@@ -160,6 +160,8 @@ class EiePe(wiring.Component):
         Drop all work (an error was found somewhere).
     load : In(stream.Signature(load_layout(params), always_ready=True))
         Memory writes for this PE (the engine checks them and selects the PE).
+    room : Out(1)
+        Every broadcast lane's FIFO has room for two more columns.
     idle : Out(1)
         Nothing queued or in flight.
     pointer_error, row_error : Out(1)
@@ -182,6 +184,7 @@ class EiePe(wiring.Component):
             "local_rows": In(range(p.local_depth + 1)),
             "abort": In(1),
             "load": In(stream.Signature(load_layout(p), always_ready=True)),
+            "room": Out(1),
             "idle": Out(1),
             "pointer_error": Out(1),
             "row_error": Out(1),
@@ -269,6 +272,7 @@ class EiePe(wiring.Component):
                                          "act": signed(p.act_width), "single": 1})
         fetches = [self._fetch(m, b, banks[b], pend_layout) for b in range(lanes)]
         pending, pend = self._merge(m, [f.queue for f in fetches], pend_layout)
+        m.d.comb += self.room.eq(Cat(f.room for f in fetches).all())
         m.d.sync += self.pointer_error.eq(Cat(f.bad for f in fetches).any() & ~abort)
 
         e1_valid = Signal()
@@ -447,7 +451,7 @@ class EiePe(wiring.Component):
             pending.w_data.eq(f2),
         ]
         return SimpleNamespace(
-            queue=out, bad=bad,
+            queue=out, bad=bad, room=queue.level <= p.fifo_depth - 2,
             idle=(queue.level == 0) & ~f1_valid & ~f2_valid & ~pending.r_rdy)
 
     def _merge(self, m, queues, pend_layout):
@@ -745,11 +749,12 @@ class EieEngine(wiring.Component):
                 value = Mux(low[i], beat[i], value)
             picks.append((low, index, value))
             left = left & ~low
-        ports = [pe.column[b] for pe in pes for b in range(p.broadcast)]
-        all_ready = Signal()
-        m.d.comb += all_ready.eq(Cat(port.ready for port in ports).all())
+        # Every FIFO had room for two a cycle ago, so it has room for one now: the broadcast
+        # waits on a register, not on the FIFOs' ready signals from all over the chip.
+        room = Signal()
+        m.d.sync += room.eq(Cat(pe.room for pe in pes).all())
         fire = Signal()
-        m.d.comb += fire.eq(mask.any() & all_ready & ~abort)
+        m.d.comb += fire.eq(mask.any() & room & ~abort)
         mask_next = Signal(lanes)
         sent = 0
         for low, _, _ in picks:
@@ -760,11 +765,10 @@ class EieEngine(wiring.Component):
         for k, pe in enumerate(pes):
             for b, (low, index, value) in enumerate(picks):
                 port = pe.column[b]
-                others = Cat(q.ready for q in ports if q is not port)
                 m.d.comb += [
                     port.payload.col.eq(beat_col + index),
                     port.payload.act.eq(value),
-                    port.valid.eq(low.any() & ~abort & (others.all() if len(ports) > 1 else 1)),
+                    port.valid.eq(low.any() & room & ~abort),
                 ]
             m.d.comb += [
                 pe.codebook.eq(layer.codebook),
