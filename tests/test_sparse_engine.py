@@ -186,11 +186,13 @@ def test_bench_fails_on_a_wrong_model(mutant, huffman):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("pes", [2, 4, 8])
+@pytest.mark.parametrize(("pes", "broadcast"), [(2, 2), (4, 2), (8, 2), (8, 4)])
 @pytest.mark.parametrize("huffman", [False, True])
-def test_fuzzing_corrupted_encodings(pes, huffman):
-    result = runner.run(EieEngine(pes=pes, huffman=huffman), test_module=BENCH,
-                        testcase="corrupted", seed=15, env={"COROLLA_FUZZ": "300"})
+def test_fuzzing_corrupted_encodings(pes, broadcast, huffman):
+    result = runner.run(EieEngine(pes=pes, broadcast=broadcast, act_lanes=2 * broadcast,
+                                  huffman=huffman),
+                        test_module=BENCH, testcase="corrupted", seed=15,
+                        env={"COROLLA_FUZZ": "300"})
     assert result.stats["fuzz_cases"] == 300
 
 

@@ -658,8 +658,8 @@ class EieEngine(wiring.Component):
         layer = Signal(layer_layout(p))
         error = Signal(error_layout)
         m.d.comb += self.error.eq(error)
-        abort = Signal()
-        m.d.comb += abort.eq(error.pointer | error.row | error.code)
+        abort = Signal()            # error.pointer | error.row | error.code, as one register
+
 
         idle, run, drain, output = range(4)
         state = Signal(range(4))
@@ -701,7 +701,7 @@ class EieEngine(wiring.Component):
             for pe in pes:
                 m.d.comb += pe.table.eq(current)
                 with m.If(pe.code_error):
-                    m.d.sync += error.code.eq(1)
+                    m.d.sync += [error.code.eq(1), abort.eq(1)]
         broadcast = (LoadTarget.CODEBOOK, LoadTarget.SYMBOLS)
         for k, pe in enumerate(pes):
             mine = (load.target == broadcast[0]) | (load.target == broadcast[1]) | (load.pe == k)
@@ -722,7 +722,7 @@ class EieEngine(wiring.Component):
         with m.If((state == idle) & self.start):
             m.d.sync += [
                 layer.eq(desc),
-                error.config.eq(bad_config), error.pointer.eq(0), error.row.eq(0),
+                error.config.eq(bad_config), error.pointer.eq(0), error.row.eq(0), abort.eq(0),
                 error.load.eq(0), error.code.eq(0),
                 taken.eq(0), row.eq(0),
             ]
@@ -787,16 +787,15 @@ class EieEngine(wiring.Component):
         with m.If((state == run) & (taken >= layer.cols) & (mask == 0)):
             m.d.sync += state.eq(drain)
         with m.If(Cat(pe.pointer_error for pe in pes).any()):
-            m.d.sync += error.pointer.eq(1)
+            m.d.sync += [error.pointer.eq(1), abort.eq(1)]
         with m.If(Cat(pe.row_error for pe in pes).any()):
-            m.d.sync += error.row.eq(1)
+            m.d.sync += [error.row.eq(1), abort.eq(1)]
 
-        # Drain: wait for every PE to finish its queue; the output stage starts in the cycle
-        # they all are idle (their last write has landed).
+        # Drain: wait for every PE to finish its queue. The output stage starts the next cycle,
+        # from the state register (the PEs' idle signals come from all over the chip).
         outputting = Signal()
-        m.d.comb += outputting.eq((state == output)
-                                  | ((state == drain) & Cat(pe.idle for pe in pes).all()))
-        with m.If((state == drain) & outputting):
+        m.d.comb += outputting.eq(state == output)
+        with m.If((state == drain) & Cat(pe.idle for pe in pes).all()):
             m.d.sync += state.eq(output)
 
         # Output: accumulators + bias -> requantizer, in row order.
