@@ -52,6 +52,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
+from corolla.hw.arith.dsp import is_ice40
 from corolla.hw.arith.requant import Requant
 from corolla.params import CODE_WORD, EieParams, EieTarget
 
@@ -171,7 +172,8 @@ class EiePe(wiring.Component):
     drain_addr, drain_en : In
         Accumulator read address and enable while draining.
     drain_data : Out(signed(acc_width))
-        Accumulator read data (one cycle after an enabled read).
+        Accumulator read data, registered (two cycles after an enabled read; it moves on
+        only with ``drain_en``).
     clear_addr, clear_en : In
         Accumulator to zero while draining.
     """
@@ -306,8 +308,18 @@ class EiePe(wiring.Component):
         m.d.sync += self.row_error.eq(row_bad & ~abort)
         with m.If(x_valid):
             m.d.sync += prev_row.eq(row)
-        book_rd = books.read_port()
-        m.d.comb += [book_rd.addr.eq(Cat(v, self.codebook)), book_rd.en.eq(1)]
+        # The codebook is small: read asynchronously (LUT RAM) and registered, so the
+        # multiplier starts from a register. iCE40 has no LUT RAM: there the block RAM's
+        # synchronous read gives the weight in the same cycle.
+        if is_ice40(platform):
+            book_rd = books.read_port()
+            m.d.comb += [book_rd.addr.eq(Cat(v, self.codebook)), book_rd.en.eq(1)]
+            e2_weight = book_rd.data
+        else:
+            book_rd = books.read_port(domain="comb")
+            m.d.comb += book_rd.addr.eq(Cat(v, self.codebook))
+            e2_weight = Signal(signed(p.weight_width))
+            m.d.sync += e2_weight.eq(book_rd.data)
         e2_valid = Signal()
         e2_row = Signal(range(p.local_depth))
         e2_act = Signal(signed(p.act_width))
@@ -323,10 +335,11 @@ class EiePe(wiring.Component):
         # not transparent: E4 forwards the two writes a read cannot see.
         acc_wr = acc.write_port()
         acc_rd = acc.read_port()
+        e4_old = Signal(signed(p.acc_width))    # the read's data, registered
         m.d.comb += [
             acc_rd.addr.eq(Mux(self.draining, self.drain_addr, e2_row)),
             acc_rd.en.eq(Mux(self.draining, self.drain_en, 1)),
-            self.drain_data.eq(acc_rd.data),
+            self.drain_data.eq(e4_old),
         ]
         e3_valid = Signal()
         e3_row = Signal(range(p.local_depth))
@@ -334,7 +347,7 @@ class EiePe(wiring.Component):
         m.d.sync += [
             e3_valid.eq(e2_valid),
             e3_row.eq(e2_row),
-            e3_prod.eq(Mux(e2_pad, 0, book_rd.data * e2_act)),
+            e3_prod.eq(Mux(e2_pad, 0, e2_weight * e2_act)),
         ]
 
         # E3: the row's stored sum arrives and is registered. A read in E2 misses the writes
@@ -343,18 +356,19 @@ class EiePe(wiring.Component):
         e4_valid = Signal()
         e4_row = Signal(range(p.local_depth))
         e4_prod = Signal(signed(p.weight_width + p.act_width))
-        e4_old = Signal(signed(p.acc_width))
         e4_hit1 = Signal()                  # the entry now in E4 writes this row
         e4_hit2 = Signal()                  # the entry that was in E4 a cycle ago wrote it
         w1_valid = Signal()                 # E4's write one cycle ago ...
         w1_row = Signal(range(p.local_depth))
         w1_sum = Signal(signed(p.acc_width))
         w2_sum = Signal(signed(p.acc_width))    # ... and two cycles ago
+        # While draining the output stage may hold its stages; the read data is kept then.
+        with m.If(~self.draining | self.drain_en):
+            m.d.sync += e4_old.eq(acc_rd.data)
         m.d.sync += [
             e4_valid.eq(e3_valid),
             e4_row.eq(e3_row),
             e4_prod.eq(e3_prod),
-            e4_old.eq(acc_rd.data),
             e4_hit1.eq(e4_valid & (e4_row == e3_row)),
             e4_hit2.eq(w1_valid & (w1_row == e3_row)),
         ]
@@ -382,10 +396,9 @@ class EiePe(wiring.Component):
         still in flight (a credit count of registers only), so the pointers' read data never
         decides a clock enable: F1 reads ``ptr[k]`` and ``ptr[k + 1]``, F2 holds them in
         registers, checks them and queues the column if it has entries here. When the queue is
-        empty the walker may take F2's column directly, judged on a registered "has entries"
-        flag: a column with bad pointers taken that way is stopped by the abort its
-        ``pointer_error`` raises the next cycle, before any of its entries reaches the
-        accumulators.
+        empty the walker may take F2's column directly, judged only on whether it has entries:
+        a column with bad pointers taken that way is stopped by the abort its
+        ``pointer_error`` raises, before any of its entries reaches the accumulators.
 
         Returns
         -------
@@ -420,22 +433,32 @@ class EiePe(wiring.Component):
         f1_odd = Signal(name=f"f1_odd{lane}")
         f1_act = Signal(signed(p.act_width), name=f"f1_act{lane}")
         f2_valid = Signal(name=f"f2_valid{lane}")
+        f2_odd = Signal(name=f"f2_odd{lane}")
+        f2_act = Signal(signed(p.act_width), name=f"f2_act{lane}")
+        f2_banks = [Signal(p.ptr_width, name=f"f2_ptr{lane}_{k}") for k in range(2)]
         f2 = Signal(pend_layout, name=f"f2_{lane}")
         f2_empty = Signal(name=f"f2_empty{lane}")
         advance = Signal(name=f"advance{lane}")
         m.d.comb += [advance.eq(pending.level + f1_valid + f2_valid < depth),
                      queue.r_en.eq(advance)]
+        # The banks' outputs go straight into registers (no logic after the block RAMs).
         m.d.sync += [
             f1_valid.eq(advance & queue.r_rdy & ~abort),
             f1_odd.eq(k0[0]),
             f1_act.eq(head.act),
             f2_valid.eq(f1_valid & ~abort),
-            f2.start.eq(Mux(f1_odd, reads[1].data, reads[0].data)),
-            f2.end.eq(Mux(f1_odd, reads[0].data, reads[1].data)),
-            f2_empty.eq(reads[0].data == reads[1].data),
-            f2.act.eq(f1_act),
+            f2_odd.eq(f1_odd),
+            f2_act.eq(f1_act),
+            f2_banks[0].eq(reads[0].data),
+            f2_banks[1].eq(reads[1].data),
         ]
-        m.d.comb += f2.single.eq(f2.end == f2.start + 1)
+        m.d.comb += [
+            f2.start.eq(Mux(f2_odd, f2_banks[1], f2_banks[0])),
+            f2.end.eq(Mux(f2_odd, f2_banks[0], f2_banks[1])),
+            f2.act.eq(f2_act),
+            f2.single.eq(f2.end == f2.start + 1),
+            f2_empty.eq(f2_banks[0] == f2_banks[1]),
+        ]
         bad = Signal(name=f"bad{lane}")
         out = SimpleNamespace(r_rdy=Signal(name=f"lane_rdy{lane}"),
                               r_data=Signal(pend_layout, name=f"lane_head{lane}"),
@@ -802,11 +825,15 @@ class EieEngine(wiring.Component):
         m.submodules.requant = requant = Requant(acc_width=p.acc_width, out_width=p.out_width)
         wiring.connect(m, requant.output, wiring.flipped(self.output))
         m.d.comb += [requant.shift.eq(layer.shift), requant.relu.eq(layer.relu)]
-        # O0 issues the reads, O1 has the data, O2 holds the row's accumulator and bias, O3
-        # their sum for the requantizer; the stages move together when O3 can hand on.
+        # O0 issues the reads; O1 has the block RAMs' data; O2 the PEs' registered accumulator
+        # and the bias, registered; O3 the chosen accumulator and the bias; O4 their sum for
+        # the requantizer. The stages move together when O4 can hand on.
         o_valid = Signal()
         o_pe = Signal(p.pe_bits)
         o_local = Signal(range(p.local_depth))
+        ob_valid = Signal()
+        ob_pe = Signal(p.pe_bits)
+        ob_bias = Signal(signed(p.acc_width))
         o2_valid = Signal()
         o2_acc = Signal(signed(p.acc_width))
         o2_bias = Signal(signed(p.acc_width))
@@ -830,13 +857,14 @@ class EieEngine(wiring.Component):
             ]
         acc_out = pes[0].drain_data
         for k, pe in enumerate(pes[1:], start=1):
-            acc_out = Mux(o_pe == k, pe.drain_data, acc_out)
+            acc_out = Mux(ob_pe == k, pe.drain_data, acc_out)
         with m.If(advance):
             m.d.sync += [
                 o_valid.eq(issue),
                 o_pe.eq(row[:p.pe_bits]),
                 o_local.eq(row >> p.pe_bits),
-                o2_valid.eq(o_valid), o2_acc.eq(acc_out), o2_bias.eq(bias_rd.data),
+                ob_valid.eq(o_valid), ob_pe.eq(o_pe), ob_bias.eq(bias_rd.data),
+                o2_valid.eq(ob_valid), o2_acc.eq(acc_out), o2_bias.eq(ob_bias),
                 o3_valid.eq(o2_valid), o3_sum.eq(o2_acc + o2_bias),
             ]
             with m.If(issue):
@@ -845,7 +873,7 @@ class EieEngine(wiring.Component):
             requant.input.valid.eq(o3_valid),
             requant.input.payload.eq(o3_sum),
         ]
-        with m.If((state == output) & (row == layer.rows) & ~o_valid & ~o2_valid & ~o3_valid
-                  & requant.idle):
+        with m.If((state == output) & (row == layer.rows) & ~o_valid & ~ob_valid & ~o2_valid
+                  & ~o3_valid & requant.idle):
             m.d.sync += [state.eq(idle), self.done.eq(1)]
         return m
