@@ -113,7 +113,8 @@ class EieParams:
     codebooks : int
         Codebooks held at once (one per layer), ``2**v_bits`` entries each.
     fifo_depth : int
-        Depth of each PE's activation FIFO.
+        Depth of each PE's activation FIFO (at least 3: the broadcast keeps room for the
+        columns in flight).
     act_lanes : int
         Activations per beat of the ``act`` stream (1 to 16).
     broadcast : int
@@ -175,7 +176,7 @@ class EieParams:
         need("ptr_depth", lambda v: v >= 2 and v % 2 == 0, "an even integer of at least 2")
         need("bias_depth", lambda v: v >= 1, "a positive integer")
         need("codebooks", lambda v: v >= 1, "a positive integer")
-        need("fifo_depth", lambda v: v >= 2, "an integer of at least 2")
+        need("fifo_depth", lambda v: v >= 3, "an integer of at least 3")
         need("act_lanes", lambda v: 1 <= v <= 16, "an integer from 1 to 16")
         need("broadcast", lambda v: 1 <= v <= min(8, self.act_lanes),
              f"an integer from 1 to {min(8, self.act_lanes)} (act_lanes, at most 8)")

@@ -33,7 +33,7 @@ BENCH = "corolla.sim.benches.sparse"
 CONFIGS = {
     "default": {},
     "p1": {"pes": 1, "act_lanes": 1, "broadcast": 1},
-    "p8-z2": {"pes": 8, "z_bits": 2, "fifo_depth": 2, "column_queue": 1, "act_lanes": 8,
+    "p8-z2": {"pes": 8, "z_bits": 2, "fifo_depth": 3, "column_queue": 1, "act_lanes": 8,
               "broadcast": 4},
     "p2-acc20": {"pes": 2, "acc_width": 20, "v_bits": 3, "codebooks": 2, "act_lanes": 3,
                  "broadcast": 3, "entry_depth": 300, "ptr_depth": 130, "bias_depth": 100,

@@ -162,7 +162,7 @@ class EiePe(wiring.Component):
     load : In(stream.Signature(load_layout(params), always_ready=True))
         Memory writes for this PE (the engine checks them and selects the PE).
     room : Out(1)
-        Every broadcast lane's FIFO has room for two more columns.
+        Every broadcast lane's FIFO has room for three more columns.
     idle : Out(1)
         Nothing queued or in flight.
     pointer_error, row_error : Out(1)
@@ -474,7 +474,7 @@ class EiePe(wiring.Component):
             pending.w_data.eq(f2),
         ]
         return SimpleNamespace(
-            queue=out, bad=bad, room=queue.level <= p.fifo_depth - 2,
+            queue=out, bad=bad, room=queue.level <= p.fifo_depth - 3,
             idle=(queue.level == 0) & ~f1_valid & ~f2_valid & ~pending.r_rdy)
 
     def _merge(self, m, queues, pend_layout):
@@ -772,8 +772,9 @@ class EieEngine(wiring.Component):
                 value = Mux(low[i], beat[i], value)
             picks.append((low, index, value))
             left = left & ~low
-        # Every FIFO had room for two a cycle ago, so it has room for one now: the broadcast
-        # waits on a register, not on the FIFOs' ready signals from all over the chip.
+        # Every FIFO had room for three a cycle ago, so it has room for the broadcast still in
+        # its register and for one more: the broadcast waits on a register, not on the FIFOs'
+        # ready signals from all over the chip, and reaches the PEs from registers.
         room = Signal()
         m.d.sync += room.eq(Cat(pe.room for pe in pes).all())
         fire = Signal()
@@ -785,14 +786,15 @@ class EieEngine(wiring.Component):
         m.d.comb += mask_next.eq(Mux(abort, 0, Mux(fire, mask & ~sent, mask)))
         m.d.comb += self.act.ready.eq((state == run) & (mask_next == 0)
                                       & (taken < layer.cols))
+        sending = [Signal(column_layout(p), name=f"send{b}") for b in range(p.broadcast)]
+        send_valid = Signal(p.broadcast)
+        for b, (low, index, value) in enumerate(picks):
+            m.d.sync += [sending[b].col.eq(beat_col + index), sending[b].act.eq(value),
+                         send_valid[b].eq(fire & low.any())]
         for k, pe in enumerate(pes):
-            for b, (low, index, value) in enumerate(picks):
-                port = pe.column[b]
-                m.d.comb += [
-                    port.payload.col.eq(beat_col + index),
-                    port.payload.act.eq(value),
-                    port.valid.eq(low.any() & room & ~abort),
-                ]
+            for b in range(p.broadcast):
+                m.d.comb += [pe.column[b].payload.eq(sending[b]),
+                             pe.column[b].valid.eq(send_valid[b])]
             m.d.comb += [
                 pe.codebook.eq(layer.codebook),
                 pe.local_rows.eq((layer.rows + (p.pes - 1 - k)) >> p.pe_bits),
