@@ -626,7 +626,8 @@ class EieEngine(wiring.Component):
     Members
     -------
     load : In(stream.Signature(load_layout(params), always_ready=True))
-        Memory writes, one per cycle, accepted while not ``busy``.
+        Memory writes, one per cycle, accepted while not ``busy``; each lands a cycle after
+        it is accepted.
     layer : In(layer_layout(params))
         The run descriptor, sampled when ``start`` is pulsed.
     start : In(1)
@@ -696,12 +697,16 @@ class EieEngine(wiring.Component):
                                & load_fits(p, load.target.as_value(), load.addr, load.data))
         with m.If(self.load.valid & ~load_ok):
             m.d.sync += error.load.eq(1)
+        # A checked write lands a cycle later, from registers (it reaches every PE).
+        checked = Signal(load_layout(p))
+        landing = Signal()
+        m.d.sync += [checked.eq(load), landing.eq(self.load.valid & load_ok)]
         biases = Memory(shape=signed(p.acc_width), depth=p.bias_depth, init=[])
         m.submodules.biases = biases
         bias_wr = biases.write_port()
         m.d.comb += [
-            bias_wr.addr.eq(load.addr), bias_wr.data.eq(load.data),
-            bias_wr.en.eq(self.load.valid & load_ok & (load.target == LoadTarget.BIAS)),
+            bias_wr.addr.eq(checked.addr), bias_wr.data.eq(checked.data),
+            bias_wr.en.eq(landing & (checked.target == LoadTarget.BIAS)),
         ]
         if p.huffman:
             # The decoders' tables, one per codebook slot, in registers; the running layer's
@@ -710,13 +715,12 @@ class EieEngine(wiring.Component):
             tables = [Signal(table_layout(p), name=f"table{k}", reset_less=True)
                       for k in range(p.codebooks)]
             entry = data.View(table_layout(p).elem_shape.elem_shape,
-                              load.data[:2 * p.code_length + 3])
+                              checked.data[:2 * p.code_length + 3])
             for k, tab in enumerate(tables):
                 for field in range(2):
                     for n in range(p.code_length):
-                        with m.If(self.load.valid & load_ok
-                                  & (load.target == LoadTarget.LIMITS)
-                                  & (load.addr == (k << 4 | field << 3 | n))):
+                        with m.If(landing & (checked.target == LoadTarget.LIMITS)
+                                  & (checked.addr == (k << 4 | field << 3 | n))):
                             m.d.sync += tab[field][n].eq(entry)
             current = tables[0]
             for k, tab in enumerate(tables[1:], start=1):
@@ -727,10 +731,11 @@ class EieEngine(wiring.Component):
                     m.d.sync += [error.code.eq(1), abort.eq(1)]
         broadcast = (LoadTarget.CODEBOOK, LoadTarget.SYMBOLS)
         for k, pe in enumerate(pes):
-            mine = (load.target == broadcast[0]) | (load.target == broadcast[1]) | (load.pe == k)
+            mine = ((checked.target == broadcast[0]) | (checked.target == broadcast[1])
+                    | (checked.pe == k))
             m.d.comb += [
-                pe.load.payload.eq(load),
-                pe.load.valid.eq(self.load.valid & load_ok & mine),
+                pe.load.payload.eq(checked),
+                pe.load.valid.eq(landing & mine),
             ]
 
         # Start: check the descriptor against the memories.
