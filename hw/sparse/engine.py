@@ -789,8 +789,12 @@ class EieEngine(wiring.Component):
         for low, _, _ in picks:
             sent = sent | low
         m.d.comb += mask_next.eq(Mux(abort, 0, Mux(fire, mask & ~sent, mask)))
-        m.d.comb += self.act.ready.eq((state == run) & (mask_next == 0)
-                                      & (taken < layer.cols))
+        # The next beat is taken when this one is done: empty, or its last non-zero lanes
+        # leave now (at most B of them; counted on the mask register, not on the picks).
+        few = Signal()
+        m.d.comb += few.eq(sum(mask[i] for i in range(lanes)) <= p.broadcast)
+        m.d.comb += self.act.ready.eq((state == run) & (taken < layer.cols)
+                                      & ((mask == 0) | (fire & few) | abort))
         sending = [Signal(column_layout(p), name=f"send{b}") for b in range(p.broadcast)]
         send_valid = Signal(p.broadcast)
         for b, (low, index, value) in enumerate(picks):
