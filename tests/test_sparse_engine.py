@@ -225,8 +225,10 @@ def test_cli_bench_sparse_json(capsys):
     (["bench", "sparse", "--pes", "3"], "--pes: 3 is not a power of two"),
     (["bench", "sparse", "--pes", "two"], "expected comma-separated integers"),
     (["bench", "sparse", "--images", "0"], "--images: 0; expected an integer from 1 to 450"),
-    (["bench", "sparse", "--broadcast", "0"], "--broadcast: 0; expected 1 to 8"),
-    (["bench", "sparse", "--broadcast", "2,x"], "--broadcast = '2,x'; expected comma-separated"),
+    (["bench", "sparse", "--broadcast", "0"],
+     "--broadcast: 0; expected comma-separated distinct integers from 1 to 8"),
+    (["bench", "sparse", "--broadcast", "2,x"],
+     "--broadcast: '2,x'; expected comma-separated distinct integers from 1 to 8"),
     (["bench", "units", "--pes", "4"], "unrecognized arguments: --pes 4"),
 ])
 def test_cli_bench_sparse_bad_input(capsys, args, message):

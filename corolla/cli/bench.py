@@ -126,16 +126,7 @@ def _bench_sparse(args) -> int:
     if not 1 <= images <= 450:
         raise CliError(f"--images: {images}; expected 1 to 450 (the digits test split)",
                        EXIT_BAD_INPUT)
-    text = args.broadcast or "1,2"
-    try:
-        broadcasts = [int(v) for v in text.split(",")]
-    except ValueError:
-        raise CliError(f"--broadcast = {text!r}; expected comma-separated integers",
-                       EXIT_BAD_INPUT) from None
-    for b in broadcasts:
-        if not 1 <= b <= 8:
-            raise CliError(f"--broadcast: {b}; expected 1 to 8 activations a cycle",
-                           EXIT_BAD_INPUT)
+    broadcasts = args.broadcast
     devices = [args.device] if args.device else list(DEVICES)
     t0 = time.perf_counter()
     configs = []
@@ -546,7 +537,7 @@ def register(sub) -> None:
                                           "balance, resources")
     common(q, device_default="every device")
     q.add_argument("--pes", metavar="P[,P...]", help="engine sizes to measure (default: 2,4,8)")
-    q.add_argument("--broadcast", metavar="B[,B...]",
+    q.add_argument("--broadcast", metavar="B[,B...]", type=checks.int_list(1, 8), default=(1, 2),
                    help="activations broadcast a cycle to measure at each size (default: 1,2)")
     q.add_argument("--images", type=checks.IMAGES, help="digits test images to run (default: 20)")
     q.add_argument("--no-synth", action="store_true", help="cycles only, no synthesis")
