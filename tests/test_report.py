@@ -218,6 +218,10 @@ def test_bench_all_runs_every_bench_into_one_document(monkeypatch, capsys):
 
     def fake_bench(args):
         ran.append(args.what)
+        # Every option the bench's own command would give it is there.
+        own = cli.build_parser().parse_args(["bench", args.what])
+        missing = set(vars(own)) - set(vars(args))
+        assert not missing, (args.what, missing)
         print(json.dumps({"bench": args.what, "device": args.device}))
         return 0
 

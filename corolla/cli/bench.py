@@ -30,7 +30,8 @@ def _bench_all(args) -> int:
     handlers = {"units": _bench_units, "lns": _bench_units, "array": _bench_array,
                 "conv": _bench_conv, "winograd": _bench_winograd, "sparse": _bench_sparse}
     defaults = {"sizes": None, "kinds": None, "shapes": None, "pes": None, "images": None,
-                "no_synth": False, "huffman": False}
+                "no_synth": False, "huffman": False, "broadcast": (1, 2), "kind": None,
+                "size": None}
     doc = {}
     for what in BENCHES:
         sub = argparse.Namespace(**{**defaults, **vars(args), "what": what})
