@@ -17,8 +17,8 @@ interleaved CSC, Han et al., ISCA'16) straight from its memories:
   next column without a bubble; the fetches keep dropping empty columns while a long column is
   walked. The walker advances its local row by ``z + 1`` per entry, looks the
   weight up in the layer's codebook, multiplies it by ``a_j`` and adds the product to the row's
-  accumulator (a read-modify-write of block RAM whose read port is transparent to the write
-  port, so an entry may hit the row the previous entry wrote);
+  accumulator (a read-modify-write of block RAM; the two writes still in flight when a row is
+  read are forwarded, so an entry may hit the row either of the two before it wrote);
 * once every activation has been broadcast and every PE is idle, the **output stage** reads
   the accumulators in row order (row ``i`` is PE ``i mod P``'s local row ``i // P``), adds the
   bias, requantizes with :class:`~corolla.hw.arith.requant.Requant` (shift, ReLU, saturation)
@@ -45,6 +45,8 @@ ignored and flags ``error.load``. Flags stay set until the next ``start``.
 """
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, fifo, stream, wiring
@@ -141,9 +143,10 @@ def table_layout(p: EieParams) -> data.ArrayLayout:
 class EiePe(wiring.Component):
     """One processing element of :class:`EieEngine`: its FIFO, memories and datapath.
 
-    Pipeline, per broadcast lane: FIFO → pointer read (F1) → pointers checked (F2) → queue
-    of non-empty columns; then, for the lanes' queues in turn: entry read (E0) → row address
-    and codebook read (E1) → multiply and accumulator read (E2) → accumulate and write (E3).
+    Pipeline, per broadcast lane: FIFO → pointer read (F1) → pointers registered and checked
+    (F2) → queue of non-empty columns; then, for the lanes' queues in turn: entry read (E0) →
+    entry registered (X) → row address and codebook read (E1) → multiply and accumulator read
+    (E2) → stored sum registered, forwards chosen (E3) → accumulate and write (E4).
 
     Parameters
     ----------
@@ -407,8 +410,6 @@ class EiePe(wiring.Component):
             front of it), ``bad`` (F2's pointers are bad) and ``idle`` (nothing queued or in
             flight).
         """
-        from types import SimpleNamespace
-
         p = self._p
         abort = self.abort
         column = self.column[lane]
@@ -425,9 +426,8 @@ class EiePe(wiring.Component):
         m.submodules[f"pending{lane}"] = pending
 
         reads = [bank.read_port() for bank in banks]
-        k0 = Signal(p.col_bits + 1, name=f"k0_{lane}")
-        m.d.comb += [k0.eq(head.col),
-                     reads[0].addr.eq((k0 + 1) >> 1), reads[1].addr.eq(k0 >> 1),
+        k0 = head.col                               # the column's first pointer
+        m.d.comb += [reads[0].addr.eq((k0 + 1) >> 1), reads[1].addr.eq(k0 >> 1),
                      reads[0].en.eq(1), reads[1].en.eq(1)]
         f1_valid = Signal(name=f"f1_valid{lane}")
         f1_odd = Signal(name=f"f1_odd{lane}")
@@ -487,8 +487,6 @@ class EiePe(wiring.Component):
         (types.SimpleNamespace, data.View)
             The merged queue's ``r_rdy`` and ``r_en`` and a view of its head.
         """
-        from types import SimpleNamespace
-
         abort = self.abort
         merged = SimpleNamespace(r_rdy=Signal(name="pend_rdy"), r_en=Signal(name="pend_en"))
         head = Signal(pend_layout, name="pend_head")
