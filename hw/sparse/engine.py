@@ -167,7 +167,7 @@ class EiePe(wiring.Component):
     room : Out(1)
         Every broadcast lane's FIFO has room for three more columns.
     idle : Out(1)
-        Nothing queued or in flight.
+        Nothing queued or in flight, but for an accumulator write landing this cycle.
     pointer_error, row_error : Out(1)
         A column's pointers are bad / an entry reaches past ``local_rows`` (one-cycle pulses).
     draining : In(1)
@@ -387,8 +387,10 @@ class EiePe(wiring.Component):
         m.d.sync += [w1_valid.eq(e4_valid), w1_row.eq(e4_row), w1_sum.eq(total),
                      w2_sum.eq(w1_sum)]
 
+        # E4's write lands at the end of this cycle, before any read the output stage can
+        # issue once it has seen ``idle``.
         m.d.comb += self.idle.eq(Cat(f.idle for f in fetches).all() & ~walking
-                                 & ~e1_valid & ~x_valid & ~e2_valid & ~e3_valid & ~e4_valid)
+                                 & ~e1_valid & ~x_valid & ~e2_valid & ~e3_valid)
         return m
 
     def _fetch(self, m, lane, banks, pend_layout):
@@ -415,12 +417,15 @@ class EiePe(wiring.Component):
         column = self.column[lane]
         queue = fifo.SyncFIFO(width=len(column.payload.as_value()), depth=p.fifo_depth)
         m.submodules[f"fifo{lane}"] = queue
+        bypass = Signal(name=f"bypass{lane}")
         m.d.comb += [
             queue.w_data.eq(column.payload),
-            queue.w_en.eq(column.valid),
+            queue.w_en.eq(column.valid & ~bypass),
             column.ready.eq(queue.w_rdy),
         ]
-        head = data.View(column_layout(p), queue.r_data)
+        # An empty FIFO is bypassed: the broadcast column goes straight to the pointer read.
+        head = data.View(column_layout(p), Signal(queue.width, name=f"head{lane}"))
+        m.d.comb += head.as_value().eq(Mux(queue.r_rdy, queue.r_data, column.payload))
         depth = p.column_queue + 2                  # the queue plus the two fetch stages
         pending = fifo.SyncFIFO(width=pend_layout.size, depth=depth)
         m.submodules[f"pending{lane}"] = pending
@@ -440,10 +445,11 @@ class EiePe(wiring.Component):
         f2_empty = Signal(name=f"f2_empty{lane}")
         advance = Signal(name=f"advance{lane}")
         m.d.comb += [advance.eq(pending.level + f1_valid + f2_valid < depth),
-                     queue.r_en.eq(advance)]
+                     queue.r_en.eq(advance),
+                     bypass.eq(advance & ~queue.r_rdy)]
         # The banks' outputs go straight into registers (no logic after the block RAMs).
         m.d.sync += [
-            f1_valid.eq(advance & queue.r_rdy & ~abort),
+            f1_valid.eq(advance & (queue.r_rdy | column.valid) & ~abort),
             f1_odd.eq(k0[0]),
             f1_act.eq(head.act),
             f2_valid.eq(f1_valid & ~abort),
@@ -632,7 +638,8 @@ class EieEngine(wiring.Component):
         Begin a run (ignored while ``busy``).
     act : In(stream.Signature(data.ArrayLayout(signed(act_width), act_lanes)))
         The N activations of the vector in column order, ``act_lanes`` per beat (lane 0
-        first); the lanes of the last beat past column N − 1 are ignored.
+        first); the lanes of the last beat past column N − 1 are ignored. The first beat may
+        already be taken in the cycle ``start`` is pulsed.
     output : Out(stream.Signature(signed(out_width)))
         The M outputs, in row order.
     busy : Out(1)
@@ -745,6 +752,8 @@ class EieEngine(wiring.Component):
             | (desc.bias_base + desc.rows > p.bias_depth))
         taken = Signal(range(p.ptr_depth + p.act_lanes + 1))    # columns of accepted beats
         row = Signal(range(p.max_rows + 1))
+        starting = Signal()                 # a start that runs: it may take the first beat
+        m.d.comb += starting.eq((state == idle) & self.start & ~bad_config)
         with m.If((state == idle) & self.start):
             m.d.sync += [
                 layer.eq(desc),
@@ -791,8 +800,8 @@ class EieEngine(wiring.Component):
         # leave now (at most B of them; counted on the mask register, not on the picks).
         few = Signal()
         m.d.comb += few.eq(sum(mask[i] for i in range(lanes)) <= p.broadcast)
-        m.d.comb += self.act.ready.eq((state == run) & (taken < layer.cols)
-                                      & ((mask == 0) | (fire & few) | abort))
+        m.d.comb += self.act.ready.eq(starting | ((state == run) & (taken < layer.cols)
+                                                 & ((mask == 0) | (fire & few) | abort)))
         sending = [Signal(column_layout(p), name=f"send{b}") for b in range(p.broadcast)]
         send_valid = Signal(p.broadcast)
         for b, (low, index, value) in enumerate(picks):
@@ -810,7 +819,12 @@ class EieEngine(wiring.Component):
         new_mask = Cat((self.act.payload[i] != 0) & (taken + i < layer.cols)
                        for i in range(lanes))
         m.d.sync += mask.eq(mask_next)
-        with m.If(self.act.valid & self.act.ready):
+        with m.If(self.act.valid & starting):
+            m.d.sync += [
+                beat.eq(self.act.payload), beat_col.eq(desc.ptr_base), taken.eq(lanes),
+                mask.eq(Cat((self.act.payload[i] != 0) & (i < desc.cols) for i in range(lanes))),
+            ]
+        with m.Elif(self.act.valid & self.act.ready):
             m.d.sync += [
                 beat.eq(self.act.payload), beat_col.eq(layer.ptr_base + taken),
                 taken.eq(taken + lanes),

@@ -213,16 +213,18 @@ class Engine:
         acts = beats(acts, gen)
         n_out = desc["rows"] if expect_outputs is None else expect_outputs
         dut.layer.value = pack(self.layer_fields, desc)
-        dut.start.value = 1
-        await tb.tick()
-        dut.start.value = 0
-        if after_start is not None:
-            await after_start()
         budget = 40 * (len(acts) + n_out) + 4 * P.pointer_end + 2000
         outputs, index, pending, first_out = [], 0, None, None
         amask = (1 << (P.act_width * P.act_lanes)) - 1
-        for cycle in range(1, budget):
-            if pending is None and index < len(acts) and gen.random() < valid_prob:
+        # Cycle 0 pulses ``start``; the first beat may be offered with it (not when
+        # ``after_start`` runs between the pulse and the beats).
+        for cycle in range(budget):
+            dut.start.value = int(cycle == 0)
+            if cycle == 1 and after_start is not None:
+                dut.act__valid.value = 0
+                await after_start()
+            if (pending is None and index < len(acts) and gen.random() < valid_prob
+                    and (cycle > 0 or after_start is None)):
                 pending = acts[index]
                 index += 1
             dut.act__valid.value = int(pending is not None)
