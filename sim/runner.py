@@ -21,6 +21,10 @@ Environment variables
     ``corolla sim``.
 ``COROLLA_BUILD_DIR``
     Root of the build cache (default ``~/.cache/corolla/sim``).
+``COROLLA_SIM_CACHE_BUILDS``
+    How many simulator builds the cache keeps (default 300, about 4 GB with Verilator). A
+    new build removes the least recently used ones beyond that, unless they were used in the
+    last hour (a run may still be using them).
 """
 
 from __future__ import annotations
@@ -396,6 +400,40 @@ def _prune_runs(runs: Path):
         shutil.rmtree(path, ignore_errors=True)
 
 
+#: Builds the cache keeps by default, and how long a build is left alone after it was used.
+CACHE_BUILDS = 300
+_IN_USE_S = 3600
+
+
+def _prune_builds(cache_root: Path, keep: str | None = None):
+    """Remove the least recently used builds beyond ``keep`` (``COROLLA_SIM_CACHE_BUILDS``).
+
+    A build's use is the time stamp of its ``.corolla-built`` marker, touched by every run.
+    Builds used within the last hour stay, however many there are.
+    """
+    keep = os.environ.get("COROLLA_SIM_CACHE_BUILDS") if keep is None else keep
+    try:
+        limit = CACHE_BUILDS if keep in (None, "") else max(0, int(keep))
+    except ValueError:
+        raise ValueError(f"COROLLA_SIM_CACHE_BUILDS = {keep!r}; expected a whole number of "
+                         f"builds") from None
+    used = []
+    for marker in cache_root.glob("*/.corolla-built"):
+        with contextlib.suppress(OSError):
+            used.append((marker.stat().st_mtime, marker.parent))
+    used.sort(reverse=True)
+    now = time.time()
+    for mtime, build in used[limit:]:
+        if now - mtime < _IN_USE_S:
+            continue
+        # The marker goes first: a half-removed build is then rebuilt, not run.
+        with contextlib.suppress(OSError):
+            (build / ".corolla-built").unlink()
+        shutil.rmtree(build, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            (cache_root / f"{build.name}.lock").unlink()
+
+
 def run(component, *, test_module: str, name: str | None = None, simulator: str | None = None,
         waves=None, env: dict | None = None, seed: int | None = None,
         testcase: str | None = None, check: bool = True, platform=None) -> SimResult:
@@ -485,6 +523,10 @@ def run(component, *, test_module: str, name: str | None = None, simulator: str 
                     f"{build_log}:\n{_log_tail(build_log)}"
                 ) from None
             done_marker.write_text(json.dumps({"name": name, "simulator": simulator}))
+        else:
+            done_marker.touch()
+    if not cached:
+        _prune_builds(cache_root)
     build_s = time.perf_counter() - t0
 
     _run_counter += 1

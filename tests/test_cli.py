@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,26 @@ def test_sim_waves(tmp_path):
     assert proc.returncode == 0, proc.stderr
     wave = Path(json.loads(proc.stdout)["wave_file"])
     assert wave.exists() and wave.read_text(errors="replace").startswith("$")
+
+
+def test_the_simulator_cache_keeps_its_most_recent_builds(tmp_path):
+    now = time.time()
+    for k in range(6):
+        build = tmp_path / f"design{k}-verilator-{k:016x}"
+        build.mkdir()
+        (build / "design.v").write_text("module design; endmodule\n")
+        marker = build / ".corolla-built"
+        marker.write_text("{}")
+        # design0 used two days ago ... design4 sixteen hours ago; design5 just now.
+        age = 0 if k == 5 else (6 - k) * 86400 / 3
+        os.utime(marker, (now - age, now - age))
+        (tmp_path / f"{build.name}.lock").write_text("")
+    runner._prune_builds(tmp_path, keep="2")
+    left = sorted(p.name.split("-")[0] for p in tmp_path.iterdir() if p.is_dir())
+    assert left == ["design4", "design5"]
+    assert not (tmp_path / "design0-verilator-0000000000000000.lock").exists()
+    # Builds used within the hour stay, whatever the limit.
+    runner._prune_builds(tmp_path, keep="0")
+    assert [p.name.split("-")[0] for p in tmp_path.iterdir() if p.is_dir()] == ["design5"]
+    with pytest.raises(ValueError, match="COROLLA_SIM_CACHE_BUILDS = 'lots'"):
+        runner._prune_builds(tmp_path, keep="lots")
