@@ -770,19 +770,23 @@ class EieEngine(wiring.Component):
         # up to ``broadcast`` of them a cycle (broadcast lane b takes the b-th lowest).
         lanes = p.act_lanes
         beat = Signal(data.ArrayLayout(signed(p.act_width), lanes))
-        beat_col = Signal(range(2 * p.ptr_depth + p.act_lanes))  # lane 0's pointer address
+        # Each lane's pointer address, computed when the beat is taken, so that no adder
+        # follows the picks.
+        col_shape = unsigned(p.col_bits)
+        beat_cols = Signal(data.ArrayLayout(col_shape, lanes))
         mask = Signal(lanes)                                      # lanes still to broadcast
         left = mask
-        picks = []                           # (one-hot lane, its index, its value) per b
+        picks = []                           # (one-hot lane, its column, its value) per b
         for b in range(p.broadcast):
             low = Signal(lanes, name=f"low{b}")
             m.d.comb += low.eq(left & -left)                      # lowest set bit
-            index = 0
+            # One-hot selections as AND-OR trees (no priority chain).
+            col = 0
             value = 0
-            for i in reversed(range(lanes)):
-                index = Mux(low[i], i, index)
-                value = Mux(low[i], beat[i], value)
-            picks.append((low, index, value))
+            for i in range(lanes):
+                col = col | Mux(low[i], beat_cols[i], 0)
+                value = value | Mux(low[i], beat[i].as_unsigned(), 0)
+            picks.append((low, col, value))
             left = left & ~low
         # Every FIFO had room for three a cycle ago, so it has room for the broadcast still in
         # its register and for one more: the broadcast waits on a register, not on the FIFOs'
@@ -804,8 +808,8 @@ class EieEngine(wiring.Component):
                                                  & ((mask == 0) | (fire & few) | abort)))
         sending = [Signal(column_layout(p), name=f"send{b}") for b in range(p.broadcast)]
         send_valid = Signal(p.broadcast)
-        for b, (low, index, value) in enumerate(picks):
-            m.d.sync += [sending[b].col.eq(beat_col + index), sending[b].act.eq(value),
+        for b, (low, col, value) in enumerate(picks):
+            m.d.sync += [sending[b].col.eq(col), sending[b].act.eq(value),
                          send_valid[b].eq(fire & low.any())]
         for k, pe in enumerate(pes):
             for b in range(p.broadcast):
@@ -821,13 +825,14 @@ class EieEngine(wiring.Component):
         m.d.sync += mask.eq(mask_next)
         with m.If(self.act.valid & starting):
             m.d.sync += [
-                beat.eq(self.act.payload), beat_col.eq(desc.ptr_base), taken.eq(lanes),
+                beat.eq(self.act.payload), taken.eq(lanes),
+                *(beat_cols[i].eq(desc.ptr_base + i) for i in range(lanes)),
                 mask.eq(Cat((self.act.payload[i] != 0) & (i < desc.cols) for i in range(lanes))),
             ]
         with m.Elif(self.act.valid & self.act.ready):
             m.d.sync += [
-                beat.eq(self.act.payload), beat_col.eq(layer.ptr_base + taken),
-                taken.eq(taken + lanes),
+                beat.eq(self.act.payload), taken.eq(taken + lanes),
+                *(beat_cols[i].eq(layer.ptr_base + taken + i) for i in range(lanes)),
                 mask.eq(new_mask),
             ]
         with m.If((state == run) & (taken >= layer.cols) & (mask == 0)):
