@@ -174,15 +174,18 @@ def test_digits_layers_are_bit_exact(digits_files, pes, huffman):
         assert sum(r["work"]) >= int(np.count_nonzero(layer.index[:, acts != 0]))
 
 
-@pytest.mark.parametrize(("mutant", "huffman"), [
-    ("mutants:eie_spmv_rows_off_by_one", False),
-    ("mutants:eie_spmv_drops_last_broadcast", False),
-    ("mutants:eie_spmv_code_order_swapped", True),
+@pytest.mark.parametrize(("mutant", "huffman", "seed"), [
+    ("mutants:eie_spmv_rows_off_by_one", False, 14),
+    # One activation's products often round away under a large shift; the seed picks cases
+    # where they do not (seeds 1, 2 and 3 all have one; 14 has none since the cycle counts
+    # changed the random stream).
+    ("mutants:eie_spmv_drops_last_broadcast", False, 1),
+    ("mutants:eie_spmv_code_order_swapped", True, 14),
 ])
-def test_bench_fails_on_a_wrong_model(mutant, huffman):
+def test_bench_fails_on_a_wrong_model(mutant, huffman, seed):
     with pytest.raises(runner.SimulationFailure, match="first mismatch"):
         runner.run(EieEngine(huffman=huffman), test_module=BENCH, testcase="random_layers",
-                   seed=14, env={"COROLLA_GOLDEN": mutant})
+                   seed=seed, env={"COROLLA_GOLDEN": mutant})
 
 
 @pytest.mark.slow

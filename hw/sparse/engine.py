@@ -143,10 +143,11 @@ def table_layout(p: EieParams) -> data.ArrayLayout:
 class EiePe(wiring.Component):
     """One processing element of :class:`EieEngine`: its FIFO, memories and datapath.
 
-    Pipeline, per broadcast lane: FIFO → pointer read (F1) → pointers registered and checked
-    (F2) → queue of non-empty columns; then, for the lanes' queues in turn: entry read (E0) →
-    entry registered (X) → row address and codebook read (E1) → multiply and accumulator read
-    (E2) → stored sum registered, forwards chosen (E3) → accumulate and write (E4).
+    Pipeline, per broadcast lane: FIFO (bypassed when empty) → pointer read (F1) → pointers
+    registered and checked (F2) → queue of non-empty columns; then, for the lanes' queues in
+    turn: entry read (E0) → entry out of the RAM (E1) → entry registered; row address,
+    codebook read and accumulator read (X) → multiply, stored sum registered, forwards chosen
+    (E2) → accumulate and write (E3).
 
     Parameters
     ----------
@@ -298,8 +299,8 @@ class EiePe(wiring.Component):
         m.d.sync += [x_valid.eq(e1_valid & ~abort), x_first.eq(e1_first), x_act.eq(e1_act),
                      x_entry.eq(entry)]
 
-        # E1: row address, range check, codebook read. A bad row is dropped here; the flag
-        # leaves the PE registered.
+        # X: row address, range check, codebook read and accumulator read. A bad row is dropped
+        # here (its read is harmless); the flag leaves the PE registered.
         z = x_entry[:p.z_bits]
         v = x_entry[p.z_bits:]
         row_shape = unsigned(bits_for(p.local_depth + (1 << p.z_bits)))
@@ -323,6 +324,16 @@ class EiePe(wiring.Component):
             m.d.comb += book_rd.addr.eq(Cat(v, self.codebook))
             e2_weight = Signal(signed(p.weight_width))
             m.d.sync += e2_weight.eq(book_rd.data)
+        # The accumulator read (the output stage's while draining). The port is not
+        # transparent: E3 forwards the two writes the read cannot see.
+        acc_wr = acc.write_port()
+        acc_rd = acc.read_port()
+        old = Signal(signed(p.acc_width))       # the read's data, registered
+        m.d.comb += [
+            acc_rd.addr.eq(Mux(self.draining, self.drain_addr, row)),
+            acc_rd.en.eq(Mux(self.draining, self.drain_en, 1)),
+            self.drain_data.eq(old),
+        ]
         e2_valid = Signal()
         e2_row = Signal(range(p.local_depth))
         e2_act = Signal(signed(p.act_width))
@@ -334,63 +345,45 @@ class EiePe(wiring.Component):
             e2_pad.eq(v == 0),
         ]
 
-        # E2: product; accumulator read (the output stage's while draining). The read port is
-        # not transparent: E4 forwards the two writes a read cannot see.
-        acc_wr = acc.write_port()
-        acc_rd = acc.read_port()
-        e4_old = Signal(signed(p.acc_width))    # the read's data, registered
-        m.d.comb += [
-            acc_rd.addr.eq(Mux(self.draining, self.drain_addr, e2_row)),
-            acc_rd.en.eq(Mux(self.draining, self.drain_en, 1)),
-            self.drain_data.eq(e4_old),
-        ]
+        # E2: product; the row's stored sum arrives and is registered. The read in X misses
+        # the writes of the two entries ahead of it (the one in E3 now, and the one in E2 now,
+        # which writes next cycle): whether either is to the same row is decided here, against
+        # registers.
         e3_valid = Signal()
         e3_row = Signal(range(p.local_depth))
         e3_prod = Signal(signed(p.weight_width + p.act_width))
-        m.d.sync += [
-            e3_valid.eq(e2_valid),
-            e3_row.eq(e2_row),
-            e3_prod.eq(Mux(e2_pad, 0, e2_weight * e2_act)),
-        ]
-
-        # E3: the row's stored sum arrives and is registered. A read in E2 misses the writes
-        # of the two entries ahead of it (E4 writes at the end of the cycle): whether either
-        # was to the same row is decided here, against registers.
-        e4_valid = Signal()
-        e4_row = Signal(range(p.local_depth))
-        e4_prod = Signal(signed(p.weight_width + p.act_width))
-        e4_hit1 = Signal()                  # the entry now in E4 writes this row
-        e4_hit2 = Signal()                  # the entry that was in E4 a cycle ago wrote it
-        w1_valid = Signal()                 # E4's write one cycle ago ...
+        e3_hit1 = Signal()                  # the entry now in E3 writes this row
+        e3_hit2 = Signal()                  # the entry that was in E3 a cycle ago wrote it
+        w1_valid = Signal()                 # E3's write one cycle ago ...
         w1_row = Signal(range(p.local_depth))
         w1_sum = Signal(signed(p.acc_width))
         w2_sum = Signal(signed(p.acc_width))    # ... and two cycles ago
         # While draining the output stage may hold its stages; the read data is kept then.
         with m.If(~self.draining | self.drain_en):
-            m.d.sync += e4_old.eq(acc_rd.data)
+            m.d.sync += old.eq(acc_rd.data)
         m.d.sync += [
-            e4_valid.eq(e3_valid),
-            e4_row.eq(e3_row),
-            e4_prod.eq(e3_prod),
-            e4_hit1.eq(e4_valid & (e4_row == e3_row)),
-            e4_hit2.eq(w1_valid & (w1_row == e3_row)),
+            e3_valid.eq(e2_valid),
+            e3_row.eq(e2_row),
+            e3_prod.eq(Mux(e2_pad, 0, e2_weight * e2_act)),
+            e3_hit1.eq(e3_valid & (e3_row == e2_row)),
+            e3_hit2.eq(w1_valid & (w1_row == e2_row)),
         ]
 
-        # E4: accumulate (wrapping at acc_width) and write back; zero rows while draining.
+        # E3: accumulate (wrapping at acc_width) and write back; zero rows while draining.
         total = Signal(signed(p.acc_width))
         m.d.comb += [
-            total.eq(Mux(e4_hit1, w1_sum, Mux(e4_hit2, w2_sum, e4_old)) + e4_prod),
-            acc_wr.addr.eq(Mux(self.draining, self.clear_addr, e4_row)),
+            total.eq(Mux(e3_hit1, w1_sum, Mux(e3_hit2, w2_sum, old)) + e3_prod),
+            acc_wr.addr.eq(Mux(self.draining, self.clear_addr, e3_row)),
             acc_wr.data.eq(Mux(self.draining, 0, total)),
-            acc_wr.en.eq(Mux(self.draining, self.clear_en, e4_valid)),
+            acc_wr.en.eq(Mux(self.draining, self.clear_en, e3_valid)),
         ]
-        m.d.sync += [w1_valid.eq(e4_valid), w1_row.eq(e4_row), w1_sum.eq(total),
+        m.d.sync += [w1_valid.eq(e3_valid), w1_row.eq(e3_row), w1_sum.eq(total),
                      w2_sum.eq(w1_sum)]
 
-        # E4's write lands at the end of this cycle, before any read the output stage can
+        # E3's write lands at the end of this cycle, before any read the output stage can
         # issue once it has seen ``idle``.
         m.d.comb += self.idle.eq(Cat(f.idle for f in fetches).all() & ~walking
-                                 & ~e1_valid & ~x_valid & ~e2_valid & ~e3_valid)
+                                 & ~e1_valid & ~x_valid & ~e2_valid)
         return m
 
     def _fetch(self, m, lane, banks, pend_layout):
@@ -801,9 +794,15 @@ class EieEngine(wiring.Component):
             sent = sent | low
         m.d.comb += mask_next.eq(Mux(abort, 0, Mux(fire, mask & ~sent, mask)))
         # The next beat is taken when this one is done: empty, or its last non-zero lanes
-        # leave now (at most B of them; counted on the mask register, not on the picks).
+        # leave now. ``count`` (the mask's set lanes, kept in a register beside it) says
+        # whether at most B are left, without a popcount after the mask.
+        count = Signal(range(lanes + 1))
         few = Signal()
-        m.d.comb += few.eq(sum(mask[i] for i in range(lanes)) <= p.broadcast)
+        m.d.comb += few.eq(count <= p.broadcast)
+        with m.If(abort):
+            m.d.sync += count.eq(0)
+        with m.Elif(fire):
+            m.d.sync += count.eq(Mux(few, 0, count - p.broadcast))
         m.d.comb += self.act.ready.eq(starting | ((state == run) & (taken < layer.cols)
                                                  & ((mask == 0) | (fire & few) | abort)))
         sending = [Signal(column_layout(p), name=f"send{b}") for b in range(p.broadcast)]
@@ -823,17 +822,18 @@ class EieEngine(wiring.Component):
         new_mask = Cat((self.act.payload[i] != 0) & (taken + i < layer.cols)
                        for i in range(lanes))
         m.d.sync += mask.eq(mask_next)
+        first_mask = Cat((self.act.payload[i] != 0) & (i < desc.cols) for i in range(lanes))
         with m.If(self.act.valid & starting):
             m.d.sync += [
                 beat.eq(self.act.payload), taken.eq(lanes),
                 *(beat_cols[i].eq(desc.ptr_base + i) for i in range(lanes)),
-                mask.eq(Cat((self.act.payload[i] != 0) & (i < desc.cols) for i in range(lanes))),
+                mask.eq(first_mask), count.eq(sum(first_mask)),
             ]
         with m.Elif(self.act.valid & self.act.ready):
             m.d.sync += [
                 beat.eq(self.act.payload), taken.eq(taken + lanes),
                 *(beat_cols[i].eq(layer.ptr_base + taken + i) for i in range(lanes)),
-                mask.eq(new_mask),
+                mask.eq(new_mask), count.eq(sum(new_mask)),
             ]
         with m.If((state == run) & (taken >= layer.cols) & (mask == 0)):
             m.d.sync += state.eq(drain)
