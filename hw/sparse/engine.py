@@ -803,7 +803,11 @@ class EieEngine(wiring.Component):
             m.d.sync += count.eq(0)
         with m.Elif(fire):
             m.d.sync += count.eq(Mux(few, 0, count - p.broadcast))
-        m.d.comb += self.act.ready.eq(starting | ((state == run) & (taken < layer.cols)
+        # Which lanes of the next beat are columns of the layer, and whether a beat is still
+        # to come: registers, set a beat ahead.
+        lane_ok = Signal(lanes)
+        more_beats = Signal()
+        m.d.comb += self.act.ready.eq(starting | ((state == run) & more_beats
                                                  & ((mask == 0) | (fire & few) | abort)))
         sending = [Signal(column_layout(p), name=f"send{b}") for b in range(p.broadcast)]
         send_valid = Signal(p.broadcast)
@@ -819,23 +823,29 @@ class EieEngine(wiring.Component):
                 pe.local_rows.eq((layer.rows + (p.pes - 1 - k)) >> p.pe_bits),
                 pe.abort.eq(abort),
             ]
-        new_mask = Cat((self.act.payload[i] != 0) & (taken + i < layer.cols)
-                       for i in range(lanes))
+        new_mask = Cat((self.act.payload[i] != 0) & lane_ok[i] for i in range(lanes))
         m.d.sync += mask.eq(mask_next)
         first_mask = Cat((self.act.payload[i] != 0) & (i < desc.cols) for i in range(lanes))
+        with m.If(starting):
+            m.d.sync += [lane_ok.eq(Cat(i < desc.cols for i in range(lanes))),
+                         more_beats.eq(1)]
         with m.If(self.act.valid & starting):
             m.d.sync += [
                 beat.eq(self.act.payload), taken.eq(lanes),
                 *(beat_cols[i].eq(desc.ptr_base + i) for i in range(lanes)),
                 mask.eq(first_mask), count.eq(sum(first_mask)),
+                lane_ok.eq(Cat(lanes + i < desc.cols for i in range(lanes))),
+                more_beats.eq(lanes < desc.cols),
             ]
         with m.Elif(self.act.valid & self.act.ready):
             m.d.sync += [
                 beat.eq(self.act.payload), taken.eq(taken + lanes),
                 *(beat_cols[i].eq(layer.ptr_base + taken + i) for i in range(lanes)),
                 mask.eq(new_mask), count.eq(sum(new_mask)),
+                lane_ok.eq(Cat(taken + lanes + i < layer.cols for i in range(lanes))),
+                more_beats.eq(taken + lanes < layer.cols),
             ]
-        with m.If((state == run) & (taken >= layer.cols) & (mask == 0)):
+        with m.If((state == run) & ~more_beats & (mask == 0)):
             m.d.sync += state.eq(drain)
         with m.If(Cat(pe.pointer_error for pe in pes).any()):
             m.d.sync += [error.pointer.eq(1), abort.eq(1)]
