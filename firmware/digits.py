@@ -134,13 +134,17 @@ def digits_model(*, cache: bool = True, progress=None) -> Mlp:
     return model
 
 
-def digits_compressed(*, pes: int | None = None, cache: bool = True, progress=None):
+def digits_compressed(*, pes: int | None = None, balance: str = "rows", cache: bool = True,
+                      progress=None):
     """The built-in model through Deep Compression with the default options, cached.
 
     Parameters
     ----------
     pes : int, optional
-        The EIE PEs the pruning balances the rows for (default: the options' 4).
+        The EIE PEs the pruning balances the weights for (default: the options' 4).
+    balance : str
+        How (:data:`~corolla.firmware.compress.prune.BALANCE_MODES`; ``"rows"``, the
+        default of :class:`~corolla.firmware.compress.pipeline.CompressOptions`).
 
     Returns
     -------
@@ -151,7 +155,7 @@ def digits_compressed(*, pes: int | None = None, cache: bool = True, progress=No
     from .compress.pipeline import CompressOptions, compress
     from .compress.qmodel import load_compressed, save_compressed
 
-    options = CompressOptions() if pes is None else CompressOptions(pes=pes)
+    options = CompressOptions(balance=balance, **({} if pes is None else {"pes": pes}))
     key = hashlib.sha256(json.dumps({"model": _model_key(), "options": asdict(options),
                                      "v": 2}, sort_keys=True).encode()).hexdigest()[:16]
     path = _cache_dir() / f"digits-compressed-{key}.npz"

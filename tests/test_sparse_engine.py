@@ -124,6 +124,34 @@ def test_balanced_pruning_gives_every_pe_the_same_share():
     assert [int(ten[p::8].sum()) for p in range(8)] == [19] * 6 + [18] * 2
     with pytest.raises(ValueError, match="balance_pes"):
         magnitude_masks(model, 0.8, balance_pes=0)
+    with pytest.raises(ValueError, match="balance = 'diagonal'; expected one of rows, columns"):
+        magnitude_masks(model, 0.8, balance_pes=4, balance="diagonal")
+
+
+def test_column_balanced_pruning_gives_every_pe_the_same_work_for_any_input():
+    model = init_mlp((20, 30, 10), seed=3)
+    masks = magnitude_masks(model, 0.8, balance_pes=4, balance="columns")
+    for mask, layer in zip(masks, model.layers, strict=True):
+        per_pe = np.stack([mask[p::4].sum(axis=0) for p in range(4)])     # (PE, column)
+        # Every column the same count on every PE: any set of columns is equal work.
+        assert (per_pe == per_pe[0]).all()
+        keep = round(0.2 * mask.size)
+        assert keep - 3 <= int(mask.sum()) <= keep
+        # Each PE keeps its largest weights of each column.
+        w = np.abs(layer.weight)
+        for p in range(4):
+            for j in range(w.shape[1]):
+                kept, dropped = w[p::4, j][mask[p::4, j]], w[p::4, j][~mask[p::4, j]]
+                assert kept.size == 0 or dropped.size == 0 or kept.min() >= dropped.max()
+    # Ten rows on eight PEs: one weight per PE and column while the sparsity allows (8 of
+    # 10), the two-row PEs' second rows only beyond that.
+    (ten,) = magnitude_masks(init_mlp((30, 10), seed=4), 0.5, balance_pes=8,
+                             balance="columns")
+    assert [int(ten[p::8].sum()) for p in range(8)] == [18] * 8
+    (dense,) = magnitude_masks(init_mlp((30, 10), seed=4), 0.1, balance_pes=8,
+                               balance="columns")
+    per_pe = [int(dense[p::8].sum()) for p in range(8)]
+    assert per_pe[2:] == [30] * 6 and min(per_pe[:2]) > 30 and sum(per_pe) <= 270
 
 
 @pytest.mark.parametrize("config", list(CONFIGS))
@@ -222,6 +250,24 @@ def test_cli_bench_sparse_json(capsys):
     fc2 = [config["layers"][1]["compute_cycles"] for config in (one, two)]
     assert fc2[1] < fc2[0] - 10, fc2
     assert two["network"]["compute_cycles"] < one["network"]["compute_cycles"]
+    assert one["balance"] == two["balance"] == "rows" and one["accuracy"] > 0.96
+
+
+def test_cli_bench_sparse_column_balanced_pruning(capsys):
+    import json
+
+    from corolla.cli import main
+
+    assert main(["bench", "sparse", "--pes", "8", "--broadcast", "4", "--balance",
+                 "rows,columns", "--images", "4", "--no-synth", "--json"]) == 0
+    rows, columns = json.loads(capsys.readouterr().out)["configs"]
+    assert (rows["balance"], columns["balance"]) == ("rows", "columns")
+    # Equal work per PE for every input (but for padding entries, which fc1's 37-row PEs
+    # need now and then); fc2 and fc3 have none.
+    assert [layer["work_balance"] for layer in columns["layers"][1:]] == [1.0, 1.0]
+    assert columns["layers"][0]["work_balance"] > rows["layers"][0]["work_balance"]
+    assert (columns["network"]["load_balance_efficiency"]
+            > rows["network"]["load_balance_efficiency"])
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -232,6 +278,9 @@ def test_cli_bench_sparse_json(capsys):
      "--broadcast: 0; expected comma-separated distinct integers from 1 to 8"),
     (["bench", "sparse", "--broadcast", "2,x"],
      "--broadcast: '2,x'; expected comma-separated distinct integers from 1 to 8"),
+    (["bench", "sparse", "--balance", "rows,diagonal"],
+     "--balance: 'rows,diagonal'; expected comma-separated distinct names of rows, columns, "
+     "none"),
     (["bench", "units", "--pes", "4"], "unrecognized arguments: --pes 4"),
 ])
 def test_cli_bench_sparse_bad_input(capsys, args, message):

@@ -11,6 +11,7 @@ import time
 from rich.table import Table
 
 from ..boards import BOARDS
+from ..firmware.compress.prune import BALANCE_MODES
 from ..toolchain import DEVICES
 from . import checks
 from .common import (
@@ -30,7 +31,8 @@ def _bench_all(args) -> int:
     handlers = {"units": _bench_units, "lns": _bench_units, "array": _bench_array,
                 "conv": _bench_conv, "winograd": _bench_winograd, "sparse": _bench_sparse}
     defaults = {"sizes": None, "kinds": None, "shapes": None, "pes": None, "images": None,
-                "no_synth": False, "huffman": False, "broadcast": (1, 2), "kind": None,
+                "no_synth": False, "huffman": False, "broadcast": (1, 2), "balance": ("rows",),
+                "kind": None,
                 "size": None}
     doc = {}
     for what in BENCHES:
@@ -129,19 +131,24 @@ def _bench_sparse(args) -> int:
                        EXIT_BAD_INPUT)
     broadcasts = args.broadcast
     devices = [args.device] if args.device else list(DEVICES)
+    data = load_digits_data()
     t0 = time.perf_counter()
     configs = []
     try:
         with progress("Compressing the digits MLP (cached after the first run)") as status:
-            pixels = load_digits_data().pixels_test[:images]
-            for pes, broadcast in ((p, b) for p in pes_list for b in broadcasts):
+            pixels = data.pixels_test[:images]
+            for pes, balance, broadcast in ((p, bal, b) for p in pes_list
+                                            for bal in args.balance for b in broadcasts):
                 # Pruned for this engine's P, as a user deploying on P PEs would compress.
-                status(f"Compressing the digits MLP for {pes} PEs (cached after the first run)")
-                compressed = digits_compressed(pes=pes)
+                status(f"Compressing the digits MLP for {pes} PEs, balanced by {balance} "
+                       f"(cached after the first run)")
+                compressed = digits_compressed(pes=pes, balance=balance)
                 params = digits_engine_params(compressed, pes, broadcast=broadcast)
                 status(f"Simulating the digits MLP on {pes} PEs, {broadcast} broadcast a cycle "
                        f"({images} images)")
-                entry = {"pes": pes, "broadcast": broadcast, "params": params.to_dict(),
+                entry = {"pes": pes, "broadcast": broadcast, "balance": balance,
+                         "accuracy": compressed.accuracy(data.pixels_test, data.y_test),
+                         "params": params.to_dict(),
                          **sparse_cycles(compressed, pixels, params), "resources": []}
                 if not args.no_synth:
                     for device in devices:
@@ -175,13 +182,15 @@ def _bench_sparse(args) -> int:
                           "seconds": round(elapsed, 1)}, indent=2))
         return EXIT_OK
     console = console_out()
-    table = Table("PEs", "B", "layer", "shape", "broadcasts", "cycles", "ideal", "efficiency",
-                  "PE balance", "MACs/cycle", "vs dense", "with output",
+    table = Table("PEs", "B", "pruning", "layer", "shape", "broadcasts", "cycles", "ideal",
+                  "efficiency", "PE balance", "MACs/cycle", "vs dense", "with output",
                   title=f"EIE engine on the digits MLP ({images} test images, mean per image)")
     for c in configs:
         for row in [*c["layers"], c["network"]]:
             shape = f"{row['rows']}×{row['cols']}" if "rows" in row else ""
-            table.add_row(str(c["pes"]), str(c["broadcast"]), row["layer"], shape,
+            pruning = (f"{c['balance']}, {c['accuracy']:.1%}" if row["layer"] == "network"
+                       else c["balance"])
+            table.add_row(str(c["pes"]), str(c["broadcast"]), pruning, row["layer"], shape,
                           f"{row['broadcasts']:.0f}" if "broadcasts" in row else "",
                           f"{row['compute_cycles']:.0f}", f"{row['ideal_cycles']:.0f}",
                           f"{row['load_balance_efficiency']:.0%}",
@@ -190,7 +199,9 @@ def _bench_sparse(args) -> int:
                           f"{row['total_cycles']:.0f}",
                           style="bold" if row["layer"] == "network" else None)
     console.print(table)
-    console.print("cycles: start to first output; ideal: entries walked / P; efficiency: "
+    console.print("pruning: load-balance-aware pruning by rows or columns, and the compressed "
+                  "model's test accuracy (all 450 images); "
+                  "cycles: start to first output; ideal: entries walked / P; efficiency: "
                   "ideal / cycles; B: activations broadcast a cycle; broadcasts: non-zero "
                   "activations; PE balance: mean / max entries per PE; vs dense: M·N/P "
                   "cycles of a dense engine with P MACs per cycle; with output: until the "
@@ -540,6 +551,11 @@ def register(sub) -> None:
     q.add_argument("--pes", metavar="P[,P...]", help="engine sizes to measure (default: 2,4,8)")
     q.add_argument("--broadcast", metavar="B[,B...]", type=checks.int_list(1, 8), default=(1, 2),
                    help="activations broadcast a cycle to measure at each size (default: 1,2)")
+    q.add_argument("--balance", metavar="MODE[,MODE...]", default=("rows",),
+                   type=checks.choice_list(BALANCE_MODES),
+                   help="load-balance-aware pruning of the model to run: rows (the default of "
+                        "corolla compress), columns (equal work per PE for any input, at some "
+                        "accuracy), none")
     q.add_argument("--images", type=checks.IMAGES, help="digits test images to run (default: 20)")
     q.add_argument("--no-synth", action="store_true", help="cycles only, no synthesis")
     q.add_argument("--huffman", action="store_true",

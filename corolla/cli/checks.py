@@ -11,8 +11,8 @@ import argparse
 import os
 from pathlib import Path
 
-__all__ = ["BAUD", "IMAGES", "SEED", "bitstream_file", "data_file", "float_range", "int_list",
-           "int_range", "model_file", "onnx_file", "out_dir", "serial_port"]
+__all__ = ["BAUD", "IMAGES", "SEED", "bitstream_file", "choice_list", "data_file", "float_range",
+           "int_list", "int_range", "model_file", "onnx_file", "out_dir", "serial_port"]
 
 
 def int_range(lo: int, hi: int | None = None):
@@ -46,6 +46,20 @@ def int_list(lo: int, hi: int):
         return values
 
     check.__name__ = "integers"
+    return check
+
+
+def choice_list(choices):
+    """Comma-separated distinct names, each one of ``choices``, as a tuple."""
+    expected = f"comma-separated distinct names of {', '.join(choices)}"
+
+    def check(text: str) -> tuple:
+        values = tuple(text.split(","))
+        if any(v not in choices for v in values) or len(set(values)) != len(values):
+            raise argparse.ArgumentTypeError(f"{text!r}; expected {expected}")
+        return values
+
+    check.__name__ = "names"
     return check
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.table import Table
 
 from ..config import load_config
+from ..firmware.compress.prune import BALANCE_MODES
 from . import checks
 from .common import (
     EXIT_BAD_INPUT,
@@ -64,7 +65,7 @@ def run(args) -> int:
         bits=defaults.bits if args.bits is None else per_layer(args.bits, "--bits", int),
         pes=config.sparse.pes if args.pes is None else args.pes,
         codebook_width=config.sparse.weight_width, z_bits=config.sparse.z_bits,
-        acc_width=config.widths.accumulator, balance=not args.no_balance, seed=args.seed)
+        acc_width=config.widths.accumulator, balance=args.balance, seed=args.seed)
     t0 = time.perf_counter()
     # Everything about the input is checked before the work starts.
     model = None
@@ -202,9 +203,11 @@ def register(sub) -> None:
     p.add_argument("--pes", type=checks.int_range(1, 64),
                    help="EIE processing elements to encode for "
                                            "(default: sparse.pes of the configuration)")
-    p.add_argument("--no-balance", action="store_true",
-                   help="prune each layer as a whole instead of each PE's rows to the same "
-                        "sparsity (load-balance-aware pruning is the default)")
+    p.add_argument("--balance", choices=BALANCE_MODES, default="rows",
+                   help="load-balance-aware pruning for the PEs: rows (every PE's rows keep "
+                        "the same number of weights), columns (every column the same number "
+                        "in each PE's rows: equal work for any input, at some accuracy) or "
+                        "none (each layer as a whole) (default: %(default)s)")
     add_config_arg(p)
     p.add_argument("--seed", type=checks.SEED, default=0,
                    help="training seed (default: %(default)s)")

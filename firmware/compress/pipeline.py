@@ -26,7 +26,7 @@ import numpy as np
 from ..model import Mlp, TrainConfig, save_model
 from .csc import EieMatrix, eie_decode, eie_encode, eie_spmv
 from .huffman import HuffmanCode
-from .prune import check_sparsity, prune_and_retrain
+from .prune import BALANCE_MODES, check_sparsity, prune_and_retrain
 from .qmodel import CompressedMlp, quantize_shared, save_compressed
 from .share import check_bits, finetune_centroids, kmeans_share
 
@@ -56,9 +56,11 @@ class CompressOptions:
         Pruning schedule and training lengths.
     retrain_lr : float
         Adam step size while retraining after each pruning step.
-    balance : bool
-        Load-balance-aware pruning: each PE's rows are pruned to the layer's sparsity as a
-        group, so the ``pes`` PEs hold about the same number of weights.
+    balance : str
+        Load-balance-aware pruning for the ``pes`` PEs (:data:`~.prune.BALANCE_MODES`):
+        ``"rows"`` gives every PE's rows the same number of weights, ``"columns"`` every
+        column the same number in each PE's rows (equal work for any input, at some
+        accuracy), ``"none"`` prunes each layer as a whole.
     seed : int
     """
 
@@ -75,7 +77,7 @@ class CompressOptions:
     retrain_epochs: int = 60
     retrain_lr: float = 1e-3
     finetune_epochs: int = 20
-    balance: bool = True
+    balance: str = "rows"
     seed: int = 0
 
     def checked(self, n_layers: int) -> CompressOptions:
@@ -86,6 +88,9 @@ class CompressOptions:
             raise ValueError(f"pes = {self.pes!r}; expected an integer from 1 to 64")
         if not 2 <= self.codebook_width <= 16:
             raise ValueError(f"codebook_width = {self.codebook_width}; expected 2 to 16")
+        if self.balance not in BALANCE_MODES:
+            raise ValueError(f"balance = {self.balance!r}; expected one of "
+                             f"{', '.join(BALANCE_MODES)}")
         if not 2 <= self.z_bits <= 8:
             raise ValueError(f"z_bits = {self.z_bits}; expected 2 to 8")
         return CompressOptions(**{**asdict(self), "sparsity": sparsity, "bits": bits})
@@ -277,7 +282,7 @@ def compress(model: Mlp, x_train, y_train, x_test, y_test, pixels_test, *, input
     pruned, masks = prune_and_retrain(
         model, x_train, y_train, list(opts.sparsity), steps=opts.prune_steps,
         retrain=TrainConfig(epochs=opts.retrain_epochs, lr=opts.retrain_lr, seed=opts.seed),
-        balance_pes=opts.pes if opts.balance else None,
+        balance_pes=opts.pes, balance=opts.balance,
         progress=lambda step, epoch, loss: say(
             f"pruning step {step}/{opts.prune_steps}, retraining epoch {epoch + 1}/"
             f"{opts.retrain_epochs}, loss {loss:.4f}"))
