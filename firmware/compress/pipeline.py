@@ -66,8 +66,9 @@ class CompressOptions:
 
     # Chosen on measurements (digits MLP, seeds 0/1/2): 52.2×/52.3×/52.5× at 98.0/98.2/98.2 %
     # against 98.4 % float, when "rows" balancing kept equal fractions of each PE's rows; with
-    # equal counts, 52.6×/52.2×/52.6× at 98.0/97.6/97.8 %. The earlier (0.9, 0.97, 0.6), 4 bits, 4 steps of 30 epochs gave
-    # 47.7× at 97.3 %: the longer retraining is what keeps the accuracy.
+    # equal counts, 52.6×/52.2×/52.6× at 98.0/97.6/97.8 %. The earlier (0.9, 0.97, 0.6),
+    # 4 bits, 4 steps of 30 epochs gave 47.7× at 97.3 %: the longer retraining is what keeps
+    # the accuracy.
     sparsity: float | tuple = (0.92, 0.97, 0.5)
     bits: int | tuple = (4, 3, 4)
     pes: int = 4
