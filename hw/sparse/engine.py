@@ -436,18 +436,12 @@ class EiePe(wiring.Component):
         f2_banks = [Signal(p.ptr_width, name=f"f2_ptr{lane}_{k}") for k in range(2)]
         f2 = Signal(pend_layout, name=f"f2_{lane}")
         f2_empty = Signal(name=f"f2_empty{lane}")
-        f2_single = Signal(name=f"f2_single{lane}")
         advance = Signal(name=f"advance{lane}")
         m.d.comb += [advance.eq(pending.level + f1_valid + f2_valid < depth),
                      queue.r_en.eq(advance),
                      bypass.eq(advance & ~queue.r_rdy)]
-        # The banks' outputs go into registers, and so do the two comparisons the walker's
-        # take depends on (whether the column is empty here, or holds one entry).
-        f1_start = Mux(f1_odd, reads[1].data, reads[0].data)
-        f1_end = Mux(f1_odd, reads[0].data, reads[1].data)
+        # The banks' outputs go straight into registers (no logic after the block RAMs).
         m.d.sync += [
-            f2_empty.eq(reads[0].data == reads[1].data),
-            f2_single.eq(f1_end == f1_start + 1),
             f1_valid.eq(advance & (queue.r_rdy | column.valid) & ~abort),
             f1_odd.eq(k0[0]),
             f1_act.eq(head.act),
@@ -461,7 +455,8 @@ class EiePe(wiring.Component):
             f2.start.eq(Mux(f2_odd, f2_banks[1], f2_banks[0])),
             f2.end.eq(Mux(f2_odd, f2_banks[0], f2_banks[1])),
             f2.act.eq(f2_act),
-            f2.single.eq(f2_single),
+            f2.single.eq(f2.end == f2.start + 1),
+            f2_empty.eq(f2_banks[0] == f2_banks[1]),
         ]
         bad = Signal(name=f"bad{lane}")
         out = SimpleNamespace(r_rdy=Signal(name=f"lane_rdy{lane}"),
