@@ -223,6 +223,7 @@ def test_cli_compress_warns_when_pruning_leaves_too_little(tmp_path, capsys):
     (["--bits", "4,4"], "2 values given for 3 layers"),
     (["--pes", "0"], "--pes: 0"),
     (["--model", "missing.npz"], "'missing.npz' does not exist"),
+    (["--balance", "diagonal"], "argument --balance: invalid choice: 'diagonal'"),
 ])
 def test_cli_compress_bad_input(tmp_path, capsys, args, message):
     assert main(["compress", "--out", str(tmp_path), *args]) == 2
@@ -251,3 +252,17 @@ def test_tradeoff_curve_and_plot(model, data, tmp_path):
     assert points[0]["sparsity"] == pytest.approx([0.6, 0.8, 0.0])
     assert points[1]["compression_ratio"] > points[0]["compression_ratio"]
     assert plot_tradeoff(points, tmp_path / "t.png").stat().st_size > 1000
+
+
+def test_column_balanced_compression_gives_every_pe_the_same_entries_per_column(model, data):
+    """``balance="columns"`` runs the whole pipeline: every column of every layer has the same
+    number of weights on each of the P PEs, and the encoding still matches the model."""
+    opts = CompressOptions(sparsity=(0.8, 0.9, 0.5), bits=4, pes=4, balance="columns",
+                           prune_steps=1, retrain_epochs=1, finetune_epochs=1)
+    r = compress(model, data.x_train, data.y_train, data.x_test, data.y_test,
+                 data.pixels_test, input_frac=INPUT_FRAC_BITS, options=opts)
+    for layer in r.compressed.layers:
+        per_pe = np.stack([(layer.index[p::4] != 0).sum(axis=0) for p in range(4)])
+        assert (per_pe == per_pe[0]).all()
+    with pytest.raises(ValueError, match="balance = 'diagonal'; expected one of rows, "):
+        CompressOptions(balance="diagonal").checked(3)
