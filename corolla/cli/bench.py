@@ -137,17 +137,22 @@ def _bench_sparse(args) -> int:
     try:
         with progress("Compressing the digits MLP (cached after the first run)") as status:
             pixels = data.pixels_test[:images]
+            models = {}                 # (P, balance) -> (compressed model, accuracy)
             for pes, balance, broadcast in ((p, bal, b) for p in pes_list
                                             for bal in args.balance for b in broadcasts):
                 # Pruned for this engine's P, as a user deploying on P PEs would compress.
-                status(f"Compressing the digits MLP for {pes} PEs, balanced by {balance} "
-                       f"(cached after the first run)")
-                compressed = digits_compressed(pes=pes, balance=balance)
+                if (pes, balance) not in models:
+                    status(f"Compressing the digits MLP for {pes} PEs, balanced by {balance} "
+                           f"(cached after the first run)")
+                    model = digits_compressed(pes=pes, balance=balance)
+                    models[pes, balance] = (model,
+                                            model.accuracy(data.pixels_test, data.y_test))
+                compressed, accuracy = models[pes, balance]
                 params = digits_engine_params(compressed, pes, broadcast=broadcast)
                 status(f"Simulating the digits MLP on {pes} PEs, {broadcast} broadcast a cycle "
                        f"({images} images)")
                 entry = {"pes": pes, "broadcast": broadcast, "balance": balance,
-                         "accuracy": compressed.accuracy(data.pixels_test, data.y_test),
+                         "accuracy": accuracy,
                          "params": params.to_dict(),
                          **sparse_cycles(compressed, pixels, params), "resources": []}
                 if not args.no_synth:
